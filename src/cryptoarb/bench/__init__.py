@@ -1,0 +1,1 @@
+"""Benchmarks and reference implementations used to compare cryptoarb against other code."""

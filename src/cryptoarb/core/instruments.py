@@ -1,0 +1,96 @@
+"""Instruments and their trading rules, named the ccxt way.
+
+Venue ids are ccxt exchange ids (``binance``, ``binanceusdm``) and symbols are ccxt unified
+symbols (``BTC/USDT``, ``BTC/USDT:USDT``, ``BTC/USD:BTC``) so that metadata, orders and
+users' configuration all speak one language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    SPOT = "spot"
+    LINEAR = "linear"  # perpetual/future margined and settled in the quote currency
+    INVERSE = "inverse"  # margined and settled in the base currency, sized in quote-valued contracts
+
+
+@dataclass(frozen=True, slots=True)
+class Fees:
+    """Fee rates as fractions (0.001 == 10 bps). Negative maker rates are rebates."""
+
+    taker: float
+    maker: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not -0.01 <= self.maker <= 0.05 or not 0.0 <= self.taker <= 0.05:
+            raise ValueError(f"implausible fee rates taker={self.taker} maker={self.maker}")
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """One tradable market on one venue.
+
+    ``lot_size`` is in the instrument's own quantity unit: base currency for spot and linear
+    contracts, contracts for inverse ones (each worth ``contract_size`` units of quote).
+    """
+
+    venue: str
+    symbol: str
+    base: str
+    quote: str
+    kind: Kind = Kind.SPOT
+    tick_size: float = 0.01
+    lot_size: float = 0.00001
+    min_notional: float = 0.0
+    contract_size: float = 1.0
+    fees: Fees = field(default_factory=lambda: Fees(taker=0.001, maker=0.001))
+    exchange_symbol: str = ""  # the venue's own id, e.g. BTCUSDT or BTCUSD_PERP
+
+    def __post_init__(self) -> None:
+        for name in ("tick_size", "lot_size", "contract_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{self.key}: {name} must be positive")
+        if self.min_notional < 0:
+            raise ValueError(f"{self.key}: min_notional must not be negative")
+        expected_settle = {Kind.SPOT: None, Kind.LINEAR: self.quote, Kind.INVERSE: self.base}[self.kind]
+        if expected_settle is not None and ":" not in self.symbol:
+            raise ValueError(f"{self.key}: a {self.kind.value} contract needs a ccxt symbol with ':SETTLE'")
+
+    @property
+    def key(self) -> str:
+        """The identity used everywhere outside the hot path: ``"<venue> <symbol>"``."""
+        return f"{self.venue} {self.symbol}"
+
+    @property
+    def settle(self) -> str:
+        return self.symbol.split(":", 1)[1] if ":" in self.symbol else self.quote
+
+    @property
+    def inverse(self) -> bool:
+        return self.kind is Kind.INVERSE
+
+    def base_qty(self, qty: float, price: float) -> float:
+        """Book quantity at ``price`` expressed in base currency."""
+        if self.kind is Kind.INVERSE:
+            return qty * self.contract_size / price
+        return qty * self.contract_size
+
+    def native_qty(self, base_qty: float, price: float) -> float:
+        """Inverse of :meth:`base_qty`."""
+        if self.kind is Kind.INVERSE:
+            return base_qty * price / self.contract_size
+        return base_qty / self.contract_size
+
+    def round_qty(self, qty: float) -> float:
+        """Round a native quantity down to the lot size (never up: we must not over-trade)."""
+        lots = int(qty / self.lot_size + 1e-9)
+        return round(lots * self.lot_size, 12)
+
+
+def dec(x: float | int | str) -> Decimal:
+    """Exact decimal of a float as it prints (the shortest repr), the way money enters accounting."""
+    return Decimal(repr(x)) if isinstance(x, float) else Decimal(x)

@@ -1,0 +1,1 @@
+"""Offline demo: a SIMULATED multi-venue market driving the real engine (no network, no real prices)."""

@@ -1,0 +1,1 @@
+"""Detectors: pure functions of books (and limits) to opportunities."""

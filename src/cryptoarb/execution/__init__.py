@@ -1,0 +1,1 @@
+"""Execution: the arbitrage order state machine and the venues that fill orders."""

@@ -1,0 +1,201 @@
+"""Turns opportunities into two-legged trades and follows them to a realised PnL.
+
+Both legs are sent at once (the fastest way to lock a spread); each arrives at its venue after
+that venue's latency and is filled there by the execution venue. When both legs are terminal
+the trade is settled: realised PnL next to the expected one, a failed or partial leg recorded
+as unhedged exposure. One trade per (buy, sell) pair is in flight at a time.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from cryptoarb.core.accounting import Portfolio, settle_arb
+from cryptoarb.core.book import OrderBook
+from cryptoarb.core.instruments import Kind, dec
+from cryptoarb.core.opportunity import Opportunity, OrderIntent
+from cryptoarb.core.orders import ArbStatus, ArbTrade, Fill, Order, OrderStatus
+from cryptoarb.execution.paper import PaperVenue
+
+
+@dataclass
+class ExecConfig:
+    latency_ns: dict[str, int] = field(default_factory=dict)  # per venue; default below
+    default_latency_ns: int = 5_000_000
+    cooldown_ns: int = 0  # after a trade on a pair settles, wait before the next
+    max_open_trades: int = 4
+
+
+@dataclass
+class ExecStats:
+    submitted: int = 0
+    skipped_in_flight: int = 0
+    skipped_limit: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    expected_pnl: Decimal = Decimal(0)
+    realized_pnl: Decimal = Decimal(0)
+
+
+class ArbExecutor:
+    """Schedules, fills and settles arbitrage trades on a virtual (event-time) clock."""
+
+    def __init__(
+        self,
+        portfolio: Portfolio,
+        venues: dict[str, PaperVenue],
+        books: Callable[[str], OrderBook | None],
+        config: ExecConfig | None = None,
+        run_id: str = "run",
+    ) -> None:
+        self.portfolio = portfolio
+        self.venues = venues
+        self.books = books
+        self.config = config or ExecConfig()
+        self.run_id = run_id
+        self.stats = ExecStats()
+        self.trades: list[ArbTrade] = []
+        self._queue: list[tuple[int, int, Order]] = []  # (arrival_ns, seq, order)
+        self._seq = 0
+        self._open: dict[tuple[str, str], ArbTrade] = {}
+        self._cooldown_until: dict[tuple[str, str], int] = {}
+        self._by_order: dict[str, ArbTrade] = {}
+        # balances committed to trades in flight, so that the detector does not size the next
+        # opportunity with money the previous one is already spending
+        self.reserved: dict[tuple[str, str], float] = {}
+        self._holds: dict[int, list[tuple[tuple[str, str], float]]] = {}
+        # listeners (storage, metrics, risk); called off the hot path
+        self.on_order: list[Callable[[Order], None]] = []
+        self.on_fill: list[Callable[[Fill], None]] = []
+        self.on_trade: list[Callable[[ArbTrade], None]] = []
+
+    @property
+    def next_due_ns(self) -> int | None:
+        return self._queue[0][0] if self._queue else None
+
+    def submit(self, opp: Opportunity, now_ns: int) -> ArbTrade | None:
+        pair = (opp.buy_key, opp.sell_key)
+        if pair in self._open:
+            self.stats.skipped_in_flight += 1
+            return None
+        if len(self._open) >= self.config.max_open_trades or now_ns < self._cooldown_until.get(pair, 0):
+            self.stats.skipped_limit += 1
+            return None
+        arb_id = opp.id
+        buy = self._order(opp.buy, arb_id, "b", now_ns)
+        sell = self._order(opp.sell, arb_id, "s", now_ns)
+        trade = ArbTrade(
+            id=arb_id,
+            opportunity_id=opp.id,
+            group=opp.group,
+            buy_order=buy,
+            sell_order=sell,
+            expected_pnl=dec(opp.profit_quote),
+            expected_qty_base=dec(opp.qty_base),
+            created_ns=now_ns,
+        )
+        self._open[pair] = trade
+        self._hold(arb_id, opp)
+        self._by_order[buy.id] = self._by_order[sell.id] = trade
+        self.trades.append(trade)
+        self.stats.submitted += 1
+        for order in (buy, sell):
+            latency = self.config.latency_ns.get(order.venue, self.config.default_latency_ns)
+            self._seq += 1
+            heapq.heappush(self._queue, (now_ns + latency, self._seq, order))
+            self._emit(self.on_order, order)
+        self._emit(self.on_trade, trade)
+        return trade
+
+    def _hold(self, arb_id: int, opp: Opportunity) -> None:
+        holds = []
+        for intent in (opp.buy, opp.sell):
+            book = self.books(intent.key)
+            if book is None or book.instrument.kind is not Kind.SPOT:
+                continue
+            inst = book.instrument
+            if intent.side == "buy":
+                holds.append(((inst.venue, inst.quote), intent.qty * intent.limit_price * (1 + inst.fees.taker)))
+            else:
+                holds.append(((inst.venue, inst.base), intent.qty))
+        for key, amount in holds:
+            self.reserved[key] = self.reserved.get(key, 0.0) + amount
+        self._holds[arb_id] = holds
+
+    def _release(self, arb_id: int) -> None:
+        for key, amount in self._holds.pop(arb_id, []):
+            left = self.reserved.get(key, 0.0) - amount
+            if left <= 1e-12:
+                self.reserved.pop(key, None)
+            else:
+                self.reserved[key] = left
+
+    def _order(self, intent: OrderIntent, arb_id: int, leg: str, now_ns: int) -> Order:
+        return Order(
+            id=f"{self.run_id}-{arb_id}{leg}",
+            venue=intent.venue,
+            symbol=intent.symbol,
+            side=intent.side,
+            qty=dec(intent.qty),
+            limit_price=dec(intent.limit_price),
+            expected_price=dec(intent.expected_price),
+            created_ns=now_ns,
+            arb_id=arb_id,
+        )
+
+    def advance(self, now_ns: int) -> None:
+        """Deliver every order whose arrival time has come, against the books as they stand."""
+        q = self._queue
+        while q and q[0][0] <= now_ns:
+            arrival, _, order = heapq.heappop(q)
+            self._deliver(order, arrival)
+
+    def drain(self) -> None:
+        """Deliver everything still in flight (end of a replay) at its own arrival time."""
+        while self._queue:
+            arrival, _, order = heapq.heappop(self._queue)
+            self._deliver(order, arrival)
+
+    def _deliver(self, order: Order, now_ns: int) -> None:
+        key = f"{order.venue} {order.symbol}"
+        book = self.books(key)
+        venue = self.venues.get(order.venue)
+        if book is None or venue is None:
+            order.transition(OrderStatus.REJECTED, now_ns, f"no venue/book for {key}")
+            fills: list[Fill] = []
+        else:
+            fills = venue.execute(order, book, now_ns)
+        for f in fills:
+            self._emit(self.on_fill, f)
+        self._emit(self.on_order, order)
+        trade = self._by_order.pop(order.id)
+        if trade.buy_order.status.terminal and trade.sell_order.status.terminal:
+            self._settle(trade, now_ns)
+
+    def _settle(self, trade: ArbTrade, now_ns: int) -> None:
+        b = trade.buy_order
+        s = trade.sell_order
+        buy_book = self.books(f"{b.venue} {b.symbol}")
+        sell_book = self.books(f"{s.venue} {s.symbol}")
+        assert buy_book is not None and sell_book is not None
+        settle_arb(trade, buy_book.instrument, sell_book.instrument, now_ns)
+        self._release(trade.id)
+        pair = (buy_book.key, sell_book.key)
+        self._open.pop(pair, None)
+        if self.config.cooldown_ns:
+            self._cooldown_until[pair] = now_ns + self.config.cooldown_ns
+        st = self.stats
+        st.by_status[trade.status.value] = st.by_status.get(trade.status.value, 0) + 1
+        st.expected_pnl += trade.expected_pnl
+        st.realized_pnl += trade.realized_pnl
+        self._emit(self.on_trade, trade)
+
+    def settled(self) -> list[ArbTrade]:
+        return [t for t in self.trades if t.status is not ArbStatus.PENDING]
+
+    @staticmethod
+    def _emit(listeners: list[Callable], item: object) -> None:  # type: ignore[type-arg]
+        for fn in listeners:
+            fn(item)

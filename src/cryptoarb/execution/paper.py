@@ -1,0 +1,107 @@
+"""A simulated venue: fills taker IOC orders against the live book, as it stands on arrival.
+
+Orders arrive after a configurable latency, so the book they meet is not the book that
+produced the opportunity: partial fills, worse prices and rejections happen the way they do
+on a real venue. Fees are charged at the instrument's taker rate. An optional failure rate
+(seeded) models a venue that errors or times out.
+"""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+from cryptoarb.core.accounting import Portfolio
+from cryptoarb.core.book import OrderBook
+from cryptoarb.core.instruments import Instrument, Kind, dec
+from cryptoarb.core.orders import Fill, Order, OrderStatus
+
+
+class PaperVenue:
+    """Fills orders for one venue against the books it is handed."""
+
+    def __init__(self, venue: str, portfolio: Portfolio, fail_rate: float = 0.0, seed: int = 7) -> None:
+        if not 0.0 <= fail_rate <= 1.0:
+            raise ValueError(f"{venue}: fail_rate must be within [0, 1], got {fail_rate}")
+        self.venue = venue
+        self.portfolio = portfolio
+        self.fail_rate = fail_rate
+        self._rng = random.Random(f"{venue}:{seed}")
+        # Liquidity our own fills took, per book, until that book next changes: two orders
+        # meeting the same displayed level between two updates must not both get it.
+        self._taken: dict[str, tuple[tuple[int, int], dict[tuple[str, float], Decimal]]] = {}
+
+    def execute(self, order: Order, book: OrderBook, now_ns: int) -> list[Fill]:
+        """Submit and fill ``order`` (IOC) on ``book``; the rest is canceled."""
+        inst = book.instrument
+        order.transition(OrderStatus.SUBMITTED, now_ns)
+        if self.fail_rate and self._rng.random() < self.fail_rate:
+            order.transition(OrderStatus.FAILED, now_ns, "simulated venue error")
+            return []
+        if not book.valid:
+            order.transition(OrderStatus.REJECTED, now_ns, "book unavailable (invalid or resyncing)")
+            return []
+        why = self._check_balance(inst, order, book)
+        if why:
+            order.transition(OrderStatus.REJECTED, now_ns, why)
+            return []
+        fills = self._match(inst, order, book, now_ns)
+        if order.status is OrderStatus.SUBMITTED:
+            order.transition(OrderStatus.CANCELED, now_ns, "no liquidity within limit price")
+        elif order.status is OrderStatus.PARTIALLY_FILLED:
+            order.transition(OrderStatus.CANCELED, now_ns, "IOC remainder canceled")
+        return fills
+
+    def _check_balance(self, inst: Instrument, order: Order, book: OrderBook) -> str:
+        if inst.kind is not Kind.SPOT:
+            return ""
+        pf = self.portfolio
+        if order.side == "buy":
+            need = order.qty * order.limit_price * (1 + dec(inst.fees.taker))
+            have = pf.balance(self.venue, inst.quote)
+            if have < need:
+                return f"insufficient {inst.quote}: need {need:.8f}, have {have:.8f}"
+        else:
+            have = pf.balance(self.venue, inst.base)
+            if have < order.qty:
+                return f"insufficient {inst.base}: need {order.qty}, have {have}"
+        return ""
+
+    def _match(self, inst: Instrument, order: Order, book: OrderBook, now_ns: int) -> list[Fill]:
+        buying = order.side == "buy"
+        limit = float(order.limit_price)
+        levels = book.asks() if buying else book.bids()
+        fee_rate = dec(inst.fees.taker)
+        fills: list[Fill] = []
+        remaining = order.qty
+        stamp = (book.update_id, book.local_ns)
+        entry = self._taken.get(book.key)
+        if entry is None or entry[0] != stamp:
+            entry = self._taken[book.key] = (stamp, {})
+        taken = entry[1]
+        zero = Decimal(0)
+        for p, q in levels:
+            if (p > limit) if buying else (p < limit):
+                break
+            level = (order.side, p)
+            left = dec(q) - taken.get(level, zero)
+            if left <= 0:
+                continue
+            take = min(remaining, left)
+            taken[level] = taken.get(level, zero) + take
+            price = dec(p)
+            if inst.kind is Kind.INVERSE:
+                fee = take * dec(inst.contract_size) / price * fee_rate
+                fee_ccy = inst.settle
+            else:
+                fee = take * dec(inst.contract_size) * price * fee_rate
+                fee_ccy = inst.quote if inst.kind is Kind.SPOT else inst.settle
+            fill = Fill(order.id, self.venue, inst.symbol, order.side, price, take, fee, fee_ccy, now_ns)
+            order.add_fill(fill)
+            self.portfolio.apply_fill(inst, fill)
+            fills.append(fill)
+            remaining -= take
+            if remaining <= 0:
+                break
+        return fills
+

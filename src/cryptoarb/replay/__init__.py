@@ -1,0 +1,1 @@
+"""Replay of recorded captures through exactly the code that runs live."""

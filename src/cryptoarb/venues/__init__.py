@@ -1,0 +1,1 @@
+"""Venue adapters: one module per exchange handler, plus the instrument catalog."""
