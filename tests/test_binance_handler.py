@@ -450,7 +450,7 @@ def _malformed(raw: bytes) -> list[tuple[str, bytes]]:
     bad.append(("not JSON", b"hello"))
     bad.append(("empty", b""))
     bad.append(("JSON array", b"[1,2,3]"))
-    bad.append(("neither stream nor snapshot", b'{"result":null,"id":1}'))
+    bad.append(("neither stream nor snapshot", b'{"result":null,"ident":1}'))
     return bad
 
 
@@ -629,3 +629,13 @@ def test_bad_live_snapshot_raises() -> None:
     with pytest.raises(MessageError, match="lastUpdateId"):
         h.on_snapshot(inst, b'{"bids":[],"asks":[]}', 1)
     assert h.bad_messages == 2
+
+
+def test_subscription_acknowledgement_is_not_a_bad_message() -> None:
+    from cryptoarb.venues.base import OTHER
+    from cryptoarb.venues.binance import BinanceHandler
+    from cryptoarb.venues.catalog import Catalog
+
+    h = BinanceHandler("binance", Catalog(), lambda b, t: None)
+    assert h.on_message(b'{"result":null,"id":1}', 1) == OTHER
+    assert h.bad_messages == 0

@@ -117,6 +117,8 @@ class Engine:
         self.state_changes: list[BookStateChange] = []
         self.on_opportunity: list[Callable[[Opportunity], None]] = []
         self.clock_ns = 0
+        #: handlers name markets missing from the catalog provisionally (third-party captures)
+        self.discover = False
 
     # -- set-up ------------------------------------------------------------------------
     def _plan_groups(self, insts: list[Instrument]) -> GroupPlan:
@@ -251,7 +253,8 @@ def default_handler_factory(engine: Engine, venue: str) -> Handler:
     from cryptoarb.venues.binance import VENUES, BinanceHandler
 
     if venue in VENUES:
-        h = BinanceHandler(venue, engine.catalog, engine.on_book, on_state=engine.on_state)
+        h = BinanceHandler(venue, engine.catalog, engine.on_book, on_state=engine.on_state,
+                           discover=engine.discover)
         h.on_new_book = engine.register_book
         return h
     raise ConfigError(f"no streaming handler for venue {venue!r} yet (available: {', '.join(VENUES)})")

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cryptoarb.core.book import INVALID, SYNCING, VALID, OrderBook
+from cryptoarb.core.book import EMPTY, INVALID, SYNCING, VALID, OrderBook
 from cryptoarb.core.events import BookStateChange
 from cryptoarb.core.instruments import Instrument
+from cryptoarb.venues.catalog import Catalog, UnknownInstrument
 
 BookCallback = Callable[[OrderBook, int], None]
 EventCallback = Callable[[Any], None]
@@ -71,30 +72,116 @@ class BookSync:
 
 
 class Handler:
-    """Base class: owns the BookSync objects and the callbacks."""
+    """Base class of every streaming venue handler: the contract the engine and feeds rely on.
+
+    A subclass is one module per exchange (``venues/<exchange>.py``). It must:
+
+    - decode raw frames in ``on_message`` (bytes in, ``DEPTH``/``SNAPSHOT``/``QUOTE``/``TRADE``/
+      ``OTHER`` out; ``MessageError`` for a frame it cannot understand, leaving books untouched);
+    - keep each book exactly right by the venue's sequence/checksum rules, or mark it invalid
+      (``_gap``/``_resync``) and keep it away from detectors (``on_book`` only for valid books);
+    - for venues whose books start from a REST snapshot (``rest_snapshot = True``), accept the
+      venue's native REST body in ``on_snapshot`` and say which ccxt implicit-API call fetches it
+      (``snapshot_request``);
+    - describe its live connection: ``ws_url``, ``subscribe_messages``, ``ping``, subscription
+      limits; replies the venue demands (pongs) go to ``outbox`` for the feed to send.
+    """
 
     venue: str = ""
     #: how many diffs to keep while waiting for a snapshot before giving up on the oldest
     max_buffer = 50_000
+    #: public WebSocket endpoint (tests point it at 127.0.0.1)
+    ws_url: str = ""
+    #: symbols per subscribe message, and per connection (the venue's documented limits)
+    max_symbols_per_message: int = 10
+    max_symbols_per_connection: int = 100
+    #: application-level keep-alive: (interval seconds, payload), None when WS ping frames suffice
+    ping: tuple[float, str] | None = None
+    #: True when a book starts from a REST snapshot fetched by the feed (through ccxt)
+    rest_snapshot: bool = False
 
     def __init__(
         self,
+        venue: str,
+        catalog: Catalog,
         on_book: BookCallback,
         on_event: EventCallback | None = None,
         request_snapshot: SnapshotRequest | None = None,
         on_state: EventCallback | None = None,
+        discover: bool = False,
     ) -> None:
+        self.venue = venue
+        self.catalog = catalog
         self.on_book = on_book
         self.on_event = on_event  # trades and quotes; None saves their allocation
         self.on_state = on_state  # BookStateChange: always worth knowing
         self.request_snapshot = request_snapshot
+        #: with ``discover``, markets missing from the catalog get a provisional instrument
+        #: (replay of third-party captures); otherwise an unknown market is an error
+        self.discover = discover
+        self.on_new_book: BookCallback | None = None  # told once per book, when first seen
         self.syncs: dict[str, BookSync] = {}  # by ccxt symbol
+        self.outbox: list[str] = []
         self.bad_messages = 0
         self.unknown_streams = 0
+        self.checksums_ok = 0
+        self.checksum_failures = 0
 
+    # -- to implement ------------------------------------------------------------------
     def on_message(self, raw: bytes, local_ns: int) -> int:
         """Handle one raw frame; returns its kind (DEPTH, QUOTE, ...). Raises MessageError."""
         raise NotImplementedError
+
+    def on_snapshot(self, inst: Instrument, raw: bytes, local_ns: int) -> None:
+        """A native REST order-book body for ``inst`` (REST-snapshot venues only)."""
+        raise MessageError(f"{self.venue} takes its snapshots from the stream, not REST")
+
+    def snapshot_request(self, inst: Instrument) -> tuple[str, dict[str, Any]]:
+        """The ccxt implicit-API method and params returning the native REST book of ``inst``."""
+        raise NotImplementedError(f"{self.venue} has no REST snapshot")
+
+    def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
+        """What to send after connecting to stream the books (and trades) of ``insts``."""
+        raise NotImplementedError
+
+    def unify(self, native: str) -> str:
+        """The ccxt unified symbol of a venue market id (used with ``discover``)."""
+        raise UnknownInstrument(f"cannot name {native!r} on {self.venue!r}")
+
+    # -- shared ------------------------------------------------------------------------
+    def instrument_for(self, native: str) -> Instrument:
+        """Catalog lookup by the venue's market id; provisional instrument with ``discover``."""
+        inst = self.catalog.find_native(self.venue, native)
+        if inst is not None:
+            return inst
+        if not self.discover:
+            self.catalog.by_native(self.venue, native)  # raises with the list of known markets
+        return self.catalog.provisional(self.venue, self.unify(native), native)
+
+    def sync_for(self, inst: Instrument) -> BookSync:
+        sync = self.syncs.get(inst.symbol)
+        if sync is None:
+            sync = self.syncs[inst.symbol] = BookSync(inst)
+            sync.book.set_state(SYNCING)
+            if self.on_new_book is not None:
+                self.on_new_book(sync.book, 0)
+        return sync
+
+    def on_connect(self, insts: list[Instrument], local_ns: int) -> None:
+        """A (re)connection: every book starts over from a fresh snapshot."""
+        for inst in insts:
+            sync = self.sync_for(inst)
+            if sync.book.state == VALID or sync.buffer:
+                self._resync(sync, "reconnected", local_ns)
+            elif self.rest_snapshot and self.request_snapshot is not None:
+                self.request_snapshot(inst)
+
+    def reset(self, inst: Instrument, local_ns: int, reason: str) -> None:
+        """Invalidate a book from outside (stale feed, bad connection) and ask for a snapshot."""
+        sync = self.sync_for(inst)
+        if sync.book.state in (EMPTY, SYNCING) and not sync.buffer:
+            return
+        self._resync(sync, reason, local_ns)
 
     def books(self) -> list[OrderBook]:
         return [s.book for s in self.syncs.values()]

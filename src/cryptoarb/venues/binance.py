@@ -11,9 +11,12 @@ snapshot body; they are decoded with msgspec into typed structs, straight to flo
 
 from __future__ import annotations
 
-import msgspec
+from typing import Any
 
-from cryptoarb.core.book import EMPTY, SYNCING, VALID
+import msgspec
+import orjson
+
+from cryptoarb.core.book import VALID
 from cryptoarb.core.events import Quote, Trade
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.venues.base import (
@@ -30,7 +33,7 @@ from cryptoarb.venues.base import (
     MessageError,
     SnapshotRequest,
 )
-from cryptoarb.venues.catalog import Catalog
+from cryptoarb.venues.catalog import Catalog, UnknownInstrument
 
 VENUES = ("binance", "binanceusdm", "binancecoinm")
 FUTURES = frozenset({"binanceusdm", "binancecoinm"})
@@ -48,6 +51,7 @@ class _Envelope(msgspec.Struct):
     E: int = 0
     bids: _Levels = []
     asks: _Levels = []
+    id: int | None = None
 
 
 class _Depth(msgspec.Struct):
@@ -90,8 +94,22 @@ _decode_trade = msgspec.json.Decoder(_Trade, strict=False).decode
 _KINDS = {"depth": DEPTH, "bookTicker": QUOTE, "trade": TRADE}
 
 
+_WS = {
+    "binance": "wss://stream.binance.com:9443/stream",
+    "binanceusdm": "wss://fstream.binance.com/stream",
+    "binancecoinm": "wss://dstream.binance.com/stream",
+}
+_DEPTH_CALL = {"binance": "public_get_depth", "binanceusdm": "fapipublic_get_depth",
+               "binancecoinm": "dapipublic_get_depth"}
+_QUOTES = ("USDT", "FDUSD", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY", "BRL", "JPY", "DAI", "USD")
+
+
 class BinanceHandler(Handler):
     """All symbols of one Binance venue on one combined stream."""
+
+    rest_snapshot = True
+    max_symbols_per_message = 50  # x3 streams each; Binance allows 1024 streams per connection
+    max_symbols_per_connection = 300
 
     def __init__(
         self,
@@ -101,32 +119,50 @@ class BinanceHandler(Handler):
         on_event: EventCallback | None = None,
         request_snapshot: SnapshotRequest | None = None,
         on_state: EventCallback | None = None,
+        discover: bool = False,
     ) -> None:
         if venue not in VENUES:
             raise ValueError(f"not a Binance venue: {venue!r} (expected one of {', '.join(VENUES)})")
-        super().__init__(on_book, on_event, request_snapshot, on_state)
-        self.venue = venue
+        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
         self.futures = venue in FUTURES
-        self.catalog = catalog
+        self.ws_url = _WS[venue]
         self._routes: dict[str, tuple[BookSync, int]] = {}
-        self.on_new_book: BookCallback | None = None  # told once per book, when first seen
+        self._sub_id = 0
+
+    # -- live ------------------------------------------------------------------------
+    def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
+        msgs = []
+        for i in range(0, len(insts), self.max_symbols_per_message):
+            streams = []
+            for inst in insts[i : i + self.max_symbols_per_message]:
+                n = inst.exchange_symbol.lower()
+                streams += [f"{n}@depth@100ms", f"{n}@bookTicker", f"{n}@trade"]
+            self._sub_id += 1
+            msgs.append(orjson.dumps({"method": "SUBSCRIBE", "params": streams, "id": self._sub_id}).decode())
+        return msgs
+
+    def snapshot_request(self, inst: Instrument) -> tuple[str, dict[str, Any]]:
+        return _DEPTH_CALL[self.venue], {"symbol": inst.exchange_symbol.upper(), "limit": 1000}
+
+    def unify(self, native: str) -> str:
+        n = native.upper()
+        if self.venue == "binancecoinm":
+            pair, _, expiry = n.partition("_")
+            base, quote = pair[:-3], pair[-3:]
+            return f"{base}/{quote}:{base}" + ("" if expiry in ("", "PERP") else f"-{expiry}")
+        for q in _QUOTES:
+            if n.endswith(q) and len(n) > len(q):
+                base = n[: -len(q)]
+                return f"{base}/{q}:{q}" if self.venue == "binanceusdm" else f"{base}/{q}"
+        raise UnknownInstrument(f"cannot name {native!r} on {self.venue!r}")
 
     # -- routing ---------------------------------------------------------------------
-    def sync_for(self, inst: Instrument) -> BookSync:
-        sync = self.syncs.get(inst.symbol)
-        if sync is None:
-            sync = self.syncs[inst.symbol] = BookSync(inst)
-            sync.book.set_state(SYNCING)
-            if self.on_new_book is not None:
-                self.on_new_book(sync.book, 0)
-        return sync
-
     def _route(self, stream: str) -> tuple[BookSync, int] | None:
         native, _, rest = stream.partition("@")
         kind = _KINDS.get(rest.split("@", 1)[0])
         if kind is None:
             return None
-        route = (self.sync_for(self.catalog.by_native(self.venue, native)), kind)
+        route = (self.sync_for(self.instrument_for(native)), kind)
         self._routes[stream] = route
         return route
 
@@ -157,6 +193,8 @@ class BinanceHandler(Handler):
             if env.lastUpdateId >= 0:
                 self._on_snapshot_env(env, local_ns)
                 return SNAPSHOT
+            if env.id is not None:  # {"result": null, "id": N}: a subscription acknowledged
+                return OTHER
             self.bad_messages += 1
             raise MessageError("neither a stream frame nor a depth snapshot")
         route = self._routes.get(stream)
@@ -232,7 +270,7 @@ class BinanceHandler(Handler):
 
     def _on_snapshot_env(self, env: _Envelope, local_ns: int) -> None:
         if env.symbol:
-            sync = self.sync_for(self.catalog.by_native(self.venue, env.symbol))
+            sync = self.sync_for(self.instrument_for(env.symbol))
         else:
             # Spot snapshots do not name their symbol: it belongs to the book awaiting one.
             waiting = [s for s in self.syncs.values() if s.book.state != VALID]
@@ -289,13 +327,6 @@ class BinanceHandler(Handler):
         self._set_state(sync, VALID, f"snapshot {last}", local_ns)
         if book.valid:
             self.on_book(book, local_ns)
-
-    def reset(self, inst: Instrument, local_ns: int, reason: str) -> None:
-        """Invalidate a book from outside (stale feed, reconnect) and ask for a snapshot."""
-        sync = self.sync_for(inst)
-        if sync.book.state in (EMPTY, SYNCING) and not sync.buffer:
-            return
-        self._resync(sync, reason, local_ns)
 
 
 __all__ = ["BAD", "VENUES", "BinanceHandler"]

@@ -42,6 +42,7 @@ class Catalog:
     def __init__(self, instruments: tuple[Instrument, ...] | list[Instrument] = BUILTIN) -> None:
         self._by_symbol: dict[tuple[str, str], Instrument] = {}
         self._by_native: dict[tuple[str, str], Instrument] = {}
+        self.provisional_keys: set[str] = set()
         for inst in instruments:
             self.add(inst)
 
@@ -62,6 +63,22 @@ class Catalog:
         except KeyError:
             known = ", ".join(self.symbols(venue)) or "none"
             raise UnknownInstrument(f"unknown symbol {symbol!r} on {venue!r} (known: {known})") from None
+
+    def find_native(self, venue: str, native: str) -> Instrument | None:
+        return self._by_native.get((venue, native.upper()))
+
+    def provisional(self, venue: str, symbol: str, native: str) -> Instrument:
+        """An instrument known only by name (third-party captures): precise enough for a book,
+        not for trading: tiny tick and lot, default fees. Listed in ``provisional_keys``."""
+        pair, _, settle = symbol.partition(":")
+        base, sep, quote = pair.partition("/")
+        if not sep or not base or not quote:
+            raise UnknownInstrument(f"cannot name {native!r} on {venue!r}: {symbol!r} is not BASE/QUOTE")
+        kind = Kind.SPOT if not settle else (Kind.INVERSE if settle == base else Kind.LINEAR)
+        inst = Instrument(venue, symbol, base, quote, kind, 1e-12, 1e-12, 0.0, 1.0, _SPOT, native)
+        self.add(inst)
+        self.provisional_keys.add(inst.key)
+        return inst
 
     def by_native(self, venue: str, native: str) -> Instrument:
         try:

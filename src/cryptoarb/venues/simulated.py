@@ -22,14 +22,12 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
-from cryptoarb.core.book import EMPTY, SYNCING, VALID
+from cryptoarb.core.book import VALID
 from cryptoarb.core.instruments import Fees, Instrument, Kind
 from cryptoarb.venues.base import (
     DEPTH,
     SNAPSHOT,
-    BookCallback,
     BookSync,
-    EventCallback,
     Handler,
     MessageError,
     SnapshotRequest,
@@ -113,28 +111,8 @@ def demo_catalog(
 class SimulatedHandler(Handler):
     """All symbols of one simulated venue on one stream."""
 
-    def __init__(
-        self,
-        venue: str,
-        catalog: Catalog,
-        on_book: BookCallback,
-        on_event: EventCallback | None = None,
-        request_snapshot: SnapshotRequest | None = None,
-        on_state: EventCallback | None = None,
-    ) -> None:
-        super().__init__(on_book, on_event, request_snapshot, on_state)
-        self.venue = venue
-        self.catalog = catalog
-        self.on_new_book: BookCallback | None = None  # told once per book, when first seen
-
-    def sync_for(self, inst: Instrument) -> BookSync:
-        sync = self.syncs.get(inst.symbol)
-        if sync is None:
-            sync = self.syncs[inst.symbol] = BookSync(inst)
-            sync.book.set_state(SYNCING)
-            if self.on_new_book is not None:
-                self.on_new_book(sync.book, 0)
-        return sync
+    def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
+        return []  # the simulated market pushes everything; nothing to subscribe to
 
     # -- hot path --------------------------------------------------------------------
     def on_message(self, raw: bytes, local_ns: int) -> int:
@@ -206,13 +184,6 @@ class SimulatedHandler(Handler):
         self._set_state(sync, VALID, f"snapshot {s.seq}", local_ns)
         if book.valid:
             self.on_book(book, local_ns)
-
-    def reset(self, inst: Instrument, local_ns: int, reason: str) -> None:
-        """Invalidate a book from outside (stale feed, reconnect) and ask for a snapshot."""
-        sync = self.sync_for(inst)
-        if sync.book.state in (EMPTY, SYNCING) and not sync.buffer:
-            return
-        self._resync(sync, reason, local_ns)
 
 
 def make_handler_factory(
