@@ -101,12 +101,23 @@ class StorageSettings(BaseModel):
     enabled: bool = True
 
 
+class VenueLiveSettings(BaseModel):
+    ws_url: str = ""  # override the venue's public endpoint (a proxy, a testnet, a local server)
+    ccxt: dict[str, Any] = Field(default_factory=dict)  # ccxt constructor config (urls, timeout, ...)
+
+
+class LiveSettings(BaseModel):
+    stale_after_s: float = Field(10.0, gt=0)  # a connection silent this long is stale: resync
+    venues: dict[str, VenueLiveSettings] = Field(default_factory=dict)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARB_", env_nested_delimiter="__", extra="forbid")
 
     detector: DetectorSettings = Field(default_factory=lambda: DetectorSettings())
     paper: PaperSettings = Field(default_factory=lambda: PaperSettings())
     storage: StorageSettings = Field(default_factory=lambda: StorageSettings())
+    live: LiveSettings = Field(default_factory=lambda: LiveSettings())
     instruments: list[InstrumentSpec] = Field(default_factory=list)
 
 

@@ -17,7 +17,6 @@ from cryptoarb.engine.engine import Engine
 from cryptoarb.engine.latency import LatencyRecorder
 from cryptoarb.replay.reader import CaptureError, LineStats, parse_sources, stream
 from cryptoarb.replay.run import REPLAY_GC_THRESHOLDS, ReplayError, replay
-from cryptoarb.venues.binance import VENUES
 
 
 class BenchError(Exception):
@@ -37,7 +36,7 @@ def run_bench(
     settings: Settings, specs: list[str], with_ccxt: bool = True, progress_console: Console | None = None
 ) -> dict[str, Any]:
     try:
-        sources = parse_sources(specs, list(VENUES))
+        sources = parse_sources(specs)
     except CaptureError as e:
         raise BenchError(str(e)) from None
     say = progress_console.print if progress_console is not None else (lambda *a, **k: None)
@@ -65,7 +64,7 @@ def run_bench(
         if len(books) != 1:
             raise BenchError(f"{src.venue}: the ccxt.pro comparison needs one symbol per venue, got {len(books)}")
         say(f"[dim]replaying {src.venue} through ccxt.pro...[/]")
-        lines = ((ns, raw) for ns, _v, _p, _l, raw in stream(src, LineStats()))
+        lines = ((ns, raw) for ns, _v, _p, _l, raw, _r in stream(src, LineStats()))
         thresholds = gc.get_threshold()
         gc.set_threshold(*REPLAY_GC_THRESHOLDS)  # the same GC setting our replay runs with
         try:

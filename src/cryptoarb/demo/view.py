@@ -50,7 +50,11 @@ class DemoView:
         duration: float | None = None,
         keep: int = 6,
         start_ns: int | None = None,
+        banner: str = BANNER,
+        banner_style: str = "bold red",
     ) -> None:
+        self.banner = banner
+        self.banner_style = banner_style
         self.engine = engine
         self.market = market
         self.speed = speed
@@ -67,7 +71,8 @@ class DemoView:
     # -- rendering -----------------------------------------------------------------------
     def render(self) -> RenderableType:
         return Group(
-            Panel(Text(BANNER, justify="center", style="bold white"), style="bold red", box=box.HEAVY),
+            Panel(Text(self.banner, justify="center", style="bold white"), style=self.banner_style,
+                  box=box.HEAVY),
             self._header(),
             self._books(),
             self._counters(),
@@ -82,7 +87,7 @@ class DemoView:
         t = (e.clock_ns - self.start_ns) / 1e9 if self.start_ns is not None else 0.0
         of = f" / {self.duration:g}s" if self.duration else ""
         pace = f"{self.speed:g}x" if self.speed else "max"
-        out = Text(f"sim time {t:6.1f}s{of}   speed {pace}")
+        out = Text(f"sim time {t:6.1f}s{of}   speed {pace}" if self.market is not None else f"time {t:6.1f}s{of}")
         if self.market is not None:
             fair = "  ".join(f"{a} {self.market.fair(a):,.2f}" for a in sorted(self.market.assets)
                              if a in {i.base for i in self.market.instruments})

@@ -175,6 +175,18 @@ class Engine:
             self._dispatch(local_ns)
         return kind
 
+    def tick(self, now_ns: int) -> None:
+        """Advance event time without a message (live runs): deliver paper orders now due."""
+        self.clock_ns = max(self.clock_ns, now_ns)
+        q = self._exec_queue
+        if q and q[0][0] <= now_ns:
+            self.executor.advance(now_ns)
+
+    def flush(self, now_ns: int) -> None:
+        """Hand opportunities found outside ``on_message`` (ccxt fallback) to execution."""
+        if self._fresh:
+            self._dispatch(now_ns)
+
     def _dispatch(self, now_ns: int) -> None:
         fresh = self._fresh
         self._fresh = []
@@ -250,11 +262,12 @@ def features(opp: Opportunity, books: dict[str, OrderBook]) -> dict[str, Any]:
 
 
 def default_handler_factory(engine: Engine, venue: str) -> Handler:
-    from cryptoarb.venues.binance import VENUES, BinanceHandler
+    """The native streaming handler of ``venue`` wired to the engine's callbacks."""
+    from cryptoarb.venues.registry import handler_class, native_venues
 
-    if venue in VENUES:
-        h = BinanceHandler(venue, engine.catalog, engine.on_book, on_state=engine.on_state,
-                           discover=engine.discover)
-        h.on_new_book = engine.register_book
-        return h
-    raise ConfigError(f"no streaming handler for venue {venue!r} yet (available: {', '.join(VENUES)})")
+    cls = handler_class(venue)
+    if cls is None:
+        raise ConfigError(f"no native streaming handler for venue {venue!r} (native: {', '.join(native_venues())})")
+    h = cls(venue, engine.catalog, engine.on_book, on_state=engine.on_state, discover=engine.discover)
+    h.on_new_book = engine.register_book
+    return h

@@ -13,15 +13,31 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 
 class CaptureError(Exception):
     """A capture cannot be read any further (missing, truncated, not a capture)."""
+
+
+LINES = "lines"  # <local_ns> <raw json>: hftbacktest's collector, arb record
+CRYPTOFEED = "cryptofeed"  # cryptofeed's sample_data session captures
+FORMATS = (LINES, CRYPTOFEED)
 
 
 @dataclass(frozen=True)
 class Source:
     venue: str
     paths: list[Path] = field(default_factory=list)
+    fmt: str = LINES
+
+
+#: a REST snapshot in a stream: ("symbol", ccxt symbol) from arb record, ("url", request url)
+#: from a cryptofeed capture; None for a WebSocket frame
+Rest = tuple[str, str] | None
+Item = tuple[int, str, str, int, bytes, Rest]
+_REST_PREFIX = b'{"rest":'
+_DATA_KEY = b',"data":'
 
 
 @dataclass
@@ -42,20 +58,62 @@ class LineStats:
             self.bad.append(BadLine(str(path), lineno, reason))
 
 
-def parse_sources(specs: list[str], known_venues: list[str]) -> list[Source]:
-    """``VENUE:PATH`` arguments -> one Source per venue (paths in the order given)."""
-    by_venue: dict[str, list[Path]] = {}
+def parse_sources(
+    specs: list[str], known_venues: list[str] | None = None, skipped: list[tuple[str, str]] | None = None
+) -> list[Source]:
+    """``VENUE:PATH`` arguments (or a bare PATH for a cryptofeed capture, whose venue is in its
+    URLs) -> one Source per venue and format, paths in the order given.
+
+    ``known_venues`` limits the venues accepted (None: any venue with a native handler). With a
+    ``skipped`` list, a cryptofeed capture of a venue without a handler is listed there with
+    the reason instead of failing the whole run.
+    """
+    from cryptoarb.replay import cryptofeed
+
+    if known_venues is None:
+        from cryptoarb.venues.registry import native_venues
+
+        known_venues = native_venues()
+    by_key: dict[tuple[str, str], list[Path]] = {}
     for spec in specs:
         venue, sep, path = spec.partition(":")
-        if not sep or not venue or not path:
-            raise CaptureError(f"{spec!r}: expected VENUE:PATH, e.g. binance:spot_btcusdt.gz")
-        if venue not in known_venues:
+        if not sep and Path(spec).is_file() and cryptofeed.sniff(Path(spec)):
+            venue, path = "", spec
+        elif not sep or not venue or not path:
+            raise CaptureError(f"{spec!r}: expected VENUE:PATH (or the PATH of a cryptofeed capture)")
+        if venue and venue not in known_venues:
             raise CaptureError(f"{spec!r}: unknown venue {venue!r} (available: {', '.join(known_venues)})")
         p = Path(path)
         if not p.is_file():
             raise CaptureError(f"{path}: no such file")
-        by_venue.setdefault(venue, []).append(p)
-    return [Source(v, ps) for v, ps in by_venue.items()]
+        fmt = CRYPTOFEED if cryptofeed.sniff(p) else LINES
+        if fmt == CRYPTOFEED:
+            found = _capture_venue(p)
+            if not venue:
+                venue = found
+            elif found != venue:
+                raise CaptureError(f"{path}: this capture is from {found!r}, not {venue!r}")
+        if venue not in known_venues:
+            if skipped is not None and fmt == CRYPTOFEED:
+                skipped.append((path, f"no native handler for {venue!r} (available: {', '.join(known_venues)})"))
+                continue
+            raise CaptureError(f"{spec!r}: unknown venue {venue!r} (available: {', '.join(known_venues)})")
+        by_key.setdefault((venue, fmt), []).append(p)
+    return [Source(v, ps, fmt) for (v, fmt), ps in by_key.items()]
+
+
+def _capture_venue(path: Path) -> str:
+    from cryptoarb.replay.cryptofeed import CryptofeedFormatError, read_records, venue_of
+
+    try:
+        for rec in read_records(path):
+            venue = venue_of(rec.url)
+            if venue is None:
+                raise CaptureError(f"{path}:{rec.line}: no known venue serves {rec.url!r}")
+            return venue
+    except CryptofeedFormatError as e:
+        raise CaptureError(str(e)) from None
+    raise CaptureError(f"{path}: empty capture")
 
 
 def _open(path: Path) -> Iterator[bytes]:
@@ -92,15 +150,51 @@ def read_lines(path: Path, stats: LineStats) -> Iterator[tuple[int, int, bytes]]
         raise CaptureError(f"{path}: cannot read after line {lineno}: {e}") from None
 
 
-def stream(source: Source, stats: LineStats) -> Iterator[tuple[int, str, str, int, bytes]]:
-    """One venue's files back to back: ``(local_ns, venue, path, line, raw)``."""
+def stream(source: Source, stats: LineStats) -> Iterator[Item]:
+    """One venue's files: ``(local_ns, venue, path, line, raw, rest)``.
+
+    Line captures play back to back in the order given; the files of a cryptofeed session (its
+    WebSocket and REST files) interleave by time.
+    """
+    if source.fmt == CRYPTOFEED:
+        yield from _cryptofeed_stream(source)
+        return
+    venue = source.venue
     for path in source.paths:
         p = str(path)
         for local_ns, lineno, raw in read_lines(path, stats):
-            yield local_ns, source.venue, p, lineno, raw
+            if raw.startswith(_REST_PREFIX):
+                cut = raw.find(_DATA_KEY)
+                try:
+                    symbol = orjson.loads(raw[len(_REST_PREFIX) : cut]) if cut > 0 else None
+                except orjson.JSONDecodeError:
+                    symbol = None
+                if not isinstance(symbol, str) or not raw.endswith(b"}"):
+                    stats.add(path, lineno, "malformed REST snapshot line")
+                    continue
+                yield local_ns, venue, p, lineno, raw[cut + len(_DATA_KEY) : -1], ("symbol", symbol)
+            else:
+                yield local_ns, venue, p, lineno, raw, None
 
 
-def merged(sources: list[Source], stats: LineStats) -> Iterator[tuple[int, str, str, int, bytes]]:
+def _cryptofeed_stream(source: Source) -> Iterator[Item]:
+    from cryptoarb.replay.cryptofeed import HTTP, RECV, CryptofeedFormatError, read_records
+
+    def one(path: Path) -> Iterator[Item]:
+        p = str(path)
+        try:
+            for rec in read_records(path):
+                if rec.kind == RECV:
+                    yield rec.ts_ns, source.venue, p, rec.line, rec.payload, None
+                elif rec.kind == HTTP:
+                    yield rec.ts_ns, source.venue, p, rec.line, rec.payload, ("url", rec.url)
+        except CryptofeedFormatError as e:
+            raise CaptureError(str(e)) from None
+
+    yield from heapq.merge(*(one(p) for p in source.paths), key=lambda r: r[0])
+
+
+def merged(sources: list[Source], stats: LineStats) -> Iterator[Item]:
     """All streams merged by local receive time (stable within a stream)."""
     if len(sources) == 1:
         return stream(sources[0], stats)

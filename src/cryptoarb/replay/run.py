@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptoarb.engine.engine import Engine
-from cryptoarb.replay.reader import LineStats, Source, merged
-from cryptoarb.venues.base import MessageError
+from cryptoarb.replay.reader import CRYPTOFEED, LineStats, Rest, Source, merged
+from cryptoarb.venues.base import Handler, MessageError
 from cryptoarb.venues.catalog import UnknownInstrument
 
 # The hot path allocates no reference cycles; a generation-0 collection in the middle of a
@@ -22,9 +22,32 @@ class ReplayError(Exception):
 
 
 @dataclass
+class FileReport:
+    """What one capture file gave, for the per-file table of ``arb replay``."""
+
+    venue: str
+    messages: int = 0
+    bad: int = 0
+    first_error: str = ""
+    books: set[str] = field(default_factory=set)
+
+
+@dataclass
 class ReplayResult:
     messages: int
     stats: LineStats
+    files: dict[str, FileReport] = field(default_factory=dict)
+
+
+def _snapshot(handler: Handler, rest: tuple[str, str], raw: bytes, local_ns: int) -> str:
+    kind, value = rest
+    if kind == "symbol":
+        inst = handler.catalog.get(handler.venue, value)
+    else:
+        inst = handler.instrument_for(handler.native_of_rest_url(value))
+    handler.sync_for(inst)
+    handler.on_snapshot(inst, raw, local_ns)
+    return inst.key
 
 
 def replay(
@@ -33,27 +56,46 @@ def replay(
     progress: Callable[[int], None] | None = None,
     strict: bool = False,
 ) -> ReplayResult:
-    """Feed every line to the engine in local-time order.
+    """Feed every message to the engine in local-time order.
 
     A message the handler cannot understand is counted and skipped (one bad line in a long
     capture should not cost the run), unless ``strict``. An unknown market is an error: the
-    book it would build would be silently missing.
+    book it would build would be silently missing. Third-party (cryptofeed) captures name
+    markets the catalog does not know: those get provisional instruments.
     """
+    if any(s.fmt == CRYPTOFEED for s in sources):
+        engine.discover = True
     stats = LineStats()
     handlers = {s.venue: engine.handler(s.venue) for s in sources}
+    files: dict[str, FileReport] = {}
     on_message = engine.on_message
     n = 0
     thresholds = gc.get_threshold()
     gc.set_threshold(*REPLAY_GC_THRESHOLDS)
+    report: FileReport | None = None
+    last_path = ""
+    rest: Rest
     try:
-        for local_ns, venue, path, lineno, raw in merged(sources, stats):
+        for local_ns, venue, path, lineno, raw, rest in merged(sources, stats):
             n += 1
+            if path != last_path:
+                report = files.get(path) or files.setdefault(path, FileReport(venue))
+                last_path = path
+            assert report is not None
+            report.messages += 1
+            handler = handlers[venue]
             try:
-                on_message(handlers[venue], raw, local_ns)
+                if rest is None:
+                    on_message(handler, raw, local_ns)
+                else:
+                    report.books.add(_snapshot(handler, rest, raw, local_ns))
             except MessageError as e:
                 if strict:
                     raise ReplayError(f"{path}:{lineno}: {e}") from None
                 stats.add(Path(path), lineno, str(e))
+                report.bad += 1
+                if not report.first_error:
+                    report.first_error = f"line {lineno}: {e}"
             except UnknownInstrument as e:
                 raise ReplayError(f"{path}:{lineno}: {e}") from None
             if progress is not None and n % 20_000 == 0:
@@ -63,4 +105,4 @@ def replay(
     engine.finish()
     if progress is not None:
         progress(n)
-    return ReplayResult(n, stats)
+    return ReplayResult(n, stats, files)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 from cryptoarb.core.book import EMPTY, INVALID, SYNCING, VALID, OrderBook
 from cryptoarb.core.events import BookStateChange
@@ -147,6 +148,15 @@ class Handler:
     def unify(self, native: str) -> str:
         """The ccxt unified symbol of a venue market id (used with ``discover``)."""
         raise UnknownInstrument(f"cannot name {native!r} on {self.venue!r}")
+
+    def native_of_rest_url(self, url: str) -> str:
+        """The market id a REST order-book request was for (replay of recorded REST traffic)."""
+        parts = urlparse(url)
+        query = parse_qs(parts.query)
+        for key in ("symbol", "currency_pair", "instId", "pair", "product_id", "market"):
+            if key in query:
+                return query[key][0]
+        return parts.path.rstrip("/").rsplit("/", 1)[-1]
 
     # -- shared ------------------------------------------------------------------------
     def instrument_for(self, native: str) -> Instrument:

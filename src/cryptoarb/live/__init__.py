@@ -1,0 +1,1 @@
+"""Live market data: WebSocket connections, REST snapshots through ccxt, feeds, recording."""

@@ -1,0 +1,100 @@
+"""``arb run --live`` and ``arb record``: assemble feeds around one engine and run them.
+
+One asyncio loop, one thread: every frame goes through the engine's hot path as it arrives;
+paper orders are delivered by a ticker when their latency has elapsed; the rich view refreshes
+a few times a second. Ctrl-C (or ``duration``) sets the stop event and everything closes
+cleanly: connections, ccxt sessions, the recorder, storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptoarb.config import Settings
+from cryptoarb.core.instruments import Instrument
+from cryptoarb.engine.engine import Engine
+from cryptoarb.live.feed import Sink, VenueFeed
+from cryptoarb.live.markets import resolve
+from cryptoarb.live.rest import CcxtRest
+from cryptoarb.venues.catalog import Catalog
+from cryptoarb.venues.ccxt_fallback import CcxtProFeed
+from cryptoarb.venues.registry import canonical, path_of
+
+
+@dataclass
+class LivePlan:
+    venues: list[str]
+    symbols: list[str]
+    instruments: dict[str, list[Instrument]] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)  # venue -> native | ccxt
+
+
+async def plan(settings: Settings, catalog: Catalog, venues: list[str], symbols: list[str]) -> LivePlan:
+    """Check venues and symbols (clear errors listing what exists) and resolve instruments."""
+    p = LivePlan([canonical(v) for v in venues], symbols)
+    for v in p.venues:
+        p.paths[v] = path_of(v)  # raises UnknownVenue with the list
+        vs = settings.live.venues.get(v)
+        p.instruments[v] = await resolve(catalog, v, symbols, vs.ccxt if vs else None)
+    return p
+
+
+def build_feeds(engine: Engine, lp: LivePlan, settings: Settings, sink: Sink | None) -> list[Any]:
+    feeds: list[Any] = []
+    for v in lp.venues:
+        vs = settings.live.venues.get(v)
+        if lp.paths[v] == "ccxt":
+            feeds.append(CcxtProFeed(engine, v, lp.instruments[v], config=vs.ccxt if vs else None))
+            continue
+        rest = CcxtRest(v, vs.ccxt if vs else None)
+        feeds.append(VenueFeed(engine, v, lp.instruments[v], url=vs.ws_url if vs and vs.ws_url else None,
+                               rest=rest, stale_after=settings.live.stale_after_s, sink=sink))
+    return feeds
+
+
+async def run_feeds(
+    engine: Engine,
+    feeds: list[Any],
+    duration: float | None,
+    on_refresh: Callable[[], None] | None = None,
+    stop: asyncio.Event | None = None,
+    refresh_s: float = 0.25,
+) -> None:
+    """Run until ``duration`` elapses, ``stop`` is set, or SIGINT/SIGTERM."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+
+    async def ticker() -> None:
+        while not stop.is_set():
+            engine.tick(time.time_ns())
+            await asyncio.sleep(0.002)
+
+    async def refresher() -> None:
+        while not stop.is_set():
+            if on_refresh is not None:
+                on_refresh()
+            await asyncio.sleep(refresh_s)
+
+    async def timer() -> None:
+        if duration is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=duration)
+            stop.set()
+
+    try:
+        await asyncio.gather(*(f.run(stop) for f in feeds), ticker(), refresher(), timer())
+    finally:
+        stop.set()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+        engine.finish()
