@@ -22,7 +22,9 @@ class CaptureError(Exception):
 
 LINES = "lines"  # <local_ns> <raw json>: hftbacktest's collector, arb record
 CRYPTOFEED = "cryptofeed"  # cryptofeed's sample_data session captures
-FORMATS = (LINES, CRYPTOFEED)
+TARDIS = "tardis"  # Tardis.dev incremental_book_L2 CSV
+FORMATS = (LINES, CRYPTOFEED, TARDIS)
+TARDIS_HEADER = b"exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount"
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def parse_sources(
     by_key: dict[tuple[str, str], list[Path]] = {}
     for spec in specs:
         venue, sep, path = spec.partition(":")
-        if not sep and Path(spec).is_file() and cryptofeed.sniff(Path(spec)):
+        if not sep and Path(spec).is_file() and (cryptofeed.sniff(Path(spec)) or _tardis_exchange(Path(spec))):
             venue, path = "", spec
         elif not sep or not venue or not path:
             raise CaptureError(f"{spec!r}: expected VENUE:PATH (or the PATH of a cryptofeed capture)")
@@ -86,9 +88,10 @@ def parse_sources(
         p = Path(path)
         if not p.is_file():
             raise CaptureError(f"{path}: no such file")
-        fmt = CRYPTOFEED if cryptofeed.sniff(p) else LINES
-        if fmt == CRYPTOFEED:
-            found = _capture_venue(p)
+        tardis = _tardis_exchange(p)
+        fmt = CRYPTOFEED if cryptofeed.sniff(p) else TARDIS if tardis else LINES
+        if fmt in (CRYPTOFEED, TARDIS):
+            found = _capture_venue(p) if fmt == CRYPTOFEED else tardis
             if not venue:
                 venue = found
             elif found != venue:
@@ -100,6 +103,69 @@ def parse_sources(
             raise CaptureError(f"{spec!r}: unknown venue {venue!r} (available: {', '.join(known_venues)})")
         by_key.setdefault((venue, fmt), []).append(p)
     return [Source(v, ps, fmt) for (v, fmt), ps in by_key.items()]
+
+
+def _tardis_exchange(path: Path) -> str:
+    """The ccxt id of a Tardis incremental_book_L2 file's exchange; "" when it is not one."""
+    from cryptoarb.venues.tardis import ccxt_id
+
+    try:
+        it = _open(path)
+        head = next(it, b"").strip()
+        first = next(it, b"").strip()
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile):
+        return ""
+    if head != TARDIS_HEADER:
+        return ""
+    if not first:
+        raise CaptureError(f"{path}: a Tardis file with no rows")
+    return ccxt_id(first.split(b",", 1)[0].decode(errors="replace"))
+
+
+def _tardis_stream(source: Source, stats: LineStats) -> Iterator[Item]:
+    """Rows grouped into updates: same symbol, local timestamp and snapshot flag."""
+    for path in source.paths:
+        p = str(path)
+        group: list[bytes] = []
+        key: tuple[bytes, bytes, bytes] | None = None
+        start = 0
+        lineno = 0
+        try:
+            for lineno, line in enumerate(_open(path), 1):
+                if lineno == 1:
+                    continue  # the header
+                row = line.rstrip(b"\r\n")
+                f = row.split(b",", 5)
+                if len(f) < 6:
+                    stats.add(path, lineno, "not a Tardis incremental_book_L2 row")
+                    continue
+                k = (f[1], f[3], f[4])
+                if k != key and group:
+                    yield _tardis_item(key, group, source.venue, p, start, path, stats)
+                    group = []
+                if not group:
+                    key, start = k, lineno
+                group.append(row)
+            if group:
+                yield _tardis_item(key, group, source.venue, p, start, path, stats)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+            raise CaptureError(f"{path}: corrupt or truncated gzip after line {lineno}: {e}") from None
+
+
+def _tardis_item(
+    key: tuple[bytes, bytes, bytes] | None, group: list[bytes], venue: str, p: str, start: int, path: Path,
+    stats: LineStats,
+) -> Item:
+    assert key is not None
+    try:
+        local_ns = int(key[1]) * 1000
+    except ValueError:
+        local_ns = 0
+        stats.add(path, start, f"local_timestamp {key[1][:20]!r} is not an integer")
+    return local_ns, venue, p, start, b"\n".join(group), None
 
 
 def _capture_venue(path: Path) -> str:
@@ -158,6 +224,9 @@ def stream(source: Source, stats: LineStats) -> Iterator[Item]:
     """
     if source.fmt == CRYPTOFEED:
         yield from _cryptofeed_stream(source)
+        return
+    if source.fmt == TARDIS:
+        yield from _tardis_stream(source, stats)
         return
     venue = source.venue
     for path in source.paths:

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptoarb.engine.engine import Engine
-from cryptoarb.replay.reader import CRYPTOFEED, LineStats, Rest, Source, merged
+from cryptoarb.replay.reader import CRYPTOFEED, TARDIS, LineStats, Rest, Source, merged
 from cryptoarb.venues.base import Handler, MessageError
 from cryptoarb.venues.catalog import UnknownInstrument
+from cryptoarb.venues.tardis import TardisHandler
 
 # The hot path allocates no reference cycles; a generation-0 collection in the middle of a
 # message only adds tail latency, so collect less often while replaying.
@@ -63,8 +64,15 @@ def replay(
     book it would build would be silently missing. Third-party (cryptofeed) captures name
     markets the catalog does not know: those get provisional instruments.
     """
-    if any(s.fmt == CRYPTOFEED for s in sources):
+    if any(s.fmt in (CRYPTOFEED, TARDIS) for s in sources):
         engine.discover = True
+    for s in sources:
+        if s.fmt == TARDIS and s.venue not in engine.handlers:
+            th = TardisHandler(s.venue, engine.catalog, engine.on_book, on_state=engine.on_state, discover=True)
+            th.on_new_book = engine.register_book
+            engine.handlers[s.venue] = th
+        elif isinstance(engine.handlers.get(s.venue), TardisHandler) != (s.fmt == TARDIS):
+            raise ReplayError(f"{s.venue}: Tardis data and raw captures of one venue cannot be mixed in a run")
     stats = LineStats()
     handlers = {s.venue: engine.handler(s.venue) for s in sources}
     files: dict[str, FileReport] = {}
