@@ -74,6 +74,7 @@ class Catalog:
         base, sep, quote = pair.partition("/")
         if not sep or not base or not quote:
             raise UnknownInstrument(f"cannot name {native!r} on {venue!r}: {symbol!r} is not BASE/QUOTE")
+        settle = settle.split("-", 1)[0]  # dated futures: BTC/USD:BTC-220527
         kind = Kind.SPOT if not settle else (Kind.INVERSE if settle == base else Kind.LINEAR)
         inst = Instrument(venue, symbol, base, quote, kind, 1e-12, 1e-12, 0.0, 1.0, _SPOT, native)
         self.add(inst)

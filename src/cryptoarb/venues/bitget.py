@@ -1,0 +1,396 @@
+"""Bitget (``bitget``) order books from the public ``books`` channel (in-stream snapshot).
+
+Current API: v2 public WebSocket (``wss://ws.bitget.com/v2/ws/public``), ``instType`` ``SPOT``,
+``USDT-FUTURES``, ``USDC-FUTURES`` or ``COIN-FUTURES``. Bitget documents ("Depth Channel"):
+
+- ``books`` pushes ``action: "snapshot"`` first, then ``action: "update"`` with absolute sizes
+  ("0" deletes a level);
+- ``checksum``: CRC32, signed 32-bit, of ``bid1Px:bid1Sz:ask1Px:ask1Sz:...`` over the best 25
+  levels of each side (a shorter side just stops contributing), built from the original strings
+  ("0.5000" is not "0.5"). The original strings of every level are therefore kept beside the
+  float book. Bitget sends ``checksum: 0`` where it computes none (snapshots of some channels):
+  0 means "not provided";
+- ``seq`` "increases when the order book is updated and can be used to detect out-of-order
+  packets": an update whose ``seq`` is below the previous one is a gap. ``seq`` may step by
+  more than one, so the checksum is what proves nothing was lost near the top. A ``pseq``
+  (previous ``seq``, as Bitget's newer UTA stream sends) is honoured when present and non-zero:
+  it must equal the previous ``seq``. UTA's own frame layout (``topic``/``symbol``, ``a``/``b``)
+  is not parsed: this handler speaks v2 (and v1).
+
+Legacy: the 2022 v1 stream (``wss://ws.bitget.com/spot/v1/stream``, ``instType`` ``SP``/``sp``,
+``MC``/``mc``), as in the cryptofeed capture ``BITGET.ws.1.0``, is the same channel family with
+the same checksum rule (it verifies on every push of that capture) and no ``seq``: it is parsed
+too; the checksum is then the only check. v1 trades (arrays) and tickers (``bestBid``) as well.
+
+A failed check makes the book invalid and queues ``unsubscribe`` + ``subscribe`` for that
+instrument in ``outbox`` (Bitget answers with a fresh snapshot).
+
+Bitget names a spot market and a perpetual alike (``BTCUSDT``): books are routed by
+``(instType, instId)``, and contracts are named ``BTCUSDT_UMCBL`` / ``BTCUSD_DMCBL`` /
+``BTCPERP_CMCBL`` (Bitget's v1 contract ids) when an instrument has to be made up (``discover``).
+"""
+
+from __future__ import annotations
+
+import zlib
+from itertools import islice
+
+import msgspec
+import orjson
+
+from cryptoarb.core.book import VALID
+from cryptoarb.core.events import Quote, Trade
+from cryptoarb.core.instruments import Instrument, Kind
+from cryptoarb.venues.base import (
+    DEPTH,
+    OTHER,
+    QUOTE,
+    SNAPSHOT,
+    TRADE,
+    BookCallback,
+    BookSync,
+    EventCallback,
+    Handler,
+    MessageError,
+    SnapshotRequest,
+)
+from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+
+VENUES = ("bitget",)
+CHECKSUM_DEPTH = 25
+
+_Level = list[str]  # [price, size]: strings kept for the checksum
+_Levels = list[tuple[float, float]]
+_QUOTES = ("USDT", "USDC", "USDE", "BTC", "ETH", "EUR", "BRL", "TRY", "BGB", "USD")
+#: instType -> (spot?, v1 contract suffix)
+_TYPES = {
+    "SPOT": (True, ""), "SP": (True, ""),
+    "USDT-FUTURES": (False, "UMCBL"), "USDC-FUTURES": (False, "CMCBL"), "COIN-FUTURES": (False, "DMCBL"),
+    "MC": (False, ""),
+}
+
+
+class _Arg(msgspec.Struct):
+    instType: str = ""
+    channel: str = ""
+    instId: str = ""
+
+
+class _Frame(msgspec.Struct):
+    """A push (``arg`` + ``data``) or an event (``event``: subscribe, unsubscribe, error)."""
+
+    arg: _Arg | None = None
+    action: str = ""
+    data: msgspec.Raw = msgspec.Raw(b"")
+    event: str = ""
+
+
+class _Book(msgspec.Struct):
+    asks: list[_Level]
+    bids: list[_Level]
+    ts: int = 0
+    checksum: int = 0
+    seq: int | None = None
+    pseq: int | None = None
+
+
+class _Ticker(msgspec.Struct):
+    bidPr: str = ""  # v2
+    bidSz: str = ""
+    askPr: str = ""
+    askSz: str = ""
+    bestBid: str = ""  # v1 (no sizes)
+    bestAsk: str = ""
+    ts: int = 0
+
+
+class _Trade(msgspec.Struct):
+    price: float
+    size: float
+    side: str
+    tradeId: int = 0
+    ts: int = 0
+
+
+_V1Trade = tuple[int, float, float, str]  # [ts, price, size, side]
+
+_decode_frame = msgspec.json.Decoder(_Frame, strict=False).decode
+_decode_books = msgspec.json.Decoder(list[_Book], strict=False).decode
+_decode_tickers = msgspec.json.Decoder(list[_Ticker], strict=False).decode
+_decode_trades = msgspec.json.Decoder(list[_Trade | _V1Trade], strict=False).decode
+
+
+def _floats(levels: list[_Level]) -> _Levels:
+    return [(float(lv[0]), float(lv[1])) for lv in levels]
+
+
+def _num(x: str) -> float:
+    return float(x) if x else 0.0
+
+
+def checksum(bids: list[_Level], asks: list[_Level]) -> int:
+    """Bitget's CRC32 of the best ``CHECKSUM_DEPTH`` levels (best first), signed 32-bit."""
+    parts: list[str] = []
+    for i in range(max(len(bids), len(asks))):
+        if i < len(bids):
+            parts += bids[i][:2]
+        if i < len(asks):
+            parts += asks[i][:2]
+    crc = zlib.crc32(":".join(parts).encode())
+    return crc - 0x1_0000_0000 if crc & 0x8000_0000 else crc
+
+
+class _Route:
+    """A book plus the original level strings its checksum is computed from."""
+
+    __slots__ = ("asks", "bids", "inst_id", "inst_type", "sync")
+
+    def __init__(self, sync: BookSync, inst_type: str, inst_id: str) -> None:
+        self.sync = sync
+        self.inst_type = inst_type
+        self.inst_id = inst_id
+        self.bids: dict[float, _Level] = {}
+        self.asks: dict[float, _Level] = {}
+
+
+class BitgetHandler(Handler):
+    """Bitget spot and futures books of one public v2 connection (v1 frames understood too)."""
+
+    rest_snapshot = False
+    max_symbols_per_message = 24  # 2 channels each: a request stays under Bitget's 4096 bytes
+    max_symbols_per_connection = 24  # Bitget: fewer than 50 channels per connection for stability
+    ping = (30.0, "ping")  # Bitget closes a connection without a ping for 2 minutes; it answers "pong"
+
+    def __init__(
+        self,
+        venue: str,
+        catalog: Catalog,
+        on_book: BookCallback,
+        on_event: EventCallback | None = None,
+        request_snapshot: SnapshotRequest | None = None,
+        on_state: EventCallback | None = None,
+        discover: bool = False,
+    ) -> None:
+        if venue not in VENUES:
+            raise ValueError(f"not a Bitget venue: {venue!r} (expected one of {', '.join(VENUES)})")
+        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+        self.ws_url = "wss://ws.bitget.com/v2/ws/public"
+        self._routes: dict[tuple[str, str], _Route] = {}
+        self._keys: dict[tuple[str, str], str] = {}
+
+    # -- naming ----------------------------------------------------------------------
+    @staticmethod
+    def inst_type(inst: Instrument) -> str:
+        if inst.kind is Kind.SPOT:
+            return "SPOT"
+        if inst.kind is Kind.INVERSE:
+            return "COIN-FUTURES"
+        return "USDC-FUTURES" if inst.settle == "USDC" else "USDT-FUTURES"
+
+    def unify(self, native: str) -> str:
+        """BTCUSDT / BTCUSDT_SPBL -> BTC/USDT, BTCUSDT_UMCBL -> BTC/USDT:USDT,
+        BTCUSD_DMCBL -> BTC/USD:BTC, BTCPERP_CMCBL -> BTC/USDC:USDC."""
+        pair, _, suffix = native.upper().partition("_")
+        if suffix == "CMCBL" and pair.endswith("PERP") and len(pair) > 4:
+            return f"{pair[:-4]}/USDC:USDC"
+        for q in _QUOTES:
+            if pair.endswith(q) and len(pair) > len(q):
+                base = pair[: -len(q)]
+                if suffix in ("", "SPBL"):
+                    return f"{base}/{q}"
+                if suffix in ("UMCBL", "CMCBL") and q in ("USDT", "USDC"):
+                    return f"{base}/{q}:{q}"
+                if suffix == "DMCBL" and q == "USD":
+                    return f"{base}/{q}:{base}"
+                break
+        raise UnknownInstrument(f"cannot name {native!r} on {self.venue!r}")
+
+    def _instrument(self, inst_type: str, inst_id: str) -> Instrument:
+        """The catalog's instrument of a stream's (instType, instId), or (discover) a provisional
+        one. The kind must match: a spot market and a perpetual share their instId."""
+        spot, suffix = _TYPES[inst_type.upper()]
+        if not spot and not suffix:  # v1 "mc": margin coin from the id
+            suffix = "DMCBL" if inst_id.upper().endswith("USD") else "CMCBL" if "PERP" in inst_id else "UMCBL"
+        inst = self.catalog.find_native(self.venue, inst_id)
+        if inst is not None and (inst.kind is Kind.SPOT) == spot:
+            return inst
+        native = inst_id if spot else f"{inst_id}_{suffix}"
+        symbol = self.unify(native)
+        try:
+            return self.catalog.get(self.venue, symbol)
+        except UnknownInstrument:
+            if not self.discover:
+                raise
+        return self.catalog.provisional(self.venue, symbol, native)
+
+    def _key(self, inst_type: str, inst_id: str) -> str:
+        k = (inst_type, inst_id)
+        key = self._keys.get(k)
+        if key is None:
+            key = self._keys[k] = self._instrument(inst_type, inst_id).key
+        return key
+
+    # -- live ------------------------------------------------------------------------
+    def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
+        msgs = []
+        for i in range(0, len(insts), self.max_symbols_per_message):
+            args = []
+            for inst in insts[i : i + self.max_symbols_per_message]:
+                t, n = self.inst_type(inst), inst.exchange_symbol.partition("_")[0].upper()
+                args += [{"instType": t, "channel": "books", "instId": n},
+                         {"instType": t, "channel": "trade", "instId": n}]
+            msgs.append(orjson.dumps({"op": "subscribe", "args": args}).decode())
+        return msgs
+
+    def _books_sub(self, op: str, route: _Route) -> str:
+        arg = {"instType": route.inst_type.upper(), "channel": "books", "instId": route.inst_id}
+        return orjson.dumps({"op": op, "args": [arg]}).decode()
+
+    # -- hot path --------------------------------------------------------------------
+    def on_message(self, raw: bytes, local_ns: int) -> int:
+        """Handle one raw frame; returns its kind (DEPTH, SNAPSHOT, ...). Raises MessageError."""
+        if raw == b"pong":
+            return OTHER
+        try:
+            f = _decode_frame(raw)
+        except msgspec.DecodeError as e:
+            self.bad_messages += 1
+            raise MessageError(f"not a Bitget message: {e}") from None
+        if f.event:
+            return OTHER  # subscribe/unsubscribe acknowledgements, errors
+        arg = f.arg
+        if arg is None or not f.data or not arg.instId or arg.instType.upper() not in _TYPES:
+            self.bad_messages += 1
+            raise MessageError("Bitget frame with neither an event nor a channel push of a known instType")
+        channel = arg.channel
+        if channel == "books":
+            k = (arg.instType, arg.instId)
+            route = self._routes.get(k)
+            if route is None:
+                sync = self.sync_for(self._instrument(arg.instType, arg.instId))
+                route = self._routes[k] = _Route(sync, arg.instType, arg.instId)
+            return self._on_books(route, f.action, f.data, local_ns)
+        if channel == "trade":
+            return self._on_trades(arg, f.action, f.data, local_ns)
+        if channel == "ticker":
+            return self._on_tickers(arg, f.data, local_ns)
+        self.unknown_streams += 1
+        return OTHER
+
+    def _on_books(self, route: _Route, action: str, data: msgspec.Raw, local_ns: int) -> int:
+        try:
+            items = _decode_books(data)
+            if len(items) != 1:
+                raise ValueError(f"{len(items)} entries in data")
+            d = items[0]
+            bids = _floats(d.bids)
+            asks = _floats(d.asks)
+        except (msgspec.DecodeError, ValueError, IndexError, TypeError) as e:
+            self.bad_messages += 1
+            raise MessageError(f"bad Bitget books push for {route.inst_id}: {e}") from None
+        sync = route.sync
+        book = sync.book
+        if action == "snapshot":
+            book.load_snapshot(bids, asks)
+            route.bids = {p: lv for (p, q), lv in zip(bids, d.bids, strict=True) if q > 0.0}
+            route.asks = {p: lv for (p, q), lv in zip(asks, d.asks, strict=True) if q > 0.0}
+            sync.last_id = d.seq or 0
+            sync.expect_first = False
+            self._stamp(sync, d, local_ns)
+            if d.checksum and not self._checksum_ok(route, d.checksum, local_ns):
+                return SNAPSHOT
+            if book.state != VALID:
+                self._set_state(sync, VALID, f"snapshot seq={d.seq}", local_ns)
+            if book.valid:
+                self.on_book(book, local_ns)
+            return SNAPSHOT
+        if action != "update":
+            self.bad_messages += 1
+            raise MessageError(f"Bitget books push for {route.inst_id} with action {action!r}")
+        if book.state != VALID:
+            sync.dropped_before_snapshot += 1  # a resubscription's snapshot is on its way
+            return DEPTH
+        if d.pseq and d.pseq != sync.last_id:
+            self._lost(route, f"pseq {d.pseq} != previous seq {sync.last_id}", local_ns)
+            return DEPTH
+        if d.seq is not None and d.seq < sync.last_id:
+            self._lost(route, f"seq {d.seq} < previous seq {sync.last_id}: out of order", local_ns)
+            return DEPTH
+        book.apply(bids, asks)
+        for strings, levels, raw in ((route.bids, bids, d.bids), (route.asks, asks, d.asks)):
+            for (p, q), lv in zip(levels, raw, strict=True):
+                if q == 0.0:
+                    strings.pop(p, None)
+                else:
+                    strings[p] = lv
+        sync.diffs_applied += 1
+        if d.seq is not None:
+            sync.last_id = d.seq
+        self._stamp(sync, d, local_ns)
+        if d.checksum and not self._checksum_ok(route, d.checksum, local_ns):
+            return DEPTH
+        if book.valid:
+            self.on_book(book, local_ns)
+        return DEPTH
+
+    @staticmethod
+    def _stamp(sync: BookSync, d: _Book, local_ns: int) -> None:
+        book = sync.book
+        book.update_id = sync.last_id if d.seq is not None else sync.diffs_applied  # v1: our own count
+        book.exchange_ns = d.ts * 1_000_000
+        book.local_ns = local_ns
+
+    def _checksum_ok(self, route: _Route, expected: int, local_ns: int) -> bool:
+        book = route.sync.book
+        bids = [route.bids[p] for p, _ in islice(book.bids(), CHECKSUM_DEPTH)]
+        asks = [route.asks[p] for p, _ in islice(book.asks(), CHECKSUM_DEPTH)]
+        got = checksum(bids, asks)
+        if got == expected:
+            self.checksums_ok += 1
+            return True
+        self.checksum_failures += 1
+        self._lost(route, f"checksum {got} != {expected}", local_ns)
+        return False
+
+    def _lost(self, route: _Route, reason: str, local_ns: int) -> None:
+        """Out of sync: invalid until the snapshot of a fresh subscription arrives."""
+        self._gap(route.sync, reason, None, local_ns)
+        self.outbox.append(self._books_sub("unsubscribe", route))
+        self.outbox.append(self._books_sub("subscribe", route))
+
+    # -- trades and tickers ----------------------------------------------------------
+    def _on_trades(self, arg: _Arg, action: str, data: msgspec.Raw, local_ns: int) -> int:
+        if self.on_event is None or action == "snapshot":  # a snapshot is past trades: history
+            return TRADE
+        key = self._key(arg.instType, arg.instId)
+        try:
+            rows = _decode_trades(data)
+        except msgspec.DecodeError as e:
+            self.bad_messages += 1
+            raise MessageError(f"bad Bitget trade push for {arg.instId}: {e}") from None
+        for t in reversed(rows):  # newest first on the wire
+            if isinstance(t, _Trade):
+                self.on_event(Trade(key, t.price, t.size, t.side, t.tradeId, t.ts * 1_000_000, local_ns))
+            else:
+                self.on_event(Trade(key, t[1], t[2], t[3], 0, t[0] * 1_000_000, local_ns))
+        return TRADE
+
+    def _on_tickers(self, arg: _Arg, data: msgspec.Raw, local_ns: int) -> int:
+        if self.on_event is None:
+            return QUOTE
+        key = self._key(arg.instType, arg.instId)
+        try:
+            quotes = [
+                Quote(key, _num(t.bidPr or t.bestBid), _num(t.bidSz), _num(t.askPr or t.bestAsk), _num(t.askSz),
+                      0, t.ts * 1_000_000, local_ns)
+                for t in _decode_tickers(data)
+            ]
+        except (msgspec.DecodeError, ValueError) as e:
+            self.bad_messages += 1
+            raise MessageError(f"bad Bitget ticker push for {arg.instId}: {e}") from None
+        for q in quotes:
+            self.on_event(q)
+        return QUOTE
+
+
+__all__ = ["CHECKSUM_DEPTH", "VENUES", "BitgetHandler", "checksum"]

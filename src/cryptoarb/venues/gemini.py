@@ -1,0 +1,199 @@
+"""Gemini (``gemini``) order books from the v2 market-data ``l2`` subscription.
+
+Gemini documents (Market Data API v2, ``wss://api.gemini.com/v2/marketdata``): after
+``{"type":"subscribe","subscriptions":[{"name":"l2","symbols":[...]}]}`` the first
+``l2_updates`` of a symbol is its whole book, together with its last trades (``trades``) and
+``auction_events``; later ``l2_updates`` hold only ``changes`` ``[side, price, quantity]`` with the
+new absolute quantity ("0" removes the level). Trades arrive as ``trade`` messages, and a
+``heartbeat`` every 5 s.
+
+The first message is told apart by its ``trades`` key (present, possibly empty, only in the
+full book), not by arrival order: after a resubscription, changes of the old subscription may
+still arrive before the new book, and they must not be taken for it.
+
+l2 carries no sequence number and no checksum, so a lost message cannot be proven. What can
+be seen is a book that no longer makes sense: a crossed book (best bid >= best ask) after a
+full book or a batch of changes means a change was missed; the book is invalidated and the
+symbol resubscribed (``unsubscribe`` + ``subscribe`` in ``outbox``; the new full book
+replaces it). A change removing a level we do not have is *not* a sign of loss: Gemini sends
+those for orders placed and cancelled between two batches (34 times in the cryptofeed capture
+``GEMINI.ws.1.0``, whose books all stay consistent). ``update_id`` is the count of applied
+batches (Gemini gives none); l2 messages have no timestamp, so ``exchange_ns`` stays 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import orjson
+
+from cryptoarb.core.book import VALID
+from cryptoarb.core.events import Trade
+from cryptoarb.core.instruments import Instrument
+from cryptoarb.venues.base import (
+    DEPTH,
+    OTHER,
+    SNAPSHOT,
+    TRADE,
+    BookCallback,
+    BookSync,
+    EventCallback,
+    Handler,
+    MessageError,
+    SnapshotRequest,
+)
+from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+
+VENUES = ("gemini",)
+
+_Levels = list[tuple[float, float]]
+#: longest first where one ends another ("GUSD" before "USD")
+_QUOTES = ("GUSD", "USDT", "USDC", "DAI", "USD", "GBP", "EUR", "SGD", "CAD", "AUD", "BTC", "ETH", "LTC", "BCH",
+           "FIL", "SOL")
+_QUIET = frozenset({"heartbeat", "auction_open", "auction_indicative", "auction_result"})
+
+
+class _Msg(msgspec.Struct):
+    """Every v2 market-data message: ``l2_updates``, ``trade``, ``heartbeat`` (fields optional)."""
+
+    type: str = ""
+    symbol: str = ""
+    changes: list[tuple[str, float, float]] = []
+    trades: list[Any] | None = None  # only in the first l2_updates of a subscription
+    price: float = 0.0
+    quantity: float = 0.0
+    side: str = ""
+    event_id: int = 0
+    timestamp: int = 0
+
+
+_decode = msgspec.json.Decoder(_Msg, strict=False).decode
+
+
+class GeminiHandler(Handler):
+    """All Gemini symbols of one v2 market-data connection."""
+
+    rest_snapshot = False
+    max_symbols_per_message = 50  # Gemini documents no limit: keep requests and connections moderate
+    max_symbols_per_connection = 100
+    ping = None  # Gemini sends a heartbeat every 5 s; WebSocket ping frames suffice
+
+    def __init__(
+        self,
+        venue: str,
+        catalog: Catalog,
+        on_book: BookCallback,
+        on_event: EventCallback | None = None,
+        request_snapshot: SnapshotRequest | None = None,
+        on_state: EventCallback | None = None,
+        discover: bool = False,
+    ) -> None:
+        if venue not in VENUES:
+            raise ValueError(f"not a Gemini venue: {venue!r} (expected one of {', '.join(VENUES)})")
+        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+        self.ws_url = "wss://api.gemini.com/v2/marketdata"
+        self._syncs: dict[str, BookSync] = {}  # by Gemini symbol
+
+    # -- live ------------------------------------------------------------------------
+    def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
+        msgs = []
+        for i in range(0, len(insts), self.max_symbols_per_message):
+            symbols = [inst.exchange_symbol.upper() for inst in insts[i : i + self.max_symbols_per_message]]
+            msgs.append(self._l2("subscribe", symbols))
+        return msgs
+
+    @staticmethod
+    def _l2(op: str, symbols: list[str]) -> str:
+        return orjson.dumps({"type": op, "subscriptions": [{"name": "l2", "symbols": symbols}]}).decode()
+
+    def unify(self, native: str) -> str:
+        """BTCUSD -> BTC/USD, LINKETH -> LINK/ETH, BTCGUSDPERP -> BTC/GUSD:GUSD."""
+        n = native.upper()
+        perp = n.endswith("PERP")
+        if perp:
+            n = n[:-4]
+        for q in _QUOTES:
+            if n.endswith(q) and len(n) > len(q):
+                base = n[: -len(q)]
+                return f"{base}/{q}:{q}" if perp else f"{base}/{q}"
+        raise UnknownInstrument(f"cannot name {native!r} on {self.venue!r}")
+
+    # -- hot path --------------------------------------------------------------------
+    def on_message(self, raw: bytes, local_ns: int) -> int:
+        """Handle one raw frame; returns its kind (DEPTH, SNAPSHOT, TRADE, OTHER). Raises MessageError."""
+        try:
+            m = _decode(raw)
+            bids: _Levels = []
+            asks: _Levels = []
+            for side, p, q in m.changes:
+                if q < 0.0:
+                    raise ValueError(f"negative quantity {q} at {p}")
+                if side == "buy":
+                    bids.append((p, q))
+                elif side == "sell":
+                    asks.append((p, q))
+                else:
+                    raise ValueError(f"side {side!r}")
+        except (msgspec.DecodeError, ValueError) as e:
+            self.bad_messages += 1
+            raise MessageError(f"not a Gemini message: {e}") from None
+        kind = m.type
+        if kind == "l2_updates":
+            if not m.symbol:
+                self.bad_messages += 1
+                raise MessageError("Gemini l2_updates without a symbol")
+            sync = self._syncs.get(m.symbol)
+            if sync is None:
+                sync = self._syncs[m.symbol] = self.sync_for(self.instrument_for(m.symbol))
+            if m.trades is not None:
+                self._on_full_book(sync, m.symbol, bids, asks, local_ns)
+                return SNAPSHOT
+            self._on_changes(sync, m.symbol, bids, asks, local_ns)
+            return DEPTH
+        if kind == "trade":
+            if self.on_event is not None:
+                key = self.instrument_for(m.symbol).key
+                self.on_event(Trade(key, m.price, m.quantity, m.side, m.event_id, m.timestamp * 1_000_000, local_ns))
+            return TRADE
+        if kind not in _QUIET:
+            self.unknown_streams += 1
+        return OTHER
+
+    def _on_full_book(self, sync: BookSync, symbol: str, bids: _Levels, asks: _Levels, local_ns: int) -> None:
+        book = sync.book
+        book.load_snapshot(bids, asks)
+        sync.expect_first = False
+        book.update_id = sync.diffs_applied
+        book.local_ns = local_ns
+        if book.crossed:
+            self._lost(sync, symbol, f"crossed full book: bid {book.bid} >= ask {book.ask}", local_ns)
+            return
+        if book.state != VALID:
+            self._set_state(sync, VALID, "full book", local_ns)
+        if book.valid:
+            self.on_book(book, local_ns)
+
+    def _on_changes(self, sync: BookSync, symbol: str, bids: _Levels, asks: _Levels, local_ns: int) -> None:
+        book = sync.book
+        if book.state != VALID:
+            sync.dropped_before_snapshot += 1  # the full book of a resubscription is on its way
+            return
+        book.apply(bids, asks)
+        sync.diffs_applied += 1
+        book.update_id = sync.diffs_applied
+        book.local_ns = local_ns
+        if book.crossed:
+            self._lost(sync, symbol, f"crossed after changes: bid {book.bid} >= ask {book.ask}", local_ns)
+            return
+        if book.valid:
+            self.on_book(book, local_ns)
+
+    def _lost(self, sync: BookSync, symbol: str, reason: str, local_ns: int) -> None:
+        """Out of sync: invalid until the full book of a fresh subscription arrives."""
+        self._gap(sync, reason, None, local_ns)
+        self.outbox.append(self._l2("unsubscribe", [symbol]))
+        self.outbox.append(self._l2("subscribe", [symbol]))
+
+
+__all__ = ["VENUES", "GeminiHandler"]

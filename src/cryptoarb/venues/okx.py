@@ -1,0 +1,361 @@
+"""OKX v5 (``okx``) order books from the public ``books`` channel (400 levels, in-stream snapshot).
+
+The procedure is OKX's documented one ("WebSocket / Order book channel"):
+
+- the first push after subscribing is ``action: "snapshot"``, the following ones are
+  ``action: "update"`` with absolute sizes ("0" deletes a level);
+- current format: every push carries ``seqId`` and ``prevSeqId``. The snapshot has
+  ``prevSeqId`` -1; an update chains when its ``prevSeqId`` equals the ``seqId`` of the push
+  before it. ``seqId == prevSeqId`` is a no-change heartbeat (it chains too). After maintenance
+  OKX may restart ``seqId`` below ``prevSeqId``: still accepted, since ``prevSeqId`` chains.
+  Anything else is a gap;
+- ``checksum``: CRC32, as a signed 32-bit integer, of ``bid1Px:bid1Sz:ask1Px:ask1Sz:...`` over the
+  best 25 levels of each side (a side with fewer levels just stops contributing), built from
+  the venue's original strings ("8477" is not "8477.0"). So the original strings of every level
+  are kept beside the float book. Recent OKX pushes send ``checksum: 0`` (the field is being
+  retired): 0 means "not provided", the ``seqId`` chain is then the check;
+- legacy format (2022, e.g. the cryptofeed capture ``OKX.ws.1.0``): no ``seqId``/``prevSeqId``; the
+  checksum of every push is then the only check, and it must verify.
+
+A broken chain or a failed checksum makes the book invalid and queues ``unsubscribe`` +
+``subscribe`` for that ``instId`` in ``outbox``: OKX answers with a fresh snapshot. Updates seen
+meanwhile are dropped (counted in ``dropped_before_snapshot``).
+
+REST: OKX's REST book (``GET /api/v5/market/books``, ccxt ``public_get_market_books``) carries no
+``seqId``, so it cannot be chained onto the stream and the handler never needs it
+(``rest_snapshot = False``); ``parse_rest_book`` decodes that body for tools and checks.
+"""
+
+from __future__ import annotations
+
+import zlib
+from itertools import islice
+
+import msgspec
+import orjson
+
+from cryptoarb.core.book import VALID
+from cryptoarb.core.events import Quote, Trade
+from cryptoarb.core.instruments import Instrument
+from cryptoarb.venues.base import (
+    DEPTH,
+    OTHER,
+    QUOTE,
+    SNAPSHOT,
+    TRADE,
+    BookCallback,
+    BookSync,
+    EventCallback,
+    Handler,
+    MessageError,
+    SnapshotRequest,
+)
+from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+
+VENUES = ("okx",)
+CHECKSUM_DEPTH = 25
+
+_Level = list[str]  # [price, size, deprecated "0", order count]: strings kept for the checksum
+_Levels = list[tuple[float, float]]
+
+
+class _Arg(msgspec.Struct):
+    channel: str = ""
+    instId: str = ""
+
+
+class _Frame(msgspec.Struct):
+    """A push (``arg`` + ``data``) or an event (``event``: subscribe, unsubscribe, error, notice)."""
+
+    arg: _Arg | None = None
+    action: str = ""
+    data: msgspec.Raw = msgspec.Raw(b"")
+    event: str = ""
+
+
+class _Book(msgspec.Struct):
+    asks: list[_Level]
+    bids: list[_Level]
+    ts: int = 0
+    checksum: int | None = None
+    seqId: int | None = None
+    prevSeqId: int | None = None
+
+
+class _Ticker(msgspec.Struct):
+    bidPx: str = ""  # empty when a side is empty
+    bidSz: str = ""
+    askPx: str = ""
+    askSz: str = ""
+    ts: int = 0
+
+
+class _Trade(msgspec.Struct):
+    px: float
+    sz: float
+    side: str
+    tradeId: int = 0
+    ts: int = 0
+
+
+class _RestBody(msgspec.Struct):
+    code: str = ""
+    msg: str = ""
+    data: list[_Book] = []
+
+
+_decode_frame = msgspec.json.Decoder(_Frame, strict=False).decode
+_decode_books = msgspec.json.Decoder(list[_Book], strict=False).decode
+_decode_tickers = msgspec.json.Decoder(list[_Ticker], strict=False).decode
+_decode_trades = msgspec.json.Decoder(list[_Trade], strict=False).decode
+_decode_rest = msgspec.json.Decoder(_RestBody, strict=False).decode
+
+
+def _floats(levels: list[_Level]) -> _Levels:
+    """(price, size) floats of venue levels; ValueError/IndexError/TypeError when malformed."""
+    return [(float(lv[0]), float(lv[1])) for lv in levels]
+
+
+def _num(x: str) -> float:
+    return float(x) if x else 0.0
+
+
+def checksum(bids: list[_Level], asks: list[_Level]) -> int:
+    """OKX's CRC32 of the best ``CHECKSUM_DEPTH`` levels (best first), signed 32-bit."""
+    parts: list[str] = []
+    for i in range(max(len(bids), len(asks))):
+        if i < len(bids):
+            parts += bids[i][:2]
+        if i < len(asks):
+            parts += asks[i][:2]
+    crc = zlib.crc32(":".join(parts).encode())
+    return crc - 0x1_0000_0000 if crc & 0x8000_0000 else crc
+
+
+def parse_rest_book(raw: bytes) -> tuple[_Levels, _Levels, int]:
+    """Bids, asks (best first) and ``ts`` (ms) of a REST ``/api/v5/market/books`` body."""
+    try:
+        body = _decode_rest(raw)
+        b = body.data[0] if body.code in ("", "0") and len(body.data) == 1 else None
+        levels = (_floats(b.bids), _floats(b.asks)) if b is not None else None
+    except (msgspec.DecodeError, ValueError, IndexError, TypeError) as e:
+        raise MessageError(f"bad OKX REST book: {e}") from None
+    if b is None or levels is None:
+        raise MessageError(f"OKX REST book: code {body.code!r} {body.msg!r}, {len(body.data)} books")
+    return levels[0], levels[1], b.ts
+
+
+class _Route:
+    """A book plus the original level strings its checksum is computed from."""
+
+    __slots__ = ("asks", "bids", "native", "sync")
+
+    def __init__(self, sync: BookSync, native: str) -> None:
+        self.sync = sync
+        self.native = native
+        self.bids: dict[float, _Level] = {}
+        self.asks: dict[float, _Level] = {}
+
+
+class OkxHandler(Handler):
+    """All OKX instruments (spot, swaps, futures) of one connection to the public endpoint."""
+
+    rest_snapshot = False
+    max_symbols_per_message = 50  # 2 channels each; OKX caps a request at 64 KB
+    max_symbols_per_connection = 100  # 400-level books are heavy: keep connections light
+    ping = (25.0, "ping")  # OKX drops a connection silent for 30 s; it answers "pong"
+
+    def __init__(
+        self,
+        venue: str,
+        catalog: Catalog,
+        on_book: BookCallback,
+        on_event: EventCallback | None = None,
+        request_snapshot: SnapshotRequest | None = None,
+        on_state: EventCallback | None = None,
+        discover: bool = False,
+    ) -> None:
+        if venue not in VENUES:
+            raise ValueError(f"not an OKX venue: {venue!r} (expected one of {', '.join(VENUES)})")
+        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+        self.ws_url = "wss://ws.okx.com:8443/ws/v5/public"
+        self._routes: dict[str, _Route] = {}
+
+    # -- live ------------------------------------------------------------------------
+    def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
+        msgs = []
+        for i in range(0, len(insts), self.max_symbols_per_message):
+            args = []
+            for inst in insts[i : i + self.max_symbols_per_message]:
+                n = inst.exchange_symbol
+                args += [{"channel": "books", "instId": n}, {"channel": "trades", "instId": n}]
+            msgs.append(orjson.dumps({"op": "subscribe", "args": args}).decode())
+        return msgs
+
+    def unify(self, native: str) -> str:
+        """BTC-USDT -> BTC/USDT, BTC-USDT-SWAP -> BTC/USDT:USDT, BTC-USD-SWAP -> BTC/USD:BTC,
+        BTC-USD-220527 -> BTC/USD:BTC-220527, BTC-USD-220527-30000-C -> BTC/USD:BTC-220527-30000-C."""
+        parts = native.upper().split("-")
+        if len(parts) >= 2 and all(parts):
+            base, quote = parts[0], parts[1]
+            settle = base if quote == "USD" else quote  # USD contracts are coin-margined
+            if len(parts) == 2:
+                return f"{base}/{quote}"
+            if len(parts) == 3 and parts[2] == "SWAP":
+                return f"{base}/{quote}:{settle}"
+            expiry = parts[2]
+            if len(expiry) == 6 and expiry.isdigit():
+                if len(parts) == 3:
+                    return f"{base}/{quote}:{settle}-{expiry}"
+                if len(parts) == 5 and parts[4] in ("C", "P"):
+                    return f"{base}/{quote}:{settle}-{expiry}-{parts[3]}-{parts[4]}"
+        raise UnknownInstrument(f"cannot name {native!r} on {self.venue!r}")
+
+    def _books_sub(self, op: str, native: str) -> str:
+        return orjson.dumps({"op": op, "args": [{"channel": "books", "instId": native}]}).decode()
+
+    # -- hot path --------------------------------------------------------------------
+    def on_message(self, raw: bytes, local_ns: int) -> int:
+        """Handle one raw frame; returns its kind (DEPTH, SNAPSHOT, ...). Raises MessageError."""
+        if raw == b"pong":
+            return OTHER
+        try:
+            f = _decode_frame(raw)
+        except msgspec.DecodeError as e:
+            self.bad_messages += 1
+            raise MessageError(f"not an OKX message: {e}") from None
+        if f.event:
+            return OTHER  # subscribe/unsubscribe acknowledgements, errors, notices
+        arg = f.arg
+        if arg is None or not f.data or not arg.instId:
+            self.bad_messages += 1
+            raise MessageError("OKX frame with neither an event nor a channel push")
+        channel = arg.channel
+        if channel == "books":
+            route = self._routes.get(arg.instId)
+            if route is None:
+                route = self._routes[arg.instId] = _Route(self.sync_for(self.instrument_for(arg.instId)), arg.instId)
+            return self._on_books(route, f.action, f.data, local_ns)
+        if channel == "trades":
+            return self._on_trades(arg.instId, f.data, local_ns)
+        if channel == "tickers":
+            return self._on_tickers(arg.instId, f.data, local_ns)
+        self.unknown_streams += 1
+        return OTHER
+
+    def _on_books(self, route: _Route, action: str, data: msgspec.Raw, local_ns: int) -> int:
+        try:
+            items = _decode_books(data)
+            if len(items) != 1:
+                raise ValueError(f"{len(items)} entries in data")
+            d = items[0]
+            bids = _floats(d.bids)
+            asks = _floats(d.asks)
+        except (msgspec.DecodeError, ValueError, IndexError, TypeError) as e:
+            self.bad_messages += 1
+            raise MessageError(f"bad OKX books push for {route.native}: {e}") from None
+        if action == "snapshot":
+            self._on_snapshot_push(route, d, bids, asks, local_ns)
+            return SNAPSHOT
+        if action != "update":
+            self.bad_messages += 1
+            raise MessageError(f"OKX books push for {route.native} with action {action!r}")
+        sync = route.sync
+        book = sync.book
+        if book.state != VALID:
+            sync.dropped_before_snapshot += 1  # a resubscription's snapshot is on its way
+            return DEPTH
+        if d.prevSeqId is not None and d.prevSeqId != sync.last_id:
+            self._lost(route, f"prevSeqId {d.prevSeqId} != previous seqId {sync.last_id}", local_ns)
+            return DEPTH
+        book.apply(bids, asks)
+        self._keep_strings(route.bids, bids, d.bids)
+        self._keep_strings(route.asks, asks, d.asks)
+        sync.diffs_applied += 1
+        if d.seqId is not None:
+            sync.last_id = d.seqId
+        book.update_id = sync.last_id if d.seqId is not None else sync.diffs_applied
+        book.exchange_ns = d.ts * 1_000_000
+        book.local_ns = local_ns
+        if d.checksum and not self._checksum_ok(route, d.checksum, local_ns):
+            return DEPTH
+        if book.valid:
+            self.on_book(book, local_ns)
+        return DEPTH
+
+    def _on_snapshot_push(self, route: _Route, d: _Book, bids: _Levels, asks: _Levels, local_ns: int) -> None:
+        sync = route.sync
+        book = sync.book
+        book.load_snapshot(bids, asks)
+        route.bids = {p: lv for (p, q), lv in zip(bids, d.bids, strict=True) if q > 0.0}
+        route.asks = {p: lv for (p, q), lv in zip(asks, d.asks, strict=True) if q > 0.0}
+        sync.last_id = d.seqId if d.seqId is not None else 0
+        sync.expect_first = False
+        book.update_id = sync.last_id if d.seqId is not None else sync.diffs_applied
+        book.exchange_ns = d.ts * 1_000_000
+        book.local_ns = local_ns
+        if d.checksum and not self._checksum_ok(route, d.checksum, local_ns):
+            return
+        if book.state != VALID:
+            self._set_state(sync, VALID, f"snapshot seqId={d.seqId}", local_ns)
+        if book.valid:
+            self.on_book(book, local_ns)
+
+    @staticmethod
+    def _keep_strings(strings: dict[float, _Level], levels: _Levels, raw: list[_Level]) -> None:
+        for (p, q), lv in zip(levels, raw, strict=True):
+            if q == 0.0:
+                strings.pop(p, None)
+            else:
+                strings[p] = lv
+
+    def _checksum_ok(self, route: _Route, expected: int, local_ns: int) -> bool:
+        book = route.sync.book
+        bids = [route.bids[p] for p, _ in islice(book.bids(), CHECKSUM_DEPTH)]
+        asks = [route.asks[p] for p, _ in islice(book.asks(), CHECKSUM_DEPTH)]
+        got = checksum(bids, asks)
+        if got == expected:
+            self.checksums_ok += 1
+            return True
+        self.checksum_failures += 1
+        self._lost(route, f"checksum {got} != {expected}", local_ns)
+        return False
+
+    def _lost(self, route: _Route, reason: str, local_ns: int) -> None:
+        """Out of sync: invalid until the snapshot of a fresh subscription arrives."""
+        self._gap(route.sync, reason, None, local_ns)
+        self.outbox.append(self._books_sub("unsubscribe", route.native))
+        self.outbox.append(self._books_sub("subscribe", route.native))
+
+    # -- trades and tickers ----------------------------------------------------------
+    def _on_trades(self, native: str, data: msgspec.Raw, local_ns: int) -> int:
+        if self.on_event is None:
+            return TRADE
+        key = self.instrument_for(native).key
+        try:
+            trades = _decode_trades(data)
+        except msgspec.DecodeError as e:
+            self.bad_messages += 1
+            raise MessageError(f"bad OKX trades push for {native}: {e}") from None
+        for t in trades:
+            self.on_event(Trade(key, t.px, t.sz, t.side, t.tradeId, t.ts * 1_000_000, local_ns))
+        return TRADE
+
+    def _on_tickers(self, native: str, data: msgspec.Raw, local_ns: int) -> int:
+        if self.on_event is None:
+            return QUOTE
+        key = self.instrument_for(native).key
+        try:
+            quotes = [
+                Quote(key, _num(t.bidPx), _num(t.bidSz), _num(t.askPx), _num(t.askSz), 0, t.ts * 1_000_000, local_ns)
+                for t in _decode_tickers(data)
+            ]
+        except (msgspec.DecodeError, ValueError) as e:
+            self.bad_messages += 1
+            raise MessageError(f"bad OKX tickers push for {native}: {e}") from None
+        for q in quotes:
+            self.on_event(q)
+        return QUOTE
+
+
+__all__ = ["CHECKSUM_DEPTH", "VENUES", "OkxHandler", "checksum", "parse_rest_book"]
