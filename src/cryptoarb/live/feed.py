@@ -84,7 +84,7 @@ class VenueFeed:
         self.insts = insts
         self.handler = engine.handler(venue)
         self.handler.request_snapshot = self._request_snapshot
-        self.url = url or self.handler.ws_url
+        self.url = url  # an override for every connection; None: the handler's endpoint(s)
         self.rest: SnapshotSource | None = rest
         if rest is None and self.handler.rest_snapshot:
             self.rest = CcxtRest(venue)
@@ -104,9 +104,12 @@ class VenueFeed:
     # -- running -----------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         per = self.handler.max_symbols_per_connection
-        chunks = [self.insts[i : i + per] for i in range(0, len(self.insts), per)] or [[]]
+        by_url: dict[str, list[Instrument]] = {}
+        for inst in self.insts:
+            by_url.setdefault(self.url or self.handler.url_for(inst), []).append(inst)
+        conns = [(url, insts[i : i + per]) for url, insts in by_url.items() for i in range(0, len(insts), per)]
         try:
-            await asyncio.gather(*(self._connection(chunk, stop) for chunk in chunks))
+            await asyncio.gather(*(self._connection(url, chunk, stop) for url, chunk in conns))
         finally:
             for t in list(self._tasks):
                 t.cancel()
@@ -114,15 +117,20 @@ class VenueFeed:
             if close is not None:
                 await close()
 
-    async def _connection(self, insts: list[Instrument], stop: asyncio.Event) -> None:
+    async def _connection(self, url: str, insts: list[Instrument], stop: asyncio.Event) -> None:
         from websockets.asyncio.client import connect
         from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
 
         while not stop.is_set():
             reason = ""
             try:
+                pre = self.handler.connect_request()
+                if pre is not None:  # e.g. a fresh KuCoin token (and endpoint) per connection
+                    rest = self.rest if self.rest is not None else CcxtRest(self.venue)
+                    self.handler.on_connect_response(await rest.native(*pre))
+                    url = self.url or self.handler.ws_url
                 async with connect(
-                    self.url, open_timeout=self.open_timeout, ping_interval=self.ws_ping_interval,
+                    url, open_timeout=self.open_timeout, ping_interval=self.ws_ping_interval,
                     max_size=2**25, compression="deflate",
                 ) as ws:
                     self._ws = ws
@@ -133,8 +141,8 @@ class VenueFeed:
                         await ws.send(msg)
                     reason = await self._pump(ws, insts, stop)
             except InvalidURI as e:
-                raise FeedError(f"{self.venue}: bad WebSocket URL {self.url!r}: {e}") from None
-            except (TimeoutError, OSError, InvalidHandshake, WebSocketException) as e:
+                raise FeedError(f"{self.venue}: bad WebSocket URL {url!r}: {e}") from None
+            except (TimeoutError, OSError, InvalidHandshake, WebSocketException, RestError) as e:
                 reason = f"connection lost: {type(e).__name__}: {e}"
             finally:
                 self._ws = None
@@ -174,7 +182,7 @@ class VenueFeed:
                         frame = await ws.recv()
                 except TimeoutError:
                     if ping and time.monotonic() >= next_ping:
-                        await ws.send(ping[1])
+                        await ws.send(self._ping_payload())
                         next_ping = time.monotonic() + ping[0]
                         continue
                     stats.stale += 1
@@ -200,13 +208,21 @@ class VenueFeed:
                     handler.outbox = []
                     for msg in out:
                         await ws.send(msg)
+                if handler.reconnect_requested:
+                    handler.reconnect_requested = False
+                    await ws.close()
+                    return "the venue asked us to reconnect"
                 if ping and time.monotonic() >= next_ping:
-                    await ws.send(ping[1])
+                    await ws.send(self._ping_payload())
                     next_ping = time.monotonic() + ping[0]
                 if self.after_frame is not None:
                     await self.after_frame()
         finally:
             closer.cancel()
+
+    def _ping_payload(self) -> str:
+        ping = self.handler.ping  # read each time: some venues stamp their pings (Gate)
+        return ping[1] if ping else ""
 
     # -- snapshots ---------------------------------------------------------------------
     def _request_snapshot(self, inst: Instrument) -> None:

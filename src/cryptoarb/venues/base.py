@@ -123,6 +123,8 @@ class Handler:
         self.on_new_book: BookCallback | None = None  # told once per book, when first seen
         self.syncs: dict[str, BookSync] = {}  # by ccxt symbol
         self.outbox: list[str] = []
+        #: set by a handler when the venue asks us to reconnect (the feed does it)
+        self.reconnect_requested = False
         self.bad_messages = 0
         self.unknown_streams = 0
         self.checksums_ok = 0
@@ -144,6 +146,18 @@ class Handler:
     def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
         """What to send after connecting to stream the books (and trades) of ``insts``."""
         raise NotImplementedError
+
+    def connect_request(self) -> tuple[str, dict[str, Any]] | None:
+        """A ccxt implicit-API call to make before each connection (e.g. KuCoin's token), whose
+        JSON body goes to :meth:`on_connect_response`; None when the venue needs none."""
+        return None
+
+    def on_connect_response(self, body: bytes) -> None:
+        raise NotImplementedError
+
+    def url_for(self, inst: Instrument) -> str:
+        """The endpoint streaming ``inst`` (venues with one URL per market category override)."""
+        return self.ws_url
 
     def unify(self, native: str) -> str:
         """The ccxt unified symbol of a venue market id (used with ``discover``)."""

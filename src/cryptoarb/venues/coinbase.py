@@ -1,0 +1,368 @@
+"""Coinbase order books: Advanced Trade (``coinbase``) and the Exchange feed (``coinbaseexchange``).
+
+**Advanced Trade** (current API, ``wss://advanced-trade-ws.coinbase.com``, channel ``level2``):
+frames on channel ``l2_data`` carry ``events`` of type ``snapshot`` (the whole book, sent on
+subscription) or ``update`` (``updates[{side: bid|offer, price_level, new_quantity}]``,
+absolute quantities, 0 deletes). Every frame of a connection, whatever its channel, carries
+``sequence_num``, exactly one more than the previous frame's. The number is connection-wide:
+a gap says a frame was lost without saying for which product, so *every* book of the
+connection is invalidated and re-subscribed (unsubscribe + subscribe in ``outbox``; Coinbase
+answers with a fresh snapshot). We also subscribe to ``heartbeats`` so the sequence keeps
+flowing on quiet books. There is no checksum. Because the sequence belongs to a connection,
+one handler must see exactly one connection: ``max_symbols_per_connection`` is set high so
+the feed never splits it.
+
+**Exchange** (ex Coinbase Pro, ``wss://ws-feed.exchange.coinbase.com``, the 2021 capture's
+``level2``): ``{"type": "snapshot", "product_id", "bids": [[p, s]], "asks"}`` then
+``{"type": "l2update", "product_id", "changes": [["buy"|"sell", p, s]], "time"}``. These
+frames carry *no sequence number*, so a lost frame cannot be detected: a book is exact as
+far as the connection delivers every frame in order (TCP does); a crossed book is never
+published (``OrderBook.valid``), and a reset re-subscribes. Live we subscribe to
+``level2_batch`` (same frames; ``level2`` now requires authentication) and ``heartbeat``.
+
+REST: the product book (``snapshot_request``, parsed by :func:`parse_product_book`) has no
+sequence number that could align it with the stream, so books start from the stream's
+snapshots only (``rest_snapshot = False``); the REST book serves checks.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+
+import msgspec
+import orjson
+
+from cryptoarb.core.book import VALID
+from cryptoarb.core.instruments import Instrument
+from cryptoarb.venues.base import (
+    DEPTH,
+    OTHER,
+    SNAPSHOT,
+    BookCallback,
+    BookSync,
+    EventCallback,
+    Handler,
+    MessageError,
+    SnapshotRequest,
+)
+from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+
+VENUES = ("coinbase", "coinbaseexchange")
+
+_Levels = list[tuple[float, float]]
+
+
+class _Update(msgspec.Struct):
+    side: str
+    price_level: float
+    new_quantity: float
+
+
+class _Event(msgspec.Struct):
+    type: str = ""
+    product_id: str = ""
+    updates: list[_Update] = []
+
+
+class _Advanced(msgspec.Struct):
+    """Any Advanced Trade frame: l2_data, heartbeats, subscriptions (or an error)."""
+
+    channel: str = ""
+    sequence_num: int = -1
+    timestamp: str = ""
+    events: list[_Event] = []
+    type: str = ""
+    message: str = ""
+
+
+class _Exchange(msgspec.Struct):
+    """Any Exchange-feed frame: snapshot, l2update, subscriptions, heartbeat, error."""
+
+    type: str
+    product_id: str = ""
+    bids: _Levels = []
+    asks: _Levels = []
+    changes: list[tuple[str, float, float]] = []
+    time: str = ""
+    message: str = ""
+    reason: str = ""
+
+
+class _PriceLevel(msgspec.Struct):
+    price: float
+    size: float
+
+
+class _Pricebook(msgspec.Struct):
+    product_id: str
+    bids: list[_PriceLevel]
+    asks: list[_PriceLevel]
+    time: str = ""
+
+
+class _ProductBook(msgspec.Struct):
+    pricebook: _Pricebook
+
+
+_decode_advanced = msgspec.json.Decoder(_Advanced, strict=False).decode
+_decode_exchange = msgspec.json.Decoder(_Exchange, strict=False).decode
+_decode_product_book = msgspec.json.Decoder(_ProductBook, strict=False).decode
+
+_EPOCH = date(1970, 1, 1)
+_DAYS: dict[str, int] = {}
+
+
+def iso_ns(s: str) -> int:
+    """``2023-02-09T20:32:50.714964855Z`` -> ns since the epoch (0 when unreadable).
+
+    Hand-rolled because it runs once per frame: the date part is cached per day."""
+    try:
+        base = _DAYS.get(s[:10])
+        if base is None:
+            base = _DAYS[s[:10]] = (date.fromisoformat(s[:10]) - _EPOCH).days * 86_400_000_000_000
+        secs = int(s[11:13]) * 3600 + int(s[14:16]) * 60 + int(s[17:19])
+        frac = s[20:].rstrip("Z") if s[19:20] == "." else ""
+        return base + secs * 1_000_000_000 + (int((frac + "000000000")[:9]) if frac else 0)
+    except ValueError:
+        return 0
+
+
+def parse_product_book(raw: bytes) -> tuple[str, _Levels, _Levels, int]:
+    """A REST ``/brokerage/market/product_book`` body -> (product_id, bids, asks, time ns)."""
+    try:
+        pb = _decode_product_book(raw).pricebook
+    except msgspec.DecodeError as e:
+        raise MessageError(f"not a Coinbase product book: {e}") from None
+    return (pb.product_id, [(x.price, x.size) for x in pb.bids], [(x.price, x.size) for x in pb.asks],
+            iso_ns(pb.time))
+
+
+class _Coinbase(Handler):
+    """What both Coinbase feeds share: naming, routing, resubscription on resync."""
+
+    rest_snapshot = False
+    _channel: ClassVar[dict[str, Any]] = {}  # the level2 channel as the subscribe message names it
+
+    def __init__(
+        self,
+        venue: str,
+        catalog: Catalog,
+        on_book: BookCallback,
+        on_event: EventCallback | None = None,
+        request_snapshot: SnapshotRequest | None = None,
+        on_state: EventCallback | None = None,
+        discover: bool = False,
+    ) -> None:
+        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+        self._routes: dict[str, BookSync] = {}
+
+    def unify(self, native: str) -> str:
+        parts = native.upper().split("-")
+        if len(parts) == 2 and all(parts):
+            return f"{parts[0]}/{parts[1]}"
+        if len(parts) == 3 and parts[0] and parts[1:] == ["PERP", "INTX"]:  # INTX perpetuals
+            return f"{parts[0]}/USDC:USDC"
+        raise UnknownInstrument(f"cannot name {native!r} on {self.venue!r}")
+
+    def _sync(self, native: str) -> BookSync:
+        sync = self._routes.get(native)
+        if sync is None:
+            if not native:
+                self.bad_messages += 1
+                raise MessageError("book frame without product_id")
+            inst = self.catalog.find_native(self.venue, native)
+            if inst is None and native.endswith("-USD"):
+                # Advanced Trade merged USD and USDC books: a BTC-USDC subscription streams as BTC-USD
+                inst = self.catalog.find_native(self.venue, native + "C")
+            sync = self._routes[native] = self.sync_for(inst or self.instrument_for(native))
+        return sync
+
+    def _sub(self, kind: str, ids: list[str]) -> str:
+        return orjson.dumps({"type": kind, "product_ids": ids, **self._channel}).decode()
+
+    def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
+        n = self.max_symbols_per_message
+        ids = [i.exchange_symbol for i in insts]
+        return [self._sub("subscribe", ids[k : k + n]) for k in range(0, len(ids), n)]
+
+    def _resync(self, sync: BookSync, reason: str, local_ns: int) -> None:
+        """In-stream snapshots: re-subscribing the product makes Coinbase send a new one."""
+        super()._resync(sync, reason, local_ns)
+        native = [sync.instrument.exchange_symbol]
+        self.outbox += [self._sub("unsubscribe", native), self._sub("subscribe", native)]
+
+    def on_connect(self, insts: list[Instrument], local_ns: int) -> None:
+        super().on_connect(insts, local_ns)
+        self.outbox.clear()  # the subscribe messages that follow a connection bring snapshots
+
+    def _load(self, sync: BookSync, bids: _Levels, asks: _Levels, uid: int, ts: int, local_ns: int) -> None:
+        book = sync.book
+        book.load_snapshot(bids, asks)
+        sync.last_id = book.update_id = uid
+        book.exchange_ns = ts
+        book.local_ns = local_ns
+        if book.state != VALID:
+            self._set_state(sync, VALID, f"snapshot ({uid})", local_ns)
+        if book.valid:
+            self.on_book(book, local_ns)
+
+    def _diff(self, sync: BookSync, bids: _Levels, asks: _Levels, uid: int, ts: int, local_ns: int) -> None:
+        book = sync.book
+        if book.state != VALID:  # waiting for the (re)subscription's snapshot: it will contain this
+            sync.dropped_before_snapshot += 1
+            return
+        book.apply(bids, asks)
+        sync.diffs_applied += 1
+        sync.last_id = book.update_id = uid
+        book.exchange_ns = ts
+        book.local_ns = local_ns
+        if book.valid:
+            self.on_book(book, local_ns)
+
+
+class CoinbaseHandler(_Coinbase):
+    """Advanced Trade ``level2`` books of one connection, chained by ``sequence_num``."""
+
+    max_symbols_per_message = 20
+    max_symbols_per_connection = 1_000  # one connection per handler: the sequence is connection-wide
+    _channel: ClassVar[dict[str, Any]] = {"channel": "level2"}
+
+    def __init__(
+        self,
+        venue: str,
+        catalog: Catalog,
+        on_book: BookCallback,
+        on_event: EventCallback | None = None,
+        request_snapshot: SnapshotRequest | None = None,
+        on_state: EventCallback | None = None,
+        discover: bool = False,
+    ) -> None:
+        if venue != "coinbase":
+            raise ValueError(f"CoinbaseHandler serves 'coinbase' (Advanced Trade), not {venue!r}")
+        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+        self.ws_url = "wss://advanced-trade-ws.coinbase.com"
+        self.last_seq = -1  # sequence_num of the last frame of this connection (-1: none yet)
+        self.sequence_gaps = 0
+
+    def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
+        return ['{"type":"subscribe","channel":"heartbeats"}', *super().subscribe_messages(insts)]
+
+    def snapshot_request(self, inst: Instrument) -> tuple[str, dict[str, Any]]:
+        """The REST book (checks only: it has no sequence_num to join the stream)."""
+        return "v3_public_get_brokerage_market_product_book", {"product_id": inst.exchange_symbol, "limit": 1000}
+
+    def on_connect(self, insts: list[Instrument], local_ns: int) -> None:
+        self.last_seq = -1  # a new connection numbers its frames afresh
+        super().on_connect(insts, local_ns)
+
+    def on_message(self, raw: bytes, local_ns: int) -> int:
+        try:
+            msg = _decode_advanced(raw)
+        except msgspec.DecodeError as e:
+            self.bad_messages += 1
+            raise MessageError(f"not a Coinbase Advanced Trade frame: {e}") from None
+        seq = msg.sequence_num
+        if seq < 0:
+            self.bad_messages += 1
+            if msg.type == "error":
+                raise MessageError(f"coinbase error: {msg.message}")
+            raise MessageError("Advanced Trade frame without sequence_num")
+        # Everything that can fail is checked before the sequence moves or a book changes.
+        work: list[tuple[BookSync, bool, _Levels, _Levels]] = []
+        if msg.channel == "l2_data":
+            for ev in msg.events:
+                snap = ev.type == "snapshot"
+                if not snap and ev.type != "update":
+                    self.bad_messages += 1
+                    raise MessageError(f"l2_data event of unknown type {ev.type!r}")
+                bids: _Levels = []
+                asks: _Levels = []
+                for u in ev.updates:
+                    if u.side == "bid":
+                        bids.append((u.price_level, u.new_quantity))
+                    elif u.side in ("offer", "ask"):
+                        asks.append((u.price_level, u.new_quantity))
+                    else:
+                        self.bad_messages += 1
+                        raise MessageError(f"l2_data update with side {u.side!r}")
+                work.append((self._sync(ev.product_id), snap, bids, asks))
+        elif msg.channel not in ("heartbeats", "subscriptions"):
+            self.unknown_streams += 1
+        last = self.last_seq
+        self.last_seq = seq
+        if last >= 0 and seq != last + 1:
+            self.sequence_gaps += 1
+            why = f"sequence_num {seq} after {last}: a frame of the connection was lost"
+            for sync in list(self.syncs.values()):
+                self._gap(sync, why, None, local_ns)
+        if not work:
+            return OTHER
+        ts = iso_ns(msg.timestamp)
+        kind = DEPTH
+        for sync, snap, bids, asks in work:
+            if snap:
+                kind = SNAPSHOT
+                self._load(sync, bids, asks, seq, ts, local_ns)
+            else:
+                self._diff(sync, bids, asks, seq, ts, local_ns)
+        return kind
+
+
+class CoinbaseExchangeHandler(_Coinbase):
+    """Exchange-feed ``level2``/``level2_batch`` books: snapshot then ``l2update``, unsequenced."""
+
+    max_symbols_per_message = 20
+    max_symbols_per_connection = 100
+    _channel: ClassVar[dict[str, Any]] = {"channels": ["level2_batch", "heartbeat"]}
+
+    def __init__(
+        self,
+        venue: str,
+        catalog: Catalog,
+        on_book: BookCallback,
+        on_event: EventCallback | None = None,
+        request_snapshot: SnapshotRequest | None = None,
+        on_state: EventCallback | None = None,
+        discover: bool = False,
+    ) -> None:
+        if venue != "coinbaseexchange":
+            raise ValueError(f"CoinbaseExchangeHandler serves 'coinbaseexchange', not {venue!r}")
+        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+        self.ws_url = "wss://ws-feed.exchange.coinbase.com"
+
+    def on_message(self, raw: bytes, local_ns: int) -> int:
+        try:
+            m = _decode_exchange(raw)
+        except msgspec.DecodeError as e:
+            self.bad_messages += 1
+            raise MessageError(f"not a Coinbase Exchange frame: {e}") from None
+        t = m.type
+        if t == "l2update":
+            bids: _Levels = []
+            asks: _Levels = []
+            for side, p, q in m.changes:
+                if side == "buy":
+                    bids.append((p, q))
+                elif side == "sell":
+                    asks.append((p, q))
+                else:
+                    self.bad_messages += 1
+                    raise MessageError(f"l2update change with side {side!r}")
+            sync = self._sync(m.product_id)
+            # no sequence number: a local count of applied frames stands in for update_id
+            self._diff(sync, bids, asks, sync.last_id + 1, iso_ns(m.time), local_ns)
+            return DEPTH
+        if t == "snapshot":
+            self._load(self._sync(m.product_id), m.bids, m.asks, 0, iso_ns(m.time), local_ns)
+            return SNAPSHOT
+        if t in ("subscriptions", "heartbeat"):
+            return OTHER
+        if t == "error":
+            self.bad_messages += 1
+            raise MessageError(f"coinbaseexchange error: {m.message} {m.reason}".rstrip())
+        self.unknown_streams += 1  # ticker, match, ...: not subscribed by this handler
+        return OTHER
+
+
+__all__ = ["VENUES", "CoinbaseExchangeHandler", "CoinbaseHandler", "iso_ns", "parse_product_book"]

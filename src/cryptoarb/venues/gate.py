@@ -1,0 +1,322 @@
+"""Gate (``gate``, ex Gate.io) spot order books: API v4 ``spot.order_book_update`` + REST snapshot.
+
+Gate's documented way to keep a local spot book ("How to maintain local order book"):
+
+- subscribe to ``spot.order_book_update`` (``[pair, "100ms"]``) and buffer the diffs, which carry
+  ``U``/``u``, the first and last order-book update id they contain;
+- fetch ``GET /spot/order_book?currency_pair=..&with_id=true``, whose ``id`` is the update id of
+  the snapshot;
+- drop buffered diffs with ``u <= id``; the first one applied must have ``U <= id + 1``; after
+  that every diff must have ``U == previous u + 1`` (``U > previous u + 1`` is a gap; a diff with
+  ``u <= previous u`` is an old one, skipped).
+
+The 2021 capture and today's API share this channel and its fields (today's frames add
+``time_ms``), so one code path serves both. Gate also offers ``spot.obu`` (order book v2 with
+in-stream full snapshots), not used here.
+
+The REST snapshot may be cut off (``limit``): a side returned with >= 100 levels records its last
+price as a horizon, and when the best price of that side moves past it the book is resynced
+(the levels behind the horizon are unknown).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+import orjson
+
+from cryptoarb.core.book import VALID
+from cryptoarb.core.events import Quote, Trade
+from cryptoarb.core.instruments import Instrument
+from cryptoarb.venues.base import (
+    DEPTH,
+    OTHER,
+    QUOTE,
+    TRADE,
+    BookCallback,
+    BookSync,
+    EventCallback,
+    Handler,
+    MessageError,
+    SnapshotRequest,
+)
+from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+
+VENUES = ("gate",)
+SNAPSHOT_METHOD = "public_spot_get_order_book"
+SNAPSHOT_LIMIT = 1000  # ccxt's spot maximum for gate
+CUT_OFF = 100  # a REST side this long may be truncated
+#: ccxt's commonCurrencies for gate (so symbols match ccxt's)
+_ALIASES = {"XBT": "BTC", "BCHSV": "BSV", "ORT": "XREATORS", "ASS": "ASSF", "88MPH": "MPH", "AXIS": "AXISDEFI",
+            "BIFI": "BITCOINFILE", "BOX": "DEFIBOX", "BYN": "BEYONDFI", "EGG": "GOOSEFINANCE", "GTC": "GAMECOM",
+            "GTC_HT": "GAMECOM_HT", "GTC_BSC": "GAMECOM_BSC", "HIT": "HITCHAIN", "MM": "MILLION", "MPH": "MORPHER",
+            "POINT": "GATEPOINT", "RAI": "RAIREFLEXINDEX", "SBTC": "SUPERBITCOIN", "TNC": "TRINITYNETWORKCREDIT",
+            "VAI": "VAIOT", "TRAC": "TRACO"}
+_INF = float("inf")
+
+_Level = tuple[float, float]
+
+
+class _Env(msgspec.Struct):
+    channel: str = ""
+    event: str = ""
+    result: msgspec.Raw = msgspec.Raw(b"")
+
+
+class _Depth(msgspec.Struct):
+    s: str
+    U: int
+    u: int
+    b: list[_Level] = []
+    a: list[_Level] = []
+    t: int = 0  # ms
+
+
+class _Book(msgspec.Struct):
+    id: int = -1
+    bids: list[_Level] = []
+    asks: list[_Level] = []
+    update: int = 0  # ms
+    message: str = ""  # an error body: {"label": ..., "message": ...}
+
+
+class _BookTicker(msgspec.Struct):
+    s: str
+    b: float
+    B: float
+    a: float
+    A: float
+    u: int = 0
+    t: int = 0
+
+
+class _Trade(msgspec.Struct):
+    currency_pair: str
+    price: float
+    amount: float
+    side: str
+    id: int = 0
+    create_time_ms: str | float = 0.0  # a decimal string of ms ("1619093543708.2642")
+
+
+def _ns_of_ms(ms: str | float) -> int:
+    """Exact ns from Gate's decimal ms string (a float would lose the last digits)."""
+    if isinstance(ms, float):
+        return int(ms * 1_000_000)
+    whole, _, frac = ms.partition(".")
+    try:
+        return int(whole) * 1_000_000 + int((frac + "000000")[:6])
+    except ValueError:
+        raise msgspec.ValidationError(f"bad create_time_ms {ms!r}") from None
+
+
+_decode_env = msgspec.json.Decoder(_Env).decode
+_decode_depth = msgspec.json.Decoder(_Depth, strict=False).decode
+_decode_book = msgspec.json.Decoder(_Book, strict=False).decode
+_decode_ticker = msgspec.json.Decoder(_BookTicker, strict=False).decode
+_decode_trade = msgspec.json.Decoder(_Trade, strict=False).decode
+
+_OK_EVENTS = frozenset({"subscribe", "unsubscribe"})
+
+
+class GateHandler(Handler):
+    """All pairs of one Gate spot connection (REST snapshot + ``spot.order_book_update`` diffs)."""
+
+    rest_snapshot = True
+    max_symbols_per_message = 100  # trades take a list of pairs; depth is one message per pair
+    max_symbols_per_connection = 100
+    ws_url = "wss://api.gateio.ws/ws/v4/"
+
+    def __init__(
+        self,
+        venue: str,
+        catalog: Catalog,
+        on_book: BookCallback,
+        on_event: EventCallback | None = None,
+        request_snapshot: SnapshotRequest | None = None,
+        on_state: EventCallback | None = None,
+        discover: bool = False,
+    ) -> None:
+        if venue not in VENUES:
+            raise ValueError(f"not a Gate venue: {venue!r}")
+        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+        self._syncs: dict[str, BookSync] = {}  # by pair
+        self._horizon: dict[str, tuple[float, float]] = {}  # symbol -> (lowest bid, highest ask) known
+        self.snapshot_retries = 0
+        self._ping_set = False
+        self._ping_value: tuple[float, str] | None = None
+
+    # -- live ------------------------------------------------------------------------
+    @property
+    def ping(self) -> tuple[float, str] | None:
+        """``spot.ping`` every 15 s, built when read: Gate wants a current ``time`` in requests."""
+        if self._ping_set:
+            return self._ping_value
+        return 15.0, orjson.dumps({"time": int(time.time()), "channel": "spot.ping"}).decode()
+
+    @ping.setter
+    def ping(self, value: tuple[float, str] | None) -> None:
+        self._ping_set = True
+        self._ping_value = value
+
+    def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
+        now = int(time.time())
+        msgs = [orjson.dumps({"time": now, "channel": "spot.order_book_update", "event": "subscribe",
+                              "payload": [inst.exchange_symbol, "100ms"]}).decode() for inst in insts]
+        for i in range(0, len(insts), self.max_symbols_per_message):
+            pairs = [inst.exchange_symbol for inst in insts[i : i + self.max_symbols_per_message]]
+            msgs.append(orjson.dumps({"time": now, "channel": "spot.trades", "event": "subscribe",
+                                      "payload": pairs}).decode())
+        return msgs
+
+    def snapshot_request(self, inst: Instrument) -> tuple[str, dict[str, Any]]:
+        return SNAPSHOT_METHOD, {"currency_pair": inst.exchange_symbol, "limit": SNAPSHOT_LIMIT, "with_id": "true"}
+
+    def unify(self, native: str) -> str:
+        base, sep, quote = native.upper().rpartition("_")
+        if not sep or not base or not quote:
+            raise UnknownInstrument(f"cannot name {native!r} on {self.venue!r}")
+        return f"{_ALIASES.get(base, base)}/{_ALIASES.get(quote, quote)}"
+
+    # -- hot path --------------------------------------------------------------------
+    def on_message(self, raw: bytes, local_ns: int) -> int:
+        try:
+            env = _decode_env(raw)
+        except msgspec.DecodeError as e:
+            self.bad_messages += 1
+            raise MessageError(f"not a Gate message: {e}") from None
+        channel = env.channel
+        if env.event != "update":
+            if env.event in _OK_EVENTS or channel == "spot.pong":
+                return OTHER
+            self.bad_messages += 1
+            raise MessageError(f"unexpected Gate event {env.event!r} on {channel!r}")
+        try:
+            if channel == "spot.order_book_update":
+                d = _decode_depth(env.result)
+                self._on_depth(self._sync(d.s), d, local_ns)
+                return DEPTH
+            if channel == "spot.trades":
+                if self.on_event is not None:
+                    tr = _decode_trade(env.result)
+                    self.on_event(Trade(self._sync(tr.currency_pair).book.key, tr.price, tr.amount, tr.side, tr.id,
+                                        _ns_of_ms(tr.create_time_ms), local_ns))
+                return TRADE
+            if channel == "spot.book_ticker":
+                if self.on_event is not None:
+                    q = _decode_ticker(env.result)
+                    self.on_event(Quote(self._sync(q.s).book.key, q.b, q.B, q.a, q.A, q.u, q.t * 1_000_000, local_ns))
+                return QUOTE
+        except msgspec.DecodeError as e:
+            self.bad_messages += 1
+            raise MessageError(f"bad {channel} payload: {e}") from None
+        self.unknown_streams += 1
+        return OTHER
+
+    def _sync(self, pair: str) -> BookSync:
+        sync = self._syncs.get(pair)
+        if sync is None:
+            sync = self._syncs[pair] = self.sync_for(self.instrument_for(pair))
+        return sync
+
+    def _on_depth(self, sync: BookSync, d: _Depth, local_ns: int) -> None:
+        book = sync.book
+        if book.state != VALID:
+            buf = sync.buffer
+            buf.append(d)
+            if len(buf) > self.max_buffer:
+                del buf[0]
+                sync.dropped_before_snapshot += 1
+            return
+        last = sync.last_id
+        if d.u <= last:
+            sync.stale_skipped += 1
+            return
+        if last + 1 < d.U:
+            self._gap(sync, f"U {d.U} > previous u {last} + 1", d, local_ns)
+            return
+        self._apply(sync, d)
+        if self._beyond_horizon(sync):
+            self._resync(sync, "best price moved past the snapshot's depth", local_ns)
+            return
+        book.local_ns = local_ns
+        if book.valid:
+            self.on_book(book, local_ns)
+
+    def _apply(self, sync: BookSync, d: _Depth) -> None:
+        book = sync.book
+        book.apply(d.b, d.a)
+        sync.last_id = book.update_id = d.u
+        sync.diffs_applied += 1
+        book.exchange_ns = d.t * 1_000_000
+
+    def _beyond_horizon(self, sync: BookSync) -> bool:
+        hz = self._horizon.get(sync.instrument.symbol)
+        if hz is None:
+            return False
+        book = sync.book
+        return book.bid < hz[0] or book.ask > hz[1] or (hz[1] != _INF and book.ask == 0.0)
+
+    # -- snapshots -------------------------------------------------------------------
+    def on_snapshot(self, inst: Instrument, raw: bytes, local_ns: int) -> None:
+        """A REST ``/spot/order_book?with_id=true`` body for ``inst``."""
+        try:
+            snap = _decode_book(raw)
+        except msgspec.DecodeError as e:
+            self.bad_messages += 1
+            raise MessageError(f"bad order_book snapshot for {inst.key}: {e}") from None
+        if snap.id < 0:
+            self.bad_messages += 1
+            why = snap.message or "no id (with_id=true missing?)"
+            raise MessageError(f"order_book snapshot for {inst.key} unusable: {why}")
+        self._apply_snapshot(self.sync_for(inst), snap, local_ns)
+
+    def _apply_snapshot(self, sync: BookSync, snap: _Book, local_ns: int) -> None:
+        book = sync.book
+        if book.state == VALID:  # not asked for: the chained book is at least as new
+            return
+        sid = snap.id
+        buffered = sync.buffer
+        start = 0
+        while start < len(buffered) and buffered[start].u <= sid:
+            start += 1
+        if start < len(buffered) and sid + 1 < buffered[start].U:
+            # Older than every buffered diff: the updates in between are in neither. Ask again.
+            sync.buffer = buffered[start:]
+            self.snapshot_retries += 1
+            if self.request_snapshot is not None:
+                self.request_snapshot(sync.instrument)
+            return
+        sync.dropped_before_snapshot += start
+        book.load_snapshot(snap.bids, snap.asks)
+        self._horizon.pop(sync.instrument.symbol, None)
+        lo = min(p for p, _ in snap.bids) if len(snap.bids) >= CUT_OFF else -_INF
+        hi = max(p for p, _ in snap.asks) if len(snap.asks) >= CUT_OFF else _INF
+        if lo != -_INF or hi != _INF:
+            self._horizon[sync.instrument.symbol] = (lo, hi)
+        sync.last_id = book.update_id = sid
+        book.exchange_ns = snap.update * 1_000_000
+        book.local_ns = local_ns
+        sync.buffer = []
+        for i in range(start, len(buffered)):
+            d = buffered[i]
+            last = sync.last_id
+            if d.u <= last:
+                sync.stale_skipped += 1
+                continue
+            if last + 1 < d.U:
+                self._gap(sync, f"buffered U {d.U} > previous u {last} + 1", None, local_ns)
+                sync.buffer = buffered[i:]
+                return
+            self._apply(sync, d)
+        if self._beyond_horizon(sync):
+            self._resync(sync, "best price moved past the snapshot's depth", local_ns)
+            return
+        self._set_state(sync, VALID, f"snapshot id {sid}", local_ns)
+        if book.valid:
+            self.on_book(book, local_ns)
+
+
+__all__ = ["SNAPSHOT_METHOD", "VENUES", "GateHandler"]

@@ -1,0 +1,311 @@
+"""HTX (``htx``, ex Huobi) spot order books: ``market.$symbol.mbp.150`` + in-stream snapshots.
+
+Every frame HTX sends is gzip-compressed JSON. Its keep-alive is an application ping from the
+server, ``{"ping": ts}``, which must be answered with ``{"pong": ts}`` (put in ``outbox``).
+
+Current API ("Market By Price (incremental update)", the documented procedure):
+
+- subscribe ``{"sub": "market.$symbol.mbp.150"}`` and buffer the updates
+  (``tick.seqNum``/``tick.prevSeqNum``);
+- request the image over the same socket, ``{"req": "market.$symbol.mbp.150"}`` (put in
+  ``outbox`` when the first update of a book without one arrives, and on every resync); its
+  ``rep`` carries ``data.seqNum``;
+- drop buffered updates with ``seqNum <= snapshot seqNum``; the first one applied must have
+  ``prevSeqNum <= snapshot seqNum``; then ``prevSeqNum == previous seqNum``, anything else is a
+  gap (new ``req``). A snapshot older than every buffered update is requested again (no gap).
+
+HTX streams the 150-level window: levels leaving it arrive as deletions, so the book is the
+exact top 150.
+
+The 2021 capture subscribes ``market.$symbol.depth.step0``, a channel HTX still documents: a full
+150-level snapshot per frame (``tick.version``). Each one replaces the book (an older version
+than the book's is skipped); such books need no ``req``.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import msgspec
+import orjson
+
+from cryptoarb.core.book import VALID
+from cryptoarb.core.events import Trade
+from cryptoarb.core.instruments import Instrument
+from cryptoarb.venues.base import (
+    DEPTH,
+    OTHER,
+    SNAPSHOT,
+    TRADE,
+    BookCallback,
+    BookSync,
+    EventCallback,
+    Handler,
+    MessageError,
+    SnapshotRequest,
+)
+from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+
+VENUES = ("htx",)
+LEVELS = 150
+#: HTX spot quote currencies, longest match first (``yfihusd`` is YFI/HUSD, not YFIH/USD)
+_QUOTES = ("usdt", "usdc", "usdd", "husd", "tusd", "btc", "eth", "trx", "eur", "gbp", "brl", "try", "uah", "ht")
+#: ccxt's commonCurrencies for htx (so symbols match ccxt's)
+_ALIASES = {"XBT": "BTC", "BCHSV": "BSV", "NGL": "GFNGL", "GET": "THEMIS", "GTC": "GAMECOM", "HIT": "HITCHAIN",
+            "PNT": "PENTA", "SBTC": "SUPERBITCOIN", "SOUL": "SOULSAVER", "BIFI": "BITCOINFILE", "FUD": "FTX Users Debt"}
+
+_Level = tuple[float, float]
+_MBP, _STEP = 10, 11  # route kinds besides TRADE
+
+
+class _Env(msgspec.Struct):
+    ch: str = ""
+    ts: int = 0
+    tick: msgspec.Raw = msgspec.Raw(b"")
+    ping: int | None = None
+    rep: str = ""
+    status: str = ""
+    data: msgspec.Raw = msgspec.Raw(b"")
+    subbed: str = ""
+    unsubbed: str = ""
+    err_msg: str = msgspec.field(name="err-msg", default="")
+
+
+class _Tick(msgspec.Struct):
+    bids: list[_Level] = []
+    asks: list[_Level] = []
+    seqNum: int = -1
+    prevSeqNum: int = -1
+    version: int = -1
+
+
+class _TradeItem(msgspec.Struct):
+    price: float
+    amount: float
+    direction: str
+    tradeId: int = 0
+    ts: int = 0
+
+
+class _TradeTick(msgspec.Struct):
+    data: list[_TradeItem]
+
+
+_decode_env = msgspec.json.Decoder(_Env).decode
+_decode_tick = msgspec.json.Decoder(_Tick, strict=False).decode
+_decode_trades = msgspec.json.Decoder(_TradeTick, strict=False).decode
+
+
+class HtxHandler(Handler):
+    """All symbols of one HTX spot connection (``/feed``, where the 150-level MBP lives)."""
+
+    rest_snapshot = False
+    max_symbols_per_message = 1  # one topic per sub
+    max_symbols_per_connection = 100
+    ws_url = "wss://api.huobi.pro/feed"
+
+    def __init__(
+        self,
+        venue: str,
+        catalog: Catalog,
+        on_book: BookCallback,
+        on_event: EventCallback | None = None,
+        request_snapshot: SnapshotRequest | None = None,
+        on_state: EventCallback | None = None,
+        discover: bool = False,
+    ) -> None:
+        if venue not in VENUES:
+            raise ValueError(f"not an HTX venue: {venue!r}")
+        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+        self._routes: dict[str, tuple[BookSync, int]] = {}
+        self._full: set[str] = set()  # symbols fed by depth.step0 full snapshots: no req needed
+        self.snapshot_retries = 0
+
+    # -- live ------------------------------------------------------------------------
+    def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
+        return [self._msg("sub", inst) for inst in insts]
+
+    def snapshot_message(self, inst: Instrument) -> str:
+        """The ``req`` for the MBP image of ``inst`` (sent over the socket, answered by a ``rep``)."""
+        return self._msg("req", inst)
+
+    @staticmethod
+    def _msg(op: str, inst: Instrument) -> str:
+        topic = f"market.{inst.exchange_symbol.lower()}.mbp.{LEVELS}"
+        return orjson.dumps({op: topic, "id": topic}).decode()
+
+    def unify(self, native: str) -> str:
+        n = native.lower()
+        for q in _QUOTES:
+            if n.endswith(q) and len(n) > len(q):
+                base, quote = n[: -len(q)].upper(), q.upper()
+                return f"{_ALIASES.get(base, base)}/{_ALIASES.get(quote, quote)}"
+        raise UnknownInstrument(f"cannot name {native!r} on {self.venue!r}")
+
+    # -- hot path --------------------------------------------------------------------
+    def on_message(self, raw: bytes, local_ns: int) -> int:
+        if raw[:2] == b"\x1f\x8b":
+            try:
+                raw = zlib.decompress(raw, 31)
+            except zlib.error as e:
+                self.bad_messages += 1
+                raise MessageError(f"bad HTX gzip frame: {e}") from None
+        try:
+            env = _decode_env(raw)
+        except msgspec.DecodeError as e:
+            self.bad_messages += 1
+            raise MessageError(f"not an HTX message: {e}") from None
+        ch = env.ch
+        try:
+            if ch:
+                route = self._routes.get(ch) or self._route(ch)
+                if route is None:
+                    self.unknown_streams += 1
+                    return OTHER
+                sync, kind = route
+                if kind == _MBP:
+                    self._on_mbp(sync, _decode_tick(env.tick), env.ts, local_ns)
+                    return DEPTH
+                if kind == _STEP:
+                    self._on_full(sync, _decode_tick(env.tick), env.ts, local_ns)
+                    return SNAPSHOT
+                if self.on_event is not None:
+                    key = sync.book.key
+                    for t in _decode_trades(env.tick).data:
+                        self.on_event(Trade(key, t.price, t.amount, t.direction, t.tradeId, t.ts * 1_000_000, local_ns))
+                return TRADE
+            if env.ping is not None:
+                self.outbox.append(f'{{"pong":{env.ping}}}')
+                return OTHER
+            if env.rep and env.status == "ok":
+                route = self._routes.get(env.rep) or self._route(env.rep)
+                if route is None or route[1] != _MBP:
+                    self.unknown_streams += 1
+                    return OTHER
+                self._on_image(route[0], _decode_tick(env.data), env.ts, local_ns)
+                return SNAPSHOT
+        except msgspec.DecodeError as e:
+            self.bad_messages += 1
+            raise MessageError(f"bad {ch or env.rep} payload: {e}") from None
+        if env.status or env.subbed or env.unsubbed:  # acks, and errors (err-msg) of sub/req
+            return OTHER
+        self.bad_messages += 1
+        raise MessageError("neither a channel frame, a ping nor a reply")
+
+    def _route(self, ch: str) -> tuple[BookSync, int] | None:
+        parts = ch.split(".")
+        if len(parts) < 4 or parts[0] != "market":
+            return None
+        if parts[2] == "mbp":
+            kind = _MBP
+        elif parts[2] == "depth" and parts[3] == "step0":
+            kind = _STEP
+        elif parts[2] == "trade" and parts[3] == "detail":
+            kind = TRADE
+        else:
+            return None
+        sync = self.sync_for(self.instrument_for(parts[1]))
+        if kind == _STEP:
+            self._full.add(sync.instrument.symbol)
+        route = self._routes[ch] = (sync, kind)
+        return route
+
+    def _on_mbp(self, sync: BookSync, t: _Tick, ts: int, local_ns: int) -> None:
+        if t.seqNum < 0 or t.prevSeqNum < 0:
+            raise msgspec.ValidationError("mbp update without seqNum/prevSeqNum")
+        book = sync.book
+        if book.state != VALID:
+            buf = sync.buffer
+            buf.append(t)
+            if len(buf) > self.max_buffer:
+                del buf[0]
+                sync.dropped_before_snapshot += 1
+            if sync.expect_first:  # no image asked for yet (a resync asks at once)
+                sync.expect_first = False
+                self.outbox.append(self.snapshot_message(sync.instrument))
+            return
+        last = sync.last_id
+        if t.seqNum <= last:
+            sync.stale_skipped += 1
+            return
+        if t.prevSeqNum != last:
+            self._gap(sync, f"prevSeqNum {t.prevSeqNum} != previous seqNum {last}", t, local_ns)
+            return
+        self._apply(sync, t, ts)
+        book.local_ns = local_ns
+        if book.valid:
+            self.on_book(book, local_ns)
+
+    def _apply(self, sync: BookSync, t: _Tick, ts: int) -> None:
+        book = sync.book
+        book.apply(t.bids, t.asks)
+        sync.last_id = book.update_id = t.seqNum
+        sync.diffs_applied += 1
+        book.exchange_ns = ts * 1_000_000
+
+    def _on_image(self, sync: BookSync, img: _Tick, ts: int, local_ns: int) -> None:
+        """The ``rep`` of an MBP ``req``: the image the buffered updates chain onto."""
+        if img.seqNum < 0:
+            raise msgspec.ValidationError("mbp image without seqNum")
+        book = sync.book
+        if book.state == VALID:  # not needed: a duplicate reply
+            return
+        seq = img.seqNum
+        buffered = sync.buffer
+        start = 0
+        while start < len(buffered) and buffered[start].seqNum <= seq:
+            start += 1
+        if start < len(buffered) and buffered[start].prevSeqNum > seq:
+            # Older than every buffered update: the updates in between are in neither. Ask again.
+            sync.buffer = buffered[start:]
+            self.snapshot_retries += 1
+            self.outbox.append(self.snapshot_message(sync.instrument))
+            return
+        sync.dropped_before_snapshot += start
+        book.load_snapshot(img.bids, img.asks)
+        sync.last_id = book.update_id = seq
+        book.exchange_ns = ts * 1_000_000
+        book.local_ns = local_ns
+        sync.buffer = []
+        for i in range(start, len(buffered)):
+            t = buffered[i]
+            if t.seqNum <= sync.last_id:
+                sync.stale_skipped += 1
+                continue
+            if i > start and t.prevSeqNum != sync.last_id:
+                self._gap(sync, f"buffered prevSeqNum {t.prevSeqNum} != previous seqNum {sync.last_id}", None,
+                          local_ns)
+                sync.buffer = buffered[i:]
+                return
+            self._apply(sync, t, ts)
+        self._set_state(sync, VALID, f"mbp image {seq}", local_ns)
+        if book.valid:
+            self.on_book(book, local_ns)
+
+    def _on_full(self, sync: BookSync, t: _Tick, ts: int, local_ns: int) -> None:
+        """A ``depth.step0`` frame: the whole 150-level book, replacing ours."""
+        if t.version < 0:
+            raise msgspec.ValidationError("depth.step0 tick without version")
+        book = sync.book
+        if t.version <= sync.last_id and book.state == VALID:
+            sync.stale_skipped += 1
+            return
+        book.load_snapshot(t.bids, t.asks)
+        sync.last_id = book.update_id = t.version
+        book.exchange_ns = ts * 1_000_000
+        book.local_ns = local_ns
+        sync.diffs_applied += 1
+        if book.state != VALID:
+            self._set_state(sync, VALID, f"depth.step0 version {t.version}", local_ns)
+        if book.valid:
+            self.on_book(book, local_ns)
+
+    def _resync(self, sync: BookSync, reason: str, local_ns: int) -> None:
+        """Invalidate and ask for a new image over the socket (step0 books just await the next)."""
+        super()._resync(sync, reason, local_ns)
+        if sync.instrument.symbol not in self._full:
+            sync.expect_first = False
+            self.outbox.append(self.snapshot_message(sync.instrument))
+
+
+__all__ = ["LEVELS", "VENUES", "HtxHandler"]

@@ -1,0 +1,358 @@
+"""KuCoin spot (``kucoin``) order books from the ``/market/level2`` incremental stream.
+
+KuCoin's documented calibration procedure (spot "Level2 - Market Data", current API):
+
+- ``trade.l2update`` diffs carry ``sequenceStart``/``sequenceEnd`` and, per change,
+  ``[price, size, sequence]``; they are buffered until a REST snapshot with ``sequence`` arrives;
+- a diff with ``sequenceEnd <= snapshot sequence`` is already in the snapshot (dropped); in a
+  diff straddling the snapshot only changes whose own sequence is newer are applied (a change's
+  sequence is the last modification of that price, so an older one is in the snapshot);
+- afterwards a diff must start at or before ``last + 1``: ``sequenceStart > last + 1`` is a gap;
+  ``sequenceEnd <= last`` is an old diff, skipped;
+- price ``"0"`` is a sequence-only no-op; size ``"0"`` deletes the level.
+
+The 2021 capture has the same frames without ``data.time``: one code path serves both.
+
+Snapshots: the public ``GET /api/v1/market/orderbook/level2_100`` (top 100 levels); the full book
+(``/api/v3/market/orderbook/level2``) needs an API key: set ``snapshot_method`` to
+``FULL_SNAPSHOT_METHOD`` when the REST client has one. A cut-off side (>= 100 levels) records
+its last price as a horizon: the book is exact only on the near side of it, so when the best
+price of that side moves past it the book is resynced (the levels behind it are unknown).
+
+Connection: the WebSocket URL carries a token from ``POST /api/v1/bullet-public``
+(``BULLET_METHOD``); ``bullet_url`` builds the URL from that body and ``use_bullet`` also sets
+the ``{"type": "ping"}`` keep-alive to the server's ``pingInterval``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import msgspec
+import orjson
+
+from cryptoarb.core.book import VALID
+from cryptoarb.core.events import Quote, Trade
+from cryptoarb.core.instruments import Instrument
+from cryptoarb.venues.base import (
+    DEPTH,
+    OTHER,
+    QUOTE,
+    TRADE,
+    BookCallback,
+    BookSync,
+    EventCallback,
+    Handler,
+    MessageError,
+    SnapshotRequest,
+)
+from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+
+VENUES = ("kucoin",)
+BULLET_METHOD = "public_post_bullet_public"
+SNAPSHOT_METHOD = "public_get_market_orderbook_level2_100"
+FULL_SNAPSHOT_METHOD = "private_get_market_orderbook_level2"
+CUT_OFF = 100  # a REST side this long may be truncated
+#: ccxt's commonCurrencies for kucoin (so symbols match ccxt's)
+_ALIASES = {"XBT": "BTC", "BCHSV": "BSV", "BIFI": "BIFIF", "VAI": "VAIOT", "WAX": "WAXP",
+            "ALT": "APTOSLAUNCHTOKEN", "KALT": "ALT", "FUD": "FTX Users' Debt"}
+_INF = float("inf")
+
+_Level = tuple[float, float]
+_Change = tuple[float, float, int]
+
+
+class _Changes(msgspec.Struct):
+    asks: list[_Change] = []
+    bids: list[_Change] = []
+
+
+class _L2(msgspec.Struct):
+    sequenceStart: int
+    sequenceEnd: int
+    changes: _Changes
+    symbol: str = ""
+    time: int = 0  # ms; absent in the 2021 format
+
+
+class _Env(msgspec.Struct):
+    type: str = ""
+    topic: str = ""
+    subject: str = ""
+    data: msgspec.Raw = msgspec.Raw(b"")
+
+
+class _Book(msgspec.Struct):
+    sequence: int
+    bids: list[_Level] = []
+    asks: list[_Level] = []
+    time: int = 0
+
+
+class _Rest(msgspec.Struct):
+    code: str = ""
+    msg: str = ""
+    data: _Book | None = None
+
+
+class _Ticker(msgspec.Struct):
+    bestBid: float
+    bestBidSize: float
+    bestAsk: float
+    bestAskSize: float
+    sequence: int = 0
+    time: int = 0
+
+
+class _Match(msgspec.Struct):
+    price: float
+    size: float
+    side: str
+    sequence: int = 0
+    time: int = 0  # ns
+
+
+class _Server(msgspec.Struct):
+    endpoint: str
+    pingInterval: int = 18_000
+
+
+class _BulletData(msgspec.Struct):
+    token: str
+    instanceServers: list[_Server]
+
+
+class _Bullet(msgspec.Struct):
+    data: _BulletData
+
+
+_decode_env = msgspec.json.Decoder(_Env).decode
+_decode_l2 = msgspec.json.Decoder(_L2, strict=False).decode
+_decode_rest = msgspec.json.Decoder(_Rest, strict=False).decode
+_decode_ticker = msgspec.json.Decoder(_Ticker, strict=False).decode
+_decode_match = msgspec.json.Decoder(_Match, strict=False).decode
+_decode_bullet = msgspec.json.Decoder(_Bullet, strict=False).decode
+
+_KINDS = {"/market/level2": DEPTH, "/market/ticker": QUOTE, "/market/match": TRADE}
+_ACKS = frozenset({"welcome", "ack", "pong", "error"})
+
+
+class KucoinHandler(Handler):
+    """All symbols of one KuCoin spot connection (REST snapshot + level2 diffs)."""
+
+    rest_snapshot = True
+    max_symbols_per_message = 100  # symbols per topic in one subscribe
+    max_symbols_per_connection = 200  # 400 topics per connection; two topics per symbol
+    ws_url = "wss://ws-api-spot.kucoin.com/"  # needs ?token=... from bullet-public: use_bullet()
+    snapshot_method = SNAPSHOT_METHOD
+
+    def __init__(
+        self,
+        venue: str,
+        catalog: Catalog,
+        on_book: BookCallback,
+        on_event: EventCallback | None = None,
+        request_snapshot: SnapshotRequest | None = None,
+        on_state: EventCallback | None = None,
+        discover: bool = False,
+    ) -> None:
+        if venue not in VENUES:
+            raise ValueError(f"not a KuCoin venue: {venue!r}")
+        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+        self._routes: dict[str, tuple[BookSync, int]] = {}
+        self._horizon: dict[str, tuple[float, float]] = {}  # symbol -> (lowest bid, highest ask) known
+        self._sub_id = 0
+        self.snapshot_retries = 0
+
+    # -- live ------------------------------------------------------------------------
+    @staticmethod
+    def bullet_url(body: bytes) -> tuple[str, float]:
+        """The WebSocket URL (with token) and ping interval (s) from a bullet-public body."""
+        try:
+            data = _decode_bullet(body).data
+            server = data.instanceServers[0]
+        except (msgspec.DecodeError, IndexError) as e:
+            raise MessageError(f"bad bullet-public response: {e}") from None
+        url = f"{server.endpoint}?{urlencode({'token': data.token, 'connectId': 'cryptoarb'})}"
+        return url, server.pingInterval / 1000.0
+
+    def use_bullet(self, body: bytes) -> None:
+        """Point this handler at the server a bullet-public body names (call before connecting)."""
+        url, interval = self.bullet_url(body)
+        self.ws_url = url
+        self.ping = (interval, '{"id":"ping","type":"ping"}')
+
+    def connect_request(self) -> tuple[str, dict[str, Any]] | None:
+        return BULLET_METHOD, {}  # a fresh token (and endpoint) for every connection
+
+    def on_connect_response(self, body: bytes) -> None:
+        self.use_bullet(body)
+
+    def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
+        msgs = []
+        for i in range(0, len(insts), self.max_symbols_per_message):
+            ids = ",".join(inst.exchange_symbol for inst in insts[i : i + self.max_symbols_per_message])
+            for topic in ("/market/level2", "/market/match"):
+                self._sub_id += 1
+                msgs.append(orjson.dumps({"id": str(self._sub_id), "type": "subscribe", "topic": f"{topic}:{ids}",
+                                          "privateChannel": False, "response": True}).decode())
+        return msgs
+
+    def snapshot_request(self, inst: Instrument) -> tuple[str, dict[str, Any]]:
+        return self.snapshot_method, {"symbol": inst.exchange_symbol}
+
+    def unify(self, native: str) -> str:
+        base, sep, quote = native.upper().partition("-")
+        if not sep or not base or not quote or "-" in quote:
+            raise UnknownInstrument(f"cannot name {native!r} on {self.venue!r}")
+        return f"{_ALIASES.get(base, base)}/{_ALIASES.get(quote, quote)}"
+
+    # -- hot path --------------------------------------------------------------------
+    def on_message(self, raw: bytes, local_ns: int) -> int:
+        try:
+            env = _decode_env(raw)
+        except msgspec.DecodeError as e:
+            self.bad_messages += 1
+            raise MessageError(f"not a KuCoin message: {e}") from None
+        if env.type != "message":
+            if env.type in _ACKS:
+                return OTHER
+            self.bad_messages += 1
+            raise MessageError(f"unknown KuCoin message type {env.type!r}")
+        route = self._routes.get(env.topic) or self._route(env.topic)
+        if route is None:
+            self.unknown_streams += 1
+            return OTHER
+        sync, kind = route
+        try:
+            if kind == DEPTH:
+                self._on_depth(sync, _decode_l2(env.data), local_ns)
+            elif self.on_event is None:
+                pass
+            elif kind == QUOTE:
+                t = _decode_ticker(env.data)
+                self.on_event(Quote(sync.book.key, t.bestBid, t.bestBidSize, t.bestAsk, t.bestAskSize,
+                                    t.sequence, t.time * 1_000_000, local_ns))
+            else:
+                m = _decode_match(env.data)
+                self.on_event(Trade(sync.book.key, m.price, m.size, m.side, m.sequence, m.time, local_ns))
+        except msgspec.DecodeError as e:
+            self.bad_messages += 1
+            raise MessageError(f"bad {env.topic} payload: {e}") from None
+        return kind
+
+    def _route(self, topic: str) -> tuple[BookSync, int] | None:
+        channel, _, native = topic.partition(":")
+        kind = _KINDS.get(channel)
+        if kind is None or not native or "," in native:
+            return None
+        route = self._routes[topic] = (self.sync_for(self.instrument_for(native)), kind)
+        return route
+
+    def _on_depth(self, sync: BookSync, d: _L2, local_ns: int) -> None:
+        book = sync.book
+        if book.state != VALID:
+            buf = sync.buffer
+            buf.append(d)
+            if len(buf) > self.max_buffer:
+                del buf[0]
+                sync.dropped_before_snapshot += 1
+            return
+        last = sync.last_id
+        if d.sequenceEnd <= last:
+            sync.stale_skipped += 1
+            return
+        if d.sequenceStart > last + 1:
+            self._gap(sync, f"sequenceStart {d.sequenceStart} > last {last} + 1", d, local_ns)
+            return
+        self._apply(sync, d, last)
+        if self._beyond_horizon(sync):
+            self._resync(sync, "best price moved past the snapshot's depth", local_ns)
+            return
+        book.local_ns = local_ns
+        if book.valid:
+            self.on_book(book, local_ns)
+
+    def _apply(self, sync: BookSync, d: _L2, after: int) -> None:
+        ch = d.changes
+        if d.sequenceStart > after:  # the usual case: every change is new
+            bids = [(p, q) for p, q, _ in ch.bids if p]
+            asks = [(p, q) for p, q, _ in ch.asks if p]
+        else:  # straddles the snapshot: only the changes made after it
+            bids = [(p, q) for p, q, s in ch.bids if p and s > after]
+            asks = [(p, q) for p, q, s in ch.asks if p and s > after]
+        book = sync.book
+        book.apply(bids, asks)
+        sync.last_id = book.update_id = d.sequenceEnd
+        sync.diffs_applied += 1
+        if d.time:
+            book.exchange_ns = d.time * 1_000_000
+
+    def _beyond_horizon(self, sync: BookSync) -> bool:
+        hz = self._horizon.get(sync.instrument.symbol)
+        if hz is None:
+            return False
+        book = sync.book
+        return book.bid < hz[0] or book.ask > hz[1] or (hz[1] != _INF and book.ask == 0.0)
+
+    # -- snapshots -------------------------------------------------------------------
+    def on_snapshot(self, inst: Instrument, raw: bytes, local_ns: int) -> None:
+        """A REST level2 body (``{"code": "200000", "data": {"sequence": ...}}``) for ``inst``."""
+        try:
+            rest = _decode_rest(raw)
+        except msgspec.DecodeError as e:
+            self.bad_messages += 1
+            raise MessageError(f"bad level2 snapshot for {inst.key}: {e}") from None
+        if rest.code != "200000" or rest.data is None:
+            self.bad_messages += 1
+            raise MessageError(f"level2 snapshot for {inst.key} failed: code {rest.code} {rest.msg}")
+        self._apply_snapshot(self.sync_for(inst), rest.data, local_ns)
+
+    def _apply_snapshot(self, sync: BookSync, snap: _Book, local_ns: int) -> None:
+        book = sync.book
+        if book.state == VALID:  # not asked for: the chained book is at least as new
+            return
+        seq = snap.sequence
+        buffered = sync.buffer
+        start = 0
+        while start < len(buffered) and buffered[start].sequenceEnd <= seq:
+            start += 1
+        if start < len(buffered) and buffered[start].sequenceStart > seq + 1:
+            # Older than every buffered diff: the diffs in between are in neither. Ask again.
+            sync.buffer = buffered[start:]
+            self.snapshot_retries += 1
+            if self.request_snapshot is not None:
+                self.request_snapshot(sync.instrument)
+            return
+        sync.dropped_before_snapshot += start
+        book.load_snapshot(snap.bids, snap.asks)
+        self._horizon.pop(sync.instrument.symbol, None)
+        lo = min(p for p, _ in snap.bids) if len(snap.bids) >= CUT_OFF else -_INF
+        hi = max(p for p, _ in snap.asks) if len(snap.asks) >= CUT_OFF else _INF
+        if lo != -_INF or hi != _INF:
+            self._horizon[sync.instrument.symbol] = (lo, hi)
+        sync.last_id = book.update_id = seq
+        book.exchange_ns = snap.time * 1_000_000
+        book.local_ns = local_ns
+        sync.buffer = []
+        for i in range(start, len(buffered)):
+            d = buffered[i]
+            last = sync.last_id
+            if d.sequenceEnd <= last:
+                sync.stale_skipped += 1
+                continue
+            if d.sequenceStart > last + 1:
+                self._gap(sync, f"buffered sequenceStart {d.sequenceStart} > last {last} + 1", None, local_ns)
+                sync.buffer = buffered[i:]
+                return
+            self._apply(sync, d, last)
+        if self._beyond_horizon(sync):
+            self._resync(sync, "best price moved past the snapshot's depth", local_ns)
+            return
+        self._set_state(sync, VALID, f"snapshot {seq}", local_ns)
+        if book.valid:
+            self.on_book(book, local_ns)
+
+
+__all__ = ["BULLET_METHOD", "FULL_SNAPSHOT_METHOD", "SNAPSHOT_METHOD", "VENUES", "KucoinHandler"]
