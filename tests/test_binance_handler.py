@@ -639,3 +639,25 @@ def test_subscription_acknowledgement_is_not_a_bad_message() -> None:
     h = BinanceHandler("binance", Catalog(), lambda b, t: None)
     assert h.on_message(b'{"result":null,"id":1}', 1) == OTHER
     assert h.bad_messages == 0
+
+
+def test_futures_first_live_diff_after_a_snapshot_straddles_instead_of_chaining() -> None:
+    """Found on the BINANCE_FUTURES capture: when every buffered diff is older than the snapshot,
+    the first live diff cannot chain by ``pu`` yet; Binance's rule is U <= lastUpdateId <= u."""
+    from cryptoarb.venues.binance import BinanceHandler
+    from cryptoarb.venues.catalog import Catalog
+
+    h = BinanceHandler("binanceusdm", Catalog(), lambda b, t: None)
+    inst = Catalog().get("binanceusdm", "BTC/USDT:USDT")
+    h.on_snapshot(inst, b'{"lastUpdateId":100,"E":1,"T":1,"bids":[["1.0","1"]],"asks":[["2.0","1"]]}', 1)
+    s = h.syncs["BTC/USDT:USDT"]
+    assert s.book.valid
+
+    def diff(U: int, u: int, pu: int, bid: str) -> bytes:
+        return (b'{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":2,"T":2,"s":"BTCUSDT",'
+                b'"U":%d,"u":%d,"pu":%d,"b":[["1.0","%s"]],"a":[]}}' % (U, u, pu, bid.encode()))
+
+    h.on_message(diff(95, 105, 90, "2"), 2)  # straddles 100: applied, although pu != 100
+    assert s.gaps == 0 and s.last_id == 105 and s.book.bid_qty == 2.0
+    h.on_message(diff(106, 110, 104, "3"), 3)  # from now on pu must chain
+    assert s.gaps == 1 and not s.book.valid

@@ -155,6 +155,13 @@ def _print_files(result, engine, skipped: list[tuple[str, str]]) -> None:  # typ
         note = rep.first_error
         if not books:
             note = note or "no order-book stream in this capture"
+        reasons = {c.key: c.reason for c in engine.state_changes}
+        from cryptoarb.core.book import STATE_NAMES
+
+        for s in books:
+            if not s.book.valid:
+                why = reasons.get(s.book.key, "no snapshot received")
+                note += ("; " if note else "") + f"{s.instrument.symbol} {STATE_NAMES[s.book.state]}: {why}"
         elif h is not None and (h.checksums_ok or h.checksum_failures):
             note = f"checksums ok {h.checksums_ok}, failed {h.checksum_failures}" + (f"; {note}" if note else "")
         t.add_row(Path(path).name, rep.venue, f"{rep.messages:,}", f"{valid}/{len(books)}", str(rep.bad), note)

@@ -234,11 +234,13 @@ class BinanceHandler(Handler):
         last = sync.last_id
         if self.futures:
             if d.pu != last:
-                if d.u <= last:  # an old diff delivered again: already in the book
+                if d.u < last or (d.u == last and not sync.expect_first):  # already in the book
                     sync.stale_skipped += 1
                     return
-                self._gap(sync, f"pu {d.pu} != previous u {last}", d, local_ns)
-                return
+                # right after a snapshot no diff chains by pu yet: the first one must straddle it
+                if not (sync.expect_first and d.U <= last <= d.u):
+                    self._gap(sync, f"pu {d.pu} != previous u {last}", d, local_ns)
+                    return
         else:
             if d.u <= last:
                 sync.stale_skipped += 1
@@ -247,6 +249,7 @@ class BinanceHandler(Handler):
                 self._gap(sync, f"U {d.U} > previous u {last} + 1", d, local_ns)
                 return
         book.apply(d.b, d.a)
+        sync.expect_first = False
         sync.last_id = d.u
         sync.diffs_applied += 1
         book.update_id = d.u
@@ -324,6 +327,7 @@ class BinanceHandler(Handler):
             sync.diffs_applied += 1
             book.update_id = d.u
             book.exchange_ns = d.E * 1_000_000
+        sync.expect_first = first  # no buffered diff applied: the next live one must straddle
         self._set_state(sync, VALID, f"snapshot {last}", local_ns)
         if book.valid:
             self.on_book(book, local_ns)
