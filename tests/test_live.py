@@ -255,3 +255,56 @@ def test_unknown_venue_and_symbol_are_clear_errors(tmp_path: Path) -> None:
     r = _arb("run", "--live", "--venues", "binance", "--symbols", "", "--no-store")
     assert r.returncode == 2 and "--symbols" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+OKX_CAPTURE = DATA.parent / "exchange-captures" / "OKX.ws.1.0"
+
+
+def test_bad_checksum_invalidates_and_resubscribes_for_a_fresh_snapshot() -> None:
+    """OKX BTC-USDT books from the real capture; one update's checksum corrupted. The handler
+    must refuse the book, resubscribe, and rebuild it from the venue's fresh snapshot."""
+    import json
+
+    from cryptoarb.core.instruments import Fees, Instrument, Kind
+    from cryptoarb.replay.cryptofeed import RECV, read_records
+
+    if not OKX_CAPTURE.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{OKX_CAPTURE} is missing: CI must have ../shared/data")
+        pytest.skip("../shared/data is absent (real exchange captures); CI has it")
+    frames = [r.payload for r in read_records(OKX_CAPTURE)
+              if r.kind == RECV and b'"channel":"books","instId":"BTC-USDT"}' in r.payload and b'"action"' in r.payload]
+    assert json.loads(frames[0])["action"] == "snapshot" and len(frames) > 50
+    bad = json.loads(frames[30])
+    bad["data"][0]["checksum"] = bad["data"][0]["checksum"] + 1
+    v = LocalVenue(frames, b"", scenario=Scenario(corrupt={30: json.dumps(bad).encode()},
+                                                  restart_on_resubscribe=True)).start()
+    try:
+        settings = load_settings(storage={"enabled": False})
+        engine = Engine(settings, ["okx"], instruments=[])
+        inst = Instrument("okx", "BTC/USDT", "BTC", "USDT", Kind.SPOT, 0.1, 1e-8, 0.0, 1.0, Fees(0.001, 0.0008),
+                          "BTC-USDT")
+        engine.catalog.add(inst)
+        seen_invalid = []
+        inner = engine.on_book
+        engine.on_book = lambda b, t: (seen_invalid.append(b) if not b.valid else None, inner(b, t))  # type: ignore[method-assign]
+        feed = VenueFeed(engine, "okx", [inst], url=v.ws_url, backoff=Backoff(0.05, 0.2))
+        h = engine.handler("okx")
+
+        async def go() -> None:
+            stop = asyncio.Event()
+            task = asyncio.create_task(feed.run(stop))
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not (v.done.is_set() and h.syncs["BTC/USDT"].book.valid):
+                await asyncio.sleep(0.02)
+            stop.set()
+            await asyncio.wait_for(task, 10)
+
+        asyncio.run(go())
+        sync = h.syncs["BTC/USDT"]
+        assert h.checksum_failures == 1 and sync.gaps == 1
+        assert v.resubscriptions == 1 and any('"unsubscribe"' in m for m in v.subscriptions)
+        assert sync.book.valid and not seen_invalid
+        assert h.checksums_ok >= len(frames) - 2  # every other update verified, both passes
+    finally:
+        v.stop()

@@ -30,6 +30,7 @@ class Scenario:
     corrupt: dict[int, bytes] = field(default_factory=dict)  # frame index -> what to send instead
     pace_s: float = 0.0005  # between frames
     resend_from_start: bool = False  # every connection starts the frames over (in-stream snapshot venues)
+    restart_on_resubscribe: bool = False  # a later subscribe on the connection starts the frames over
 
 
 class LocalVenue:
@@ -42,6 +43,7 @@ class LocalVenue:
         self.subscriptions: list[str] = []
         self.snapshots_served = 0
         self.slow_cutoffs = 0
+        self.resubscriptions = 0
         self._snapshot = snapshot
         self._prelude = prelude or []  # frames received before the snapshot (buffered by the reference)
         self._futures = futures
@@ -79,14 +81,28 @@ class LocalVenue:
         self.connections += 1
         first = self.connections == 1
         sc = self.scenario
+        restart = asyncio.Event()
+
+        async def listen() -> None:
+            async for m in ws:
+                self.subscriptions.append(str(m))
+                if sc.restart_on_resubscribe and '"subscribe"' in str(m):
+                    restart.set()
+
+        listener: asyncio.Task[None] | None = None
         try:
             msg = await ws.recv()
             self.subscriptions.append(str(msg))
             await ws.send('{"result":null,"id":1}')
+            listener = asyncio.ensure_future(listen())
             sent = 0
             if sc.resend_from_start:
                 self.cursor = 0
             while self.cursor < len(self.frames):
+                if restart.is_set():  # the venue answers a resubscription with a fresh snapshot
+                    restart.clear()
+                    self.cursor = 0
+                    self.resubscriptions += 1
                 i = self.cursor
                 if first and sc.disconnect_after is not None and sent >= sc.disconnect_after:
                     await ws.close()
@@ -97,7 +113,7 @@ class LocalVenue:
                 self.cursor += 1
                 if i in sc.drop:
                     continue
-                await ws.send(sc.corrupt.get(i, self.frames[i]))
+                await ws.send(sc.corrupt.get(i, self.frames[i]) if not self.resubscriptions else self.frames[i])
                 sent += 1
                 if sc.lag_check_every and sent % sc.lag_check_every == 0:
                     # A pong comes back only once the client has read every frame before the
@@ -115,6 +131,9 @@ class LocalVenue:
             await ws.wait_closed()  # keep the connection open, like a quiet market
         except Exception:  # the client went away
             return
+        finally:
+            if listener is not None:
+                listener.cancel()
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> LocalVenue:
