@@ -145,26 +145,27 @@ def replay(
 
 def _print_files(result, engine, skipped: list[tuple[str, str]]) -> None:  # type: ignore[no-untyped-def]
     """Per capture file: what it gave, or why it gave nothing."""
+    from cryptoarb.core.book import STATE_NAMES
+
     t = Table(title="Captures")
     for col in ("file", "venue", "messages", "valid books", "bad", "note"):
         t.add_column(col, justify="right" if col in ("messages", "valid books", "bad") else "left")
+    reasons = {c.key: c.reason for c in engine.state_changes}
     for path, rep in result.files.items():
         h = engine.handlers.get(rep.venue)
         books = list(h.syncs.values()) if h is not None else []
         valid = sum(1 for s in books if s.book.valid)
-        note = rep.first_error
+        notes = [rep.first_error] if rep.first_error else []
         if not books:
-            note = note or "no order-book stream in this capture"
-        reasons = {c.key: c.reason for c in engine.state_changes}
-        from cryptoarb.core.book import STATE_NAMES
-
+            notes.append("no order-book stream in this capture")
+        if h is not None and (h.checksums_ok or h.checksum_failures):
+            notes.append(f"checksums ok {h.checksums_ok}, failed {h.checksum_failures}")
         for s in books:
             if not s.book.valid:
                 why = reasons.get(s.book.key, "no snapshot received")
-                note += ("; " if note else "") + f"{s.instrument.symbol} {STATE_NAMES[s.book.state]}: {why}"
-        elif h is not None and (h.checksums_ok or h.checksum_failures):
-            note = f"checksums ok {h.checksums_ok}, failed {h.checksum_failures}" + (f"; {note}" if note else "")
-        t.add_row(Path(path).name, rep.venue, f"{rep.messages:,}", f"{valid}/{len(books)}", str(rep.bad), note)
+                notes.append(f"{s.instrument.symbol} {STATE_NAMES[s.book.state]}: {why}")
+        t.add_row(Path(path).name, rep.venue, f"{rep.messages:,}", f"{valid}/{len(books)}", str(rep.bad),
+                  "; ".join(notes))
     for path, why in skipped:
         t.add_row(Path(path).name, "-", "0", "-", "-", why)
     console.print(t)
