@@ -1,0 +1,226 @@
+"""Kraken Futures (``krakenfutures``) order books over ``wss://futures.kraken.com/ws/v1``.
+
+The ``book`` feed sends a ``book_snapshot``, then one ``book`` message per level change, each
+with ``seq``, the subscription's message sequence number (+1 per message of a product). A
+delta whose ``seq`` is not the previous one + 1 means messages were lost: the book is invalid
+and that product alone is re-subscribed (unsubscribe + subscribe in ``outbox``); its new
+snapshot restarts the chain. An older ``seq`` is a duplicate and is skipped. Quantity 0
+deletes a level; snapshots may list zero levels, which are ignored. There is no checksum.
+
+The REST ``orderbook`` has no ``seq``, so books start from the stream (``rest_snapshot =
+False``); ``parse_rest_orderbook`` reads a REST body for out-of-band checks. Kraken asks for a
+ping at least every 60 s: the feed's WebSocket ping frames (every 20 s) are that ping, and the
+``heartbeat`` feed is subscribed so a quiet market never looks stale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import orjson
+
+from cryptoarb.core.book import VALID
+from cryptoarb.core.instruments import Instrument
+from cryptoarb.venues.base import (
+    DEPTH,
+    OTHER,
+    SNAPSHOT,
+    BookCallback,
+    BookSync,
+    EventCallback,
+    Handler,
+    MessageError,
+    SnapshotRequest,
+)
+from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+
+VENUES = ("krakenfutures",)
+
+_Levels = list[tuple[float, float]]
+_PREFIXES = {"PI": True, "FI": True, "PF": False, "FF": False}  # inverse?  (perpetual/fixed-date)
+
+
+class _Level(msgspec.Struct):
+    price: float
+    qty: float
+
+
+class _Msg(msgspec.Struct):
+    """Any frame of the feed: book snapshot, book delta, heartbeat or event."""
+
+    feed: str = ""
+    event: str = ""
+    product_id: str = ""
+    seq: int = -1
+    side: str = ""
+    price: float = -1.0
+    qty: float = -1.0
+    timestamp: int = 0
+    bids: list[_Level] = []
+    asks: list[_Level] = []
+
+
+class _RestBook(msgspec.Struct):
+    bids: list[tuple[float, float]]
+    asks: list[tuple[float, float]]
+
+
+class _Rest(msgspec.Struct):
+    result: str
+    orderBook: _RestBook | None = None
+    error: str = ""
+
+
+_decode = msgspec.json.Decoder(_Msg).decode
+_decode_rest = msgspec.json.Decoder(_Rest, strict=False).decode
+
+
+class KrakenFuturesHandler(Handler):
+    """Kraken Futures books, one WebSocket connection."""
+
+    ws_url = "wss://futures.kraken.com/ws/v1"
+    max_symbols_per_message = 25
+    max_symbols_per_connection = 100
+
+    def __init__(
+        self,
+        venue: str,
+        catalog: Catalog,
+        on_book: BookCallback,
+        on_event: EventCallback | None = None,
+        request_snapshot: SnapshotRequest | None = None,
+        on_state: EventCallback | None = None,
+        discover: bool = False,
+    ) -> None:
+        if venue not in VENUES:
+            raise ValueError(f"not Kraken Futures: {venue!r} (expected one of {', '.join(VENUES)})")
+        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+        self._products: dict[str, BookSync] = {}
+
+    # -- live ------------------------------------------------------------------------
+    def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
+        msgs = [orjson.dumps({"event": "subscribe", "feed": "heartbeat"}).decode()]
+        for i in range(0, len(insts), self.max_symbols_per_message):
+            ids = [inst.exchange_symbol.upper() for inst in insts[i : i + self.max_symbols_per_message]]
+            msgs.append(orjson.dumps({"event": "subscribe", "feed": "book", "product_ids": ids}).decode())
+        return msgs
+
+    def snapshot_request(self, inst: Instrument) -> tuple[str, dict[str, Any]]:
+        """REST ``orderbook`` (for out-of-band checks only: it cannot seed a streamed book)."""
+        return "public_get_orderbook", {"symbol": inst.exchange_symbol.upper()}
+
+    def unify(self, native: str) -> str:
+        """``PI_XBTUSD`` -> ``BTC/USD:BTC``, ``PF_XBTUSD`` -> ``BTC/USD:USD``,
+        ``FI_XBTUSD_230929`` -> ``BTC/USD:BTC-230929`` (ccxt's symbols)."""
+        kind, _, rest = native.upper().partition("_")
+        pair, _, expiry = rest.partition("_")
+        if kind not in _PREFIXES or not pair.endswith("USD") or len(pair) <= 3:
+            raise UnknownInstrument(f"cannot name {native!r} on {self.venue!r}")
+        base = {"XBT": "BTC", "BCHSV": "BSV"}.get(pair[:-3], pair[:-3])  # ccxt's commonCurrencies
+        symbol = f"{base}/USD:{base if _PREFIXES[kind] else 'USD'}"
+        return f"{symbol}-{expiry}" if expiry else symbol
+
+    def on_connect(self, insts: list[Instrument], local_ns: int) -> None:
+        self.outbox.clear()  # resubscriptions meant for the old connection: all is subscribed anew
+        super().on_connect(insts, local_ns)
+
+    def reset(self, inst: Instrument, local_ns: int, reason: str) -> None:
+        sync = self.sync_for(inst)
+        before = sync.resyncs
+        super().reset(inst, local_ns, reason)
+        if sync.resyncs != before:
+            self._resubscribe(sync)
+
+    def _gap(self, sync: BookSync, reason: str, pending: Any, local_ns: int) -> None:
+        super()._gap(sync, reason, None, local_ns)  # nothing chains onto a fresh snapshot
+        self._resubscribe(sync)
+
+    def _resubscribe(self, sync: BookSync) -> None:
+        pid = sync.instrument.exchange_symbol.upper()
+        for event in ("unsubscribe", "subscribe"):
+            self.outbox.append(orjson.dumps({"event": event, "feed": "book", "product_ids": [pid]}).decode())
+
+    def _sync(self, product_id: str) -> BookSync:
+        sync = self._products.get(product_id)
+        if sync is None:
+            sync = self._products[product_id] = self.sync_for(self.instrument_for(product_id))
+        return sync
+
+    # -- hot path --------------------------------------------------------------------
+    def on_message(self, raw: bytes, local_ns: int) -> int:
+        """Handle one raw frame; returns its kind (DEPTH, SNAPSHOT, OTHER). Raises MessageError."""
+        try:
+            m = _decode(raw)
+        except msgspec.DecodeError as e:
+            self.bad_messages += 1
+            raise MessageError(f"not a Kraken Futures message: {e}") from None
+        feed = m.feed
+        if m.event:  # info, subscribed, unsubscribed, alert, error, pong
+            return OTHER
+        if feed == "book":
+            if not m.product_id or m.seq < 0 or m.side not in ("buy", "sell") or m.price < 0.0 or m.qty < 0.0:
+                self.bad_messages += 1
+                raise MessageError("book delta without product_id, seq, side, price or qty")
+            self._on_delta(self._sync(m.product_id), m, local_ns)
+            return DEPTH
+        if feed == "book_snapshot":
+            if not m.product_id or m.seq < 0:
+                self.bad_messages += 1
+                raise MessageError("book snapshot without product_id or seq")
+            self._on_snapshot(self._sync(m.product_id), m, local_ns)
+            return SNAPSHOT
+        if feed == "heartbeat":
+            return OTHER
+        if feed:
+            self.unknown_streams += 1
+            return OTHER
+        self.bad_messages += 1
+        raise MessageError("neither a feed message nor an event")
+
+    def _on_delta(self, sync: BookSync, m: _Msg, local_ns: int) -> None:
+        book = sync.book
+        if book.state != VALID:
+            sync.dropped_before_snapshot += 1
+            return
+        if m.seq <= sync.last_id:
+            sync.stale_skipped += 1
+            return
+        if m.seq != sync.last_id + 1:
+            self._gap(sync, f"seq {m.seq} after {sync.last_id}", None, local_ns)
+            return
+        level = ((m.price, m.qty),)
+        if m.side == "buy":
+            book.apply(level, ())
+        else:
+            book.apply((), level)
+        sync.last_id = book.update_id = m.seq
+        sync.diffs_applied += 1
+        book.exchange_ns = m.timestamp * 1_000_000
+        book.local_ns = local_ns
+        if book.valid:
+            self.on_book(book, local_ns)
+
+    def _on_snapshot(self, sync: BookSync, m: _Msg, local_ns: int) -> None:
+        book = sync.book
+        book.load_snapshot([(lv.price, lv.qty) for lv in m.bids], [(lv.price, lv.qty) for lv in m.asks])
+        sync.last_id = book.update_id = m.seq
+        book.exchange_ns = m.timestamp * 1_000_000
+        book.local_ns = local_ns
+        self._set_state(sync, VALID, f"snapshot {m.seq}", local_ns)
+        if book.valid:
+            self.on_book(book, local_ns)
+
+
+def parse_rest_orderbook(raw: bytes) -> tuple[_Levels, _Levels]:
+    """A REST ``orderbook`` body -> ``(bids, asks)``, best first."""
+    try:
+        body = _decode_rest(raw)
+    except msgspec.DecodeError as e:
+        raise MessageError(f"bad Kraken Futures orderbook body: {e}") from None
+    if body.result != "success" or body.orderBook is None:
+        raise MessageError(f"Kraken Futures orderbook error: {body.error or body.result}")
+    return body.orderBook.bids, body.orderBook.asks
+
+
+__all__ = ["VENUES", "KrakenFuturesHandler", "parse_rest_orderbook"]
