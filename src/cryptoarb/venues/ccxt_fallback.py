@@ -25,13 +25,14 @@ class CcxtProFeed:
     """Books of ``insts`` on ``venue`` kept by ccxt.pro, handed to the engine's detector."""
 
     def __init__(self, engine: Engine, venue: str, insts: list[Instrument], depth: int = 100,
-                 config: dict[str, Any] | None = None) -> None:
+                 config: dict[str, Any] | None = None, exchange: Any = None) -> None:
         self.engine = engine
         self.venue = venue
         self.insts = insts
         self.depth = depth
         self.config = {"enableRateLimit": True, **(config or {})}
         self.stats = FeedStats(path="ccxt")
+        self._exchange = exchange  # an already built ccxt.pro exchange (or a stand-in)
         self.books: dict[str, OrderBook] = {}
         for inst in insts:
             book = OrderBook(inst)
@@ -39,9 +40,12 @@ class CcxtProFeed:
             engine.register_book(book)
 
     async def run(self, stop: asyncio.Event) -> None:
-        import ccxt.pro
+        if self._exchange is not None:
+            ex = self._exchange
+        else:
+            import ccxt.pro
 
-        ex = getattr(ccxt.pro, self.venue)(self.config)
+            ex = getattr(ccxt.pro, self.venue)(self.config)
         try:
             await asyncio.gather(*(self._watch(ex, inst, stop) for inst in self.insts))
         finally:
