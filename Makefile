@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DURATION ?= 60
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean dex-artifacts
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,16 @@ demo: $(BIN)/.installed
 	$(BIN)/arb demo --duration $(DURATION)
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: lint
+# real Uniswap V2/V3 bytecode and ABIs for the DEX tests (npm packages, pinned by the lockfile)
+tests/dex/node_modules/.package-lock.json: tests/dex/package.json tests/dex/package-lock.json
+	cd tests/dex && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+dex-artifacts: tests/dex/node_modules/.package-lock.json
+
+test: lint dex-artifacts
 	$(BIN)/pytest -q
 
 bench: $(BIN)/.installed
@@ -28,4 +34,4 @@ bench: $(BIN)/.installed
 	                 binance:../shared/data/binance-2024-08-08/spot_btcusdt_20240809.gz
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache tests/dex/node_modules
