@@ -9,11 +9,11 @@ waits for the next snapshot in the capture.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from cryptoarb.core.book import EMPTY, INVALID, SYNCING, VALID, OrderBook
+from cryptoarb.core.book import EMPTY, INVALID, SYNCING, VALID, Level, OrderBook
 from cryptoarb.core.events import BookStateChange
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.venues.catalog import Catalog, UnknownInstrument
@@ -86,9 +86,18 @@ class Handler:
       (``snapshot_request``);
     - describe its live connection: ``ws_url``, ``subscribe_messages``, ``ping``, subscription
       limits; replies the venue demands (pongs) go to ``outbox`` for the feed to send.
+
+    The constructor is shared: ``venues``/``refusal`` say which ids a subclass serves, ``_setup``
+    makes its own state. So are the steps on a book (``_buffer``, ``_apply_diff``, ``_stamp``,
+    ``_loaded``, ``_now_valid``, ``_checksum_ok``); venues with in-stream snapshots re-subscribe
+    through :class:`ResubscribingHandler`.
     """
 
     venue: str = ""
+    #: the ccxt ids this handler serves (checked on construction; empty: any)
+    venues: tuple[str, ...] = ()
+    #: the error for any other id: ``{venue!r}`` and ``{expected}`` (the ids served) are filled in
+    refusal = "not a venue of this handler: {venue!r} (expected one of {expected})"
     #: how many diffs to keep while waiting for a snapshot before giving up on the oldest
     max_buffer = 50_000
     #: public WebSocket endpoint (tests point it at 127.0.0.1)
@@ -111,6 +120,8 @@ class Handler:
         on_state: EventCallback | None = None,
         discover: bool = False,
     ) -> None:
+        if self.venues and venue not in self.venues:
+            raise ValueError(self.refusal.format(venue=venue, expected=", ".join(self.venues)))
         self.venue = venue
         self.catalog = catalog
         self.on_book = on_book
@@ -129,6 +140,10 @@ class Handler:
         self.unknown_streams = 0
         self.checksums_ok = 0
         self.checksum_failures = 0
+        self._setup()
+
+    def _setup(self) -> None:
+        """A subclass's own state, made at the end of ``__init__`` (its venue already checked)."""
 
     # -- to implement ------------------------------------------------------------------
     def on_message(self, raw: bytes, local_ns: int) -> int:
@@ -235,3 +250,87 @@ class Handler:
     @staticmethod
     def _valid(sync: BookSync) -> bool:
         return sync.book.state == VALID
+
+    # -- the steps every handler takes on a book ---------------------------------------
+    def _buffer(self, sync: BookSync, pending: Any) -> None:
+        """Keep a diff for the coming snapshot (the oldest goes beyond ``max_buffer``)."""
+        buf = sync.buffer
+        buf.append(pending)
+        if len(buf) > self.max_buffer:
+            del buf[0]
+            sync.dropped_before_snapshot += 1
+
+    @staticmethod
+    def _stamp(sync: BookSync, update_id: int, exchange_ns: int, local_ns: int) -> None:
+        """Date a book that was just loaded: its update id, the venue's time and ours."""
+        book = sync.book
+        sync.last_id = book.update_id = update_id
+        book.exchange_ns = exchange_ns
+        book.local_ns = local_ns
+
+    def _apply_diff(self, sync: BookSync, bids: Iterable[Level], asks: Iterable[Level], update_id: int,
+                    exchange_ns: int, local_ns: int | None = None) -> None:
+        """Apply a diff that follows the book, and count and date it. With ``local_ns`` (a diff
+        just received) the book is published when valid; without (a buffered diff joined to a
+        snapshot, or one the venue still checks) the caller publishes."""
+        book = sync.book
+        book.apply(bids, asks)
+        sync.diffs_applied += 1
+        sync.last_id = book.update_id = update_id
+        book.exchange_ns = exchange_ns
+        if local_ns is not None:
+            book.local_ns = local_ns
+            if book.valid:
+                self.on_book(book, local_ns)
+
+    def _now_valid(self, sync: BookSync, reason: str, local_ns: int) -> None:
+        """A snapshot made the book right: say so (``reason``) and publish it."""
+        self._set_state(sync, VALID, reason, local_ns)
+        if sync.book.valid:
+            self.on_book(sync.book, local_ns)
+
+    def _loaded(self, sync: BookSync, update_id: int, exchange_ns: int, local_ns: int, reason: str) -> None:
+        """A snapshot replaced the book: date it, make it valid (``reason``) unless it already
+        was, and publish it."""
+        self._stamp(sync, update_id, exchange_ns, local_ns)
+        if sync.book.state != VALID:
+            self._set_state(sync, VALID, reason, local_ns)
+        if sync.book.valid:
+            self.on_book(sync.book, local_ns)
+
+    def _checksum_ok(self, sync: BookSync, got: int, expected: int, local_ns: int) -> bool:
+        """Count a checksum comparison; a mismatch means the book is wrong: a gap."""
+        if got == expected:
+            self.checksums_ok += 1
+            return True
+        self.checksum_failures += 1
+        self._gap(sync, f"checksum {got} != {expected}", None, local_ns)
+        return False
+
+
+class ResubscribingHandler(Handler):
+    """A venue whose books start from in-stream snapshots, sent on subscription: a book out of
+    sync (``_gap``, ``reset``) is re-subscribed (``resubscribe_messages`` queued in ``outbox``)
+    and the venue answers with a fresh snapshot. A new connection subscribes everything anew,
+    so resubscriptions still queued for the old one are dropped."""
+
+    rest_snapshot = False
+
+    def resubscribe_messages(self, sync: BookSync) -> list[str]:
+        """What to send for a fresh snapshot of ``sync``'s book (typically unsubscribe + subscribe)."""
+        raise NotImplementedError
+
+    def on_connect(self, insts: list[Instrument], local_ns: int) -> None:
+        self.outbox.clear()  # resubscriptions meant for the old connection: all is subscribed anew
+        super().on_connect(insts, local_ns)
+
+    def reset(self, inst: Instrument, local_ns: int, reason: str) -> None:
+        sync = self.sync_for(inst)
+        before = sync.resyncs
+        super().reset(inst, local_ns, reason)
+        if sync.resyncs != before:
+            self.outbox += self.resubscribe_messages(sync)
+
+    def _gap(self, sync: BookSync, reason: str, pending: Any, local_ns: int) -> None:
+        super()._gap(sync, reason, None, local_ns)  # nothing chains onto a fresh in-stream snapshot
+        self.outbox += self.resubscribe_messages(sync)

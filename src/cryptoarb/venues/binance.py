@@ -19,26 +19,12 @@ import orjson
 from cryptoarb.core.book import VALID
 from cryptoarb.core.events import Quote, Trade
 from cryptoarb.core.instruments import Instrument
-from cryptoarb.venues.base import (
-    BAD,
-    DEPTH,
-    OTHER,
-    QUOTE,
-    SNAPSHOT,
-    TRADE,
-    BookCallback,
-    BookSync,
-    EventCallback,
-    Handler,
-    MessageError,
-    SnapshotRequest,
-)
-from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from cryptoarb.venues._decode import Levels
+from cryptoarb.venues.base import BAD, DEPTH, OTHER, QUOTE, SNAPSHOT, TRADE, BookSync, Handler, MessageError
+from cryptoarb.venues.catalog import UnknownInstrument
 
 VENUES = ("binance", "binanceusdm", "binancecoinm")
 FUTURES = frozenset({"binanceusdm", "binancecoinm"})
-
-_Levels = list[tuple[float, float]]
 
 
 class _Envelope(msgspec.Struct):
@@ -49,16 +35,16 @@ class _Envelope(msgspec.Struct):
     lastUpdateId: int = -1
     symbol: str = ""
     E: int = 0
-    bids: _Levels = []
-    asks: _Levels = []
+    bids: Levels = []
+    asks: Levels = []
     id: int | None = None
 
 
 class _Depth(msgspec.Struct):
     U: int
     u: int
-    b: _Levels
-    a: _Levels
+    b: Levels
+    a: Levels
     E: int = 0
     pu: int = -1
 
@@ -107,25 +93,15 @@ _QUOTES = ("USDT", "FDUSD", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", 
 class BinanceHandler(Handler):
     """All symbols of one Binance venue on one combined stream."""
 
+    venues = VENUES
+    refusal = "not a Binance venue: {venue!r} (expected one of {expected})"
     rest_snapshot = True
     max_symbols_per_message = 50  # x3 streams each; Binance allows 1024 streams per connection
     max_symbols_per_connection = 300
 
-    def __init__(
-        self,
-        venue: str,
-        catalog: Catalog,
-        on_book: BookCallback,
-        on_event: EventCallback | None = None,
-        request_snapshot: SnapshotRequest | None = None,
-        on_state: EventCallback | None = None,
-        discover: bool = False,
-    ) -> None:
-        if venue not in VENUES:
-            raise ValueError(f"not a Binance venue: {venue!r} (expected one of {', '.join(VENUES)})")
-        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
-        self.futures = venue in FUTURES
-        self.ws_url = _WS[venue]
+    def _setup(self) -> None:
+        self.futures = self.venue in FUTURES
+        self.ws_url = _WS[self.venue]
         self._routes: dict[str, tuple[BookSync, int]] = {}
         self._sub_id = 0
 
@@ -223,13 +199,8 @@ class BinanceHandler(Handler):
         return kind
 
     def _on_depth(self, sync: BookSync, d: _Depth, local_ns: int) -> None:
-        book = sync.book
-        if book.state != VALID:
-            buf = sync.buffer
-            buf.append(d)
-            if len(buf) > self.max_buffer:
-                del buf[0]
-                sync.dropped_before_snapshot += 1
+        if sync.book.state != VALID:
+            self._buffer(sync, d)
             return
         last = sync.last_id
         if self.futures:
@@ -248,15 +219,8 @@ class BinanceHandler(Handler):
             if last + 1 < d.U:
                 self._gap(sync, f"U {d.U} > previous u {last} + 1", d, local_ns)
                 return
-        book.apply(d.b, d.a)
         sync.expect_first = False
-        sync.last_id = d.u
-        sync.diffs_applied += 1
-        book.update_id = d.u
-        book.exchange_ns = d.E * 1_000_000
-        book.local_ns = local_ns
-        if book.valid:
-            self.on_book(book, local_ns)
+        self._apply_diff(sync, d.b, d.a, d.u, d.E * 1_000_000, local_ns)
 
     # -- snapshots -------------------------------------------------------------------
     def on_snapshot(self, inst: Instrument, raw: bytes, local_ns: int) -> None:
@@ -293,10 +257,7 @@ class BinanceHandler(Handler):
             # are chained onto it, so the snapshot can only be older or equal in content.
             return
         book.load_snapshot(env.bids, env.asks)
-        book.update_id = last
-        book.exchange_ns = env.E * 1_000_000
-        book.local_ns = local_ns
-        sync.last_id = last
+        self._stamp(sync, last, env.E * 1_000_000, local_ns)
         buffered = sync.buffer
         sync.buffer = []
         book.set_state(VALID)
@@ -322,15 +283,9 @@ class BinanceHandler(Handler):
                 self._resync(sync, why, local_ns)
                 sync.buffer = buffered[i:]  # these may chain onto the next snapshot
                 return
-            book.apply(d.b, d.a)
-            sync.last_id = d.u
-            sync.diffs_applied += 1
-            book.update_id = d.u
-            book.exchange_ns = d.E * 1_000_000
+            self._apply_diff(sync, d.b, d.a, d.u, d.E * 1_000_000)
         sync.expect_first = first  # no buffered diff applied: the next live one must straddle
-        self._set_state(sync, VALID, f"snapshot {last}", local_ns)
-        if book.valid:
-            self.on_book(book, local_ns)
+        self._now_valid(sync, f"snapshot {last}", local_ns)
 
 
 __all__ = ["BAD", "VENUES", "BinanceHandler"]

@@ -25,7 +25,6 @@ the frames carry no exchange time: ``exchange_ns`` stays 0 and ``update_id`` is 
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -36,20 +35,10 @@ import orjson
 from cryptoarb.core.book import VALID, OrderBook
 from cryptoarb.core.events import Quote, Trade
 from cryptoarb.core.instruments import Instrument
-from cryptoarb.venues.base import (
-    DEPTH,
-    OTHER,
-    QUOTE,
-    SNAPSHOT,
-    TRADE,
-    BookCallback,
-    BookSync,
-    EventCallback,
-    Handler,
-    MessageError,
-    SnapshotRequest,
-)
-from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from cryptoarb.venues._decode import decode_int, decode_parts, decode_str
+from cryptoarb.venues.base import DEPTH, OTHER, QUOTE, SNAPSHOT, TRADE, BookSync, MessageError, ResubscribingHandler
+from cryptoarb.venues.catalog import UnknownInstrument
+from cryptoarb.venues.checksum import interleaved
 
 VENUES = ("bitfinex",)
 TIMESTAMP = 32768
@@ -68,7 +57,6 @@ CURRENCIES = {
     "XCH": "XCHF", "ZBT": "ZB",
 }
 
-_Levels = list[tuple[float, float]]
 _BOOK, _TRADES, _TICKER, _UNKNOWN = "book", "trades", "ticker", ""
 
 
@@ -84,9 +72,6 @@ class _Event(msgspec.Struct):
 
 
 _decode_event = msgspec.json.Decoder(_Event).decode
-_decode_parts = msgspec.json.Decoder(list[msgspec.Raw]).decode
-_decode_int = msgspec.json.Decoder(int).decode
-_decode_str = msgspec.json.Decoder(str).decode
 _decode_levels = msgspec.json.Decoder(list[tuple[float, float, float]]).decode
 _decode_level = msgspec.json.Decoder(tuple[float, float, float]).decode
 _decode_floats = msgspec.json.Decoder(list[float]).decode
@@ -123,41 +108,23 @@ def js_number(x: float) -> str:
 
 
 def book_checksum(book: OrderBook) -> int:
-    """Bitfinex's signed CRC32 of the 25 best bids and asks, interleaved."""
-    bids = list(islice(book.bids(), 25))
-    asks = list(islice(book.asks(), 25))
-    parts: list[str] = []
-    for i in range(25):
-        if i < len(bids):
-            parts += (js_number(bids[i][0]), js_number(bids[i][1]))
-        if i < len(asks):
-            parts += (js_number(asks[i][0]), js_number(-asks[i][1]))
-    crc = zlib.crc32(":".join(parts).encode())
-    return crc - (1 << 32) if crc & 0x80000000 else crc
+    """Bitfinex's signed CRC32 of the 25 best bids and asks, interleaved (asks' amounts negative)."""
+    return interleaved([(js_number(p), js_number(q)) for p, q in islice(book.bids(), 25)],
+                       [(js_number(p), js_number(-q)) for p, q in islice(book.asks(), 25)])
 
 
-class BitfinexHandler(Handler):
+class BitfinexHandler(ResubscribingHandler):
     """Bitfinex trading-pair books (and trades, tickers) on one WebSocket connection."""
 
+    venues = VENUES
+    refusal = "not a Bitfinex venue: {venue!r} (expected one of {expected})"
     ws_url = "wss://api-pub.bitfinex.com/ws/2"
     max_symbols_per_message = 1  # one channel per subscribe message
     max_symbols_per_connection = 12  # Bitfinex allows 25 public channels per connection; 2 per symbol
     flags = SEQ_ALL | OB_CHECKSUM
     book_length = "100"  # P0 lengths: 1, 25, 100, 250
 
-    def __init__(
-        self,
-        venue: str,
-        catalog: Catalog,
-        on_book: BookCallback,
-        on_event: EventCallback | None = None,
-        request_snapshot: SnapshotRequest | None = None,
-        on_state: EventCallback | None = None,
-        discover: bool = False,
-    ) -> None:
-        if venue not in VENUES:
-            raise ValueError(f"not a Bitfinex venue: {venue!r} (expected one of {', '.join(VENUES)})")
-        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+    def _setup(self) -> None:
         self._chans: dict[int, _Chan] = {}
         self._retired: set[int] = set()  # unsubscribed channels whose last frames may still come
         self._seq = 0  # last sequence number (SEQ_ALL), 0 before the first
@@ -192,32 +159,22 @@ class BitfinexHandler(Handler):
 
     def on_connect(self, insts: list[Instrument], local_ns: int) -> None:
         """A new connection: new channel ids, a new sequence; everything is subscribed anew."""
-        self.outbox.clear()
         self._chans.clear()
         self._retired.clear()
         self._seq = self._flags = 0
         super().on_connect(insts, local_ns)
 
-    def reset(self, inst: Instrument, local_ns: int, reason: str) -> None:
-        sync = self.sync_for(inst)
-        before = sync.resyncs
-        super().reset(inst, local_ns, reason)
-        if sync.resyncs != before:
-            self._resubscribe(sync)
-
-    def _gap(self, sync: BookSync, reason: str, pending: Any, local_ns: int) -> None:
-        super()._gap(sync, reason, None, local_ns)  # nothing chains onto a new channel's snapshot
-        self._resubscribe(sync)
-
-    def _resubscribe(self, sync: BookSync) -> None:
+    def resubscribe_messages(self, sync: BookSync) -> list[str]:
+        """Unsubscribe the book's channel (retired: its last frames may still come), subscribe anew."""
         native, length = sync.instrument.exchange_symbol, self.book_length
+        msgs = []
         for chan_id, ch in list(self._chans.items()):
             if ch.sync is sync:
                 del self._chans[chan_id]
                 self._retired.add(chan_id)
                 native, length = ch.native, ch.length
-                self.outbox.append(orjson.dumps({"event": "unsubscribe", "chanId": chan_id}).decode())
-        self.outbox.append(orjson.dumps(self._book_sub(native, length)).decode())
+                msgs.append(orjson.dumps({"event": "unsubscribe", "chanId": chan_id}).decode())
+        return [*msgs, orjson.dumps(self._book_sub(native, length)).decode()]
 
     # -- hot path --------------------------------------------------------------------
     def on_message(self, raw: bytes, local_ns: int) -> int:
@@ -225,19 +182,19 @@ class BitfinexHandler(Handler):
         if not raw.startswith(b"["):
             return self._on_event(raw, local_ns)
         try:
-            parts = _decode_parts(raw)
-            chan_id = _decode_int(parts[0])
+            parts = decode_parts(raw)
+            chan_id = decode_int(parts[0])
             body = bytes(parts[1])
-            tag = _decode_str(body) if body.startswith(b'"') else ""
+            tag = decode_str(body) if body.startswith(b'"') else ""
             seq_at = 3 if tag in ("cs", "te", "tu") else 2
-            seq = _decode_int(parts[seq_at]) if self._flags & SEQ_ALL else 0
+            seq = decode_int(parts[seq_at]) if self._flags & SEQ_ALL else 0
             ch = self._chans.get(chan_id)
             kind = ch.kind if ch is not None and tag != "hb" else _UNKNOWN
             data: Any = None
             snap = body.startswith((b"[[", b"[]"))
             if kind == _BOOK:
                 if tag == "cs":
-                    data = _decode_int(parts[2])
+                    data = decode_int(parts[2])
                 elif not tag:
                     data = _decode_levels(body) if snap else [_decode_level(body)]
             elif kind == _TICKER and not tag:
@@ -287,35 +244,21 @@ class BitfinexHandler(Handler):
     def _on_book(self, sync: BookSync, levels: list[tuple[float, float, float]], snap: bool, seq: int,
                  local_ns: int) -> None:
         book = sync.book
-        if snap:
+        if snap:  # no exchange time in these frames (no TIMESTAMP flag)
             book.load_snapshot([(p, a) for p, _, a in levels if a > 0], [(p, -a) for p, _, a in levels if a < 0])
+            self._stamp(sync, seq, book.exchange_ns, local_ns)
+            self._now_valid(sync, "snapshot", local_ns)
         elif book.state != VALID:
             sync.dropped_before_snapshot += 1
-            return
         else:
             p, count, a = levels[0]
             level = ((p, 0.0 if count == 0 else abs(a)),)
-            if a > 0:
-                book.apply(level, ())
-            else:
-                book.apply((), level)
-            sync.diffs_applied += 1
-        sync.last_id = book.update_id = seq
-        book.local_ns = local_ns
-        if snap:
-            self._set_state(sync, VALID, "snapshot", local_ns)
-        if book.valid:
-            self.on_book(book, local_ns)
+            bids, asks = (level, ()) if a > 0 else ((), level)
+            self._apply_diff(sync, bids, asks, seq, book.exchange_ns, local_ns)
 
     def _verify(self, sync: BookSync, expected: int, local_ns: int) -> None:
-        if sync.book.state != VALID:
-            return  # no book to check until the snapshot
-        got = book_checksum(sync.book)
-        if got == expected:
-            self.checksums_ok += 1
-        else:
-            self.checksum_failures += 1
-            self._gap(sync, f"checksum {got} != {expected}", None, local_ns)
+        if sync.book.state == VALID:  # no book to check until the snapshot
+            self._checksum_ok(sync, book_checksum(sync.book), expected, local_ns)
 
     def _seq_gap(self, reason: str, local_ns: int) -> None:
         """A lost message of an unknown channel: every book of the connection is suspect."""
@@ -347,7 +290,7 @@ class BitfinexHandler(Handler):
             for ch in list(self._chans.values()):  # Bitfinex advises subscribing again
                 if ch.sync is not None:
                     self._resync(ch.sync, f"Bitfinex info {ev.code}", local_ns)
-                    self._resubscribe(ch.sync)
+                    self.outbox += self.resubscribe_messages(ch.sync)
         return OTHER
 
 

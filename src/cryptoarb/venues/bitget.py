@@ -32,35 +32,20 @@ Bitget names a spot market and a perpetual alike (``BTCUSDT``): books are routed
 
 from __future__ import annotations
 
-import zlib
-from itertools import islice
-
 import msgspec
 import orjson
 
 from cryptoarb.core.book import VALID
 from cryptoarb.core.events import Quote, Trade
 from cryptoarb.core.instruments import Instrument, Kind
-from cryptoarb.venues.base import (
-    DEPTH,
-    OTHER,
-    QUOTE,
-    SNAPSHOT,
-    TRADE,
-    BookCallback,
-    BookSync,
-    EventCallback,
-    Handler,
-    MessageError,
-    SnapshotRequest,
-)
-from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from cryptoarb.venues._decode import TextLevel, floats, num
+from cryptoarb.venues.base import DEPTH, OTHER, QUOTE, SNAPSHOT, TRADE, BookSync, MessageError
+from cryptoarb.venues.catalog import UnknownInstrument
+from cryptoarb.venues.checksum import PushHandler, TextBook, interleaved
 
 VENUES = ("bitget",)
 CHECKSUM_DEPTH = 25
 
-_Level = list[str]  # [price, size]: strings kept for the checksum
-_Levels = list[tuple[float, float]]
 _QUOTES = ("USDT", "USDC", "USDE", "BTC", "ETH", "EUR", "BRL", "TRY", "BGB", "USD")
 #: instType -> (spot?, v1 contract suffix)
 _TYPES = {
@@ -86,8 +71,8 @@ class _Frame(msgspec.Struct):
 
 
 class _Book(msgspec.Struct):
-    asks: list[_Level]
-    bids: list[_Level]
+    asks: list[TextLevel]  # [price, size]: strings kept for the checksum
+    bids: list[TextLevel]
     ts: int = 0
     checksum: int = 0
     seq: int | None = None
@@ -119,63 +104,35 @@ _decode_books = msgspec.json.Decoder(list[_Book], strict=False).decode
 _decode_tickers = msgspec.json.Decoder(list[_Ticker], strict=False).decode
 _decode_trades = msgspec.json.Decoder(list[_Trade | _V1Trade], strict=False).decode
 
-
-def _floats(levels: list[_Level]) -> _Levels:
-    return [(float(lv[0]), float(lv[1])) for lv in levels]
-
-
-def _num(x: str) -> float:
-    return float(x) if x else 0.0
+#: Bitget's CRC32 of the best ``CHECKSUM_DEPTH`` levels (best first, ``bid1Px:bid1Sz:ask1Px:...``), signed 32-bit
+checksum = interleaved
 
 
-def checksum(bids: list[_Level], asks: list[_Level]) -> int:
-    """Bitget's CRC32 of the best ``CHECKSUM_DEPTH`` levels (best first), signed 32-bit."""
-    parts: list[str] = []
-    for i in range(max(len(bids), len(asks))):
-        if i < len(bids):
-            parts += bids[i][:2]
-        if i < len(asks):
-            parts += asks[i][:2]
-    crc = zlib.crc32(":".join(parts).encode())
-    return crc - 0x1_0000_0000 if crc & 0x8000_0000 else crc
-
-
-class _Route:
+class _Route(TextBook[TextLevel]):
     """A book plus the original level strings its checksum is computed from."""
 
-    __slots__ = ("asks", "bids", "inst_id", "inst_type", "sync")
+    __slots__ = ("inst_id", "inst_type")
 
     def __init__(self, sync: BookSync, inst_type: str, inst_id: str) -> None:
-        self.sync = sync
+        super().__init__(sync)
         self.inst_type = inst_type
         self.inst_id = inst_id
-        self.bids: dict[float, _Level] = {}
-        self.asks: dict[float, _Level] = {}
 
 
-class BitgetHandler(Handler):
+class BitgetHandler(PushHandler):
     """Bitget spot and futures books of one public v2 connection (v1 frames understood too)."""
 
-    rest_snapshot = False
+    venues = VENUES
+    refusal = "not a Bitget venue: {venue!r} (expected one of {expected})"
     max_symbols_per_message = 24  # 2 channels each: a request stays under Bitget's 4096 bytes
     max_symbols_per_connection = 24  # Bitget: fewer than 50 channels per connection for stability
+    checksum_depth = CHECKSUM_DEPTH
     ping = (30.0, "ping")  # Bitget closes a connection without a ping for 2 minutes; it answers "pong"
 
-    def __init__(
-        self,
-        venue: str,
-        catalog: Catalog,
-        on_book: BookCallback,
-        on_event: EventCallback | None = None,
-        request_snapshot: SnapshotRequest | None = None,
-        on_state: EventCallback | None = None,
-        discover: bool = False,
-    ) -> None:
-        if venue not in VENUES:
-            raise ValueError(f"not a Bitget venue: {venue!r} (expected one of {', '.join(VENUES)})")
-        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+    def _setup(self) -> None:
         self.ws_url = "wss://ws.bitget.com/v2/ws/public"
         self._routes: dict[tuple[str, str], _Route] = {}
+        self._by_symbol: dict[str, _Route] = {}
         self._keys: dict[tuple[str, str], str] = {}
 
     # -- naming ----------------------------------------------------------------------
@@ -242,9 +199,13 @@ class BitgetHandler(Handler):
             msgs.append(orjson.dumps({"op": "subscribe", "args": args}).decode())
         return msgs
 
-    def _books_sub(self, op: str, route: _Route) -> str:
-        arg = {"instType": route.inst_type.upper(), "channel": "books", "instId": route.inst_id}
-        return orjson.dumps({"op": op, "args": [arg]}).decode()
+    def resubscribe_messages(self, sync: BookSync) -> list[str]:
+        route = self._by_symbol.get(sync.instrument.symbol)
+        inst = sync.instrument
+        inst_type, inst_id = ((route.inst_type.upper(), route.inst_id) if route is not None
+                              else (self.inst_type(inst), inst.exchange_symbol.partition("_")[0].upper()))
+        arg = {"instType": inst_type, "channel": "books", "instId": inst_id}
+        return [orjson.dumps({"op": op, "args": [arg]}).decode() for op in ("unsubscribe", "subscribe")]
 
     # -- hot path --------------------------------------------------------------------
     def on_message(self, raw: bytes, local_ns: int) -> int:
@@ -268,7 +229,7 @@ class BitgetHandler(Handler):
             route = self._routes.get(k)
             if route is None:
                 sync = self.sync_for(self._instrument(arg.instType, arg.instId))
-                route = self._routes[k] = _Route(sync, arg.instType, arg.instId)
+                route = self._routes[k] = self._by_symbol[sync.instrument.symbol] = _Route(sync, *k)
             return self._on_books(route, f.action, f.data, local_ns)
         if channel == "trade":
             return self._on_trades(arg, f.action, f.data, local_ns)
@@ -283,80 +244,29 @@ class BitgetHandler(Handler):
             if len(items) != 1:
                 raise ValueError(f"{len(items)} entries in data")
             d = items[0]
-            bids = _floats(d.bids)
-            asks = _floats(d.asks)
+            bids = floats(d.bids)
+            asks = floats(d.asks)
         except (msgspec.DecodeError, ValueError, IndexError, TypeError) as e:
             self.bad_messages += 1
             raise MessageError(f"bad Bitget books push for {route.inst_id}: {e}") from None
         sync = route.sync
-        book = sync.book
         if action == "snapshot":
-            book.load_snapshot(bids, asks)
-            route.bids = {p: lv for (p, q), lv in zip(bids, d.bids, strict=True) if q > 0.0}
-            route.asks = {p: lv for (p, q), lv in zip(asks, d.asks, strict=True) if q > 0.0}
-            sync.last_id = d.seq or 0
-            sync.expect_first = False
-            self._stamp(sync, d, local_ns)
-            if d.checksum and not self._checksum_ok(route, d.checksum, local_ns):
-                return SNAPSHOT
-            if book.state != VALID:
-                self._set_state(sync, VALID, f"snapshot seq={d.seq}", local_ns)
-            if book.valid:
-                self.on_book(book, local_ns)
+            self._push_snapshot(route, d, bids, asks, d.seq, f"snapshot seq={d.seq}", local_ns)
             return SNAPSHOT
         if action != "update":
             self.bad_messages += 1
             raise MessageError(f"Bitget books push for {route.inst_id} with action {action!r}")
-        if book.state != VALID:
+        if sync.book.state != VALID:
             sync.dropped_before_snapshot += 1  # a resubscription's snapshot is on its way
             return DEPTH
         if d.pseq and d.pseq != sync.last_id:
-            self._lost(route, f"pseq {d.pseq} != previous seq {sync.last_id}", local_ns)
+            self._gap(sync, f"pseq {d.pseq} != previous seq {sync.last_id}", None, local_ns)
             return DEPTH
         if d.seq is not None and d.seq < sync.last_id:
-            self._lost(route, f"seq {d.seq} < previous seq {sync.last_id}: out of order", local_ns)
+            self._gap(sync, f"seq {d.seq} < previous seq {sync.last_id}: out of order", None, local_ns)
             return DEPTH
-        book.apply(bids, asks)
-        for strings, levels, raw in ((route.bids, bids, d.bids), (route.asks, asks, d.asks)):
-            for (p, q), lv in zip(levels, raw, strict=True):
-                if q == 0.0:
-                    strings.pop(p, None)
-                else:
-                    strings[p] = lv
-        sync.diffs_applied += 1
-        if d.seq is not None:
-            sync.last_id = d.seq
-        self._stamp(sync, d, local_ns)
-        if d.checksum and not self._checksum_ok(route, d.checksum, local_ns):
-            return DEPTH
-        if book.valid:
-            self.on_book(book, local_ns)
+        self._push_update(route, d, bids, asks, d.seq, local_ns)
         return DEPTH
-
-    @staticmethod
-    def _stamp(sync: BookSync, d: _Book, local_ns: int) -> None:
-        book = sync.book
-        book.update_id = sync.last_id if d.seq is not None else sync.diffs_applied  # v1: our own count
-        book.exchange_ns = d.ts * 1_000_000
-        book.local_ns = local_ns
-
-    def _checksum_ok(self, route: _Route, expected: int, local_ns: int) -> bool:
-        book = route.sync.book
-        bids = [route.bids[p] for p, _ in islice(book.bids(), CHECKSUM_DEPTH)]
-        asks = [route.asks[p] for p, _ in islice(book.asks(), CHECKSUM_DEPTH)]
-        got = checksum(bids, asks)
-        if got == expected:
-            self.checksums_ok += 1
-            return True
-        self.checksum_failures += 1
-        self._lost(route, f"checksum {got} != {expected}", local_ns)
-        return False
-
-    def _lost(self, route: _Route, reason: str, local_ns: int) -> None:
-        """Out of sync: invalid until the snapshot of a fresh subscription arrives."""
-        self._gap(route.sync, reason, None, local_ns)
-        self.outbox.append(self._books_sub("unsubscribe", route))
-        self.outbox.append(self._books_sub("subscribe", route))
 
     # -- trades and tickers ----------------------------------------------------------
     def _on_trades(self, arg: _Arg, action: str, data: msgspec.Raw, local_ns: int) -> int:
@@ -381,7 +291,7 @@ class BitgetHandler(Handler):
         key = self._key(arg.instType, arg.instId)
         try:
             quotes = [
-                Quote(key, _num(t.bidPr or t.bestBid), _num(t.bidSz), _num(t.askPr or t.bestAsk), _num(t.askSz),
+                Quote(key, num(t.bidPr or t.bestBid), num(t.bidSz), num(t.askPr or t.bestAsk), num(t.askSz),
                       0, t.ts * 1_000_000, local_ns)
                 for t in _decode_tickers(data)
             ]

@@ -24,21 +24,11 @@ import orjson
 
 from cryptoarb.core.book import VALID
 from cryptoarb.core.instruments import Instrument
-from cryptoarb.venues.base import (
-    DEPTH,
-    OTHER,
-    BookCallback,
-    BookSync,
-    EventCallback,
-    Handler,
-    MessageError,
-    SnapshotRequest,
-)
-from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from cryptoarb.venues._decode import Levels
+from cryptoarb.venues.base import DEPTH, OTHER, BookSync, Handler, MessageError
+from cryptoarb.venues.catalog import UnknownInstrument
 
 VENUES = ("bitstamp",)
-
-_Levels = list[tuple[float, float]]
 _DIFF = "diff_order_book_"
 _QUOTES = ("pyusd", "usdt", "usdc", "eurc", "gusd", "usd", "eur", "gbp", "btc", "eth", "pax", "dai")
 
@@ -53,8 +43,8 @@ class _Book(msgspec.Struct):
     """A diff (``data`` of a ``diff_order_book`` frame) or a REST snapshot body: same fields."""
 
     microtimestamp: int
-    bids: _Levels
-    asks: _Levels
+    bids: Levels
+    asks: Levels
 
 
 class _Error(msgspec.Struct):
@@ -70,30 +60,19 @@ _decode_error = msgspec.json.Decoder(_Error, strict=False).decode
 class BitstampHandler(Handler):
     """All Bitstamp pairs of one connection."""
 
+    venues = VENUES
+    refusal = "not a Bitstamp venue: {venue!r}"
     rest_snapshot = True
     max_symbols_per_message = 1  # one channel per bts:subscribe message
     max_symbols_per_connection = 100
     ping = (5.0, '{"event":"bts:heartbeat"}')
 
-    def __init__(
-        self,
-        venue: str,
-        catalog: Catalog,
-        on_book: BookCallback,
-        on_event: EventCallback | None = None,
-        request_snapshot: SnapshotRequest | None = None,
-        on_state: EventCallback | None = None,
-        discover: bool = False,
-    ) -> None:
-        if venue not in VENUES:
-            raise ValueError(f"not a Bitstamp venue: {venue!r}")
-        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+    def _setup(self) -> None:
         self.ws_url = "wss://ws.bitstamp.net"
         self._routes: dict[str, BookSync] = {}  # by channel
         self._confirmed: set[str] = set()  # symbols whose diff channel is confirmed on this connection
         self._held: dict[str, _Book] = {}  # snapshots waiting for proof that the stream covers them
         self._snap_mts: dict[str, int] = {}  # microtimestamp of the snapshot a valid book started from
-        self.reconnect_requested = False
 
     # -- live ------------------------------------------------------------------------
     def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
@@ -178,13 +157,8 @@ class BitstampHandler(Handler):
             self.request_snapshot(sync.instrument)
 
     def _on_diff(self, sync: BookSync, d: _Book, local_ns: int) -> None:
-        book = sync.book
-        if book.state != VALID:
-            buf = sync.buffer
-            buf.append(d)
-            if len(buf) > self.max_buffer:
-                del buf[0]
-                sync.dropped_before_snapshot += 1
+        if sync.book.state != VALID:
+            self._buffer(sync, d)
             held = self._held.get(sync.instrument.symbol)
             if held is not None:
                 self._join(sync, held, local_ns)
@@ -196,17 +170,7 @@ class BitstampHandler(Handler):
         if mts <= sync.last_id:
             self._gap(sync, f"microtimestamp {mts} not after {sync.last_id}", None, local_ns)
             return
-        self._apply(sync, d, local_ns)
-        if book.valid:
-            self.on_book(book, local_ns)
-
-    def _apply(self, sync: BookSync, d: _Book, local_ns: int) -> None:
-        book = sync.book
-        book.apply(d.bids, d.asks)
-        sync.diffs_applied += 1
-        sync.last_id = book.update_id = d.microtimestamp
-        book.exchange_ns = d.microtimestamp * 1000
-        book.local_ns = local_ns
+        self._apply_diff(sync, d.bids, d.asks, mts, mts * 1000, local_ns)
 
     # -- snapshots -------------------------------------------------------------------
     def on_snapshot(self, inst: Instrument, raw: bytes, local_ns: int) -> None:
@@ -237,12 +201,9 @@ class BitstampHandler(Handler):
             self.request_snapshot(sync.instrument)
 
     def _load(self, sync: BookSync, snap: _Book, local_ns: int) -> None:
-        book = sync.book
-        smts = snap.microtimestamp
-        book.load_snapshot(snap.bids, snap.asks)
-        self._snap_mts[sync.instrument.symbol] = sync.last_id = book.update_id = smts
-        book.exchange_ns = smts * 1000
-        book.local_ns = local_ns
+        sync.book.load_snapshot(snap.bids, snap.asks)
+        smts = self._snap_mts[sync.instrument.symbol] = snap.microtimestamp
+        self._stamp(sync, smts, smts * 1000, local_ns)
         buffered = sync.buffer
         sync.buffer = []
         for i, d in enumerate(buffered):
@@ -254,10 +215,8 @@ class BitstampHandler(Handler):
                 sync.buffer = buffered[i + 1 :]
                 return
             else:
-                self._apply(sync, d, local_ns)
-        self._set_state(sync, VALID, f"snapshot microtimestamp {smts}", local_ns)
-        if book.valid:
-            self.on_book(book, local_ns)
+                self._apply_diff(sync, d.bids, d.asks, d.microtimestamp, d.microtimestamp * 1000)
+        self._now_valid(sync, f"snapshot microtimestamp {smts}", local_ns)
 
 
 __all__ = ["VENUES", "BitstampHandler"]

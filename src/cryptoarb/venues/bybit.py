@@ -31,22 +31,11 @@ import orjson
 
 from cryptoarb.core.book import VALID
 from cryptoarb.core.instruments import Instrument, Kind
-from cryptoarb.venues.base import (
-    DEPTH,
-    OTHER,
-    SNAPSHOT,
-    BookCallback,
-    BookSync,
-    EventCallback,
-    Handler,
-    MessageError,
-    SnapshotRequest,
-)
-from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from cryptoarb.venues._decode import Levels
+from cryptoarb.venues.base import DEPTH, OTHER, SNAPSHOT, BookSync, MessageError, ResubscribingHandler
+from cryptoarb.venues.catalog import UnknownInstrument
 
 VENUES = ("bybit",)
-
-_Levels = list[tuple[float, float]]
 _WS = {
     "spot": "wss://stream.bybit.com/v5/public/spot",
     "linear": "wss://stream.bybit.com/v5/public/linear",
@@ -61,8 +50,8 @@ _MONTHS = {m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN",
 
 class _Book(msgspec.Struct):
     s: str
-    b: _Levels
-    a: _Levels
+    b: Levels
+    a: Levels
     u: int
     seq: int = 0
 
@@ -126,7 +115,7 @@ _decode_l2_snap = msgspec.json.Decoder(list[_L2] | _L2Snap, strict=False).decode
 _decode_l2_delta = msgspec.json.Decoder(_L2Delta, strict=False).decode
 
 
-def parse_rest_orderbook(raw: bytes) -> tuple[str, _Levels, _Levels, int, int]:
+def parse_rest_orderbook(raw: bytes) -> tuple[str, Levels, Levels, int, int]:
     """A REST ``/v5/market/orderbook`` body -> (symbol, bids, asks, u, ts ms)."""
     try:
         rest = _decode_rest(raw)
@@ -145,29 +134,18 @@ def _expiry(code: str) -> str:
     return f"{code[5:]}{_MONTHS[code[2:5]]:02d}{code[:2]}"
 
 
-class BybitHandler(Handler):
+class BybitHandler(ResubscribingHandler):
     """The books of one Bybit category on one connection (v5), or of a legacy v2 capture."""
 
-    rest_snapshot = False
+    venues = VENUES
+    refusal = "not a Bybit venue: {venue!r}"
     max_symbols_per_message = 10  # spot accepts at most 10 args per subscribe request
     max_symbols_per_connection = 200  # well inside the 21,000 characters of args per connection
     ping = (20.0, '{"op":"ping"}')  # Bybit drops connections without an application ping
     depth = 50  # orderbook.50: pushed every 20 ms on spot and derivatives
 
-    def __init__(
-        self,
-        venue: str,
-        catalog: Catalog,
-        on_book: BookCallback,
-        on_event: EventCallback | None = None,
-        request_snapshot: SnapshotRequest | None = None,
-        on_state: EventCallback | None = None,
-        discover: bool = False,
-    ) -> None:
-        if venue not in VENUES:
-            raise ValueError(f"not a Bybit venue: {venue!r}")
-        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
-        cats = {_CATEGORY[i.kind] for i in catalog.all() if i.venue == venue}
+    def _setup(self) -> None:
+        cats = {_CATEGORY[i.kind] for i in self.catalog.all() if i.venue == self.venue}
         self.category = cats.pop() if len(cats) == 1 else "linear"
         self.ws_url = _WS[self.category]
         self._routes: dict[str, BookSync] = {}  # by topic
@@ -219,16 +197,10 @@ class BybitHandler(Handler):
             pass
         raise UnknownInstrument(f"cannot name {native!r} on {self.venue!r} ({self.category})")
 
-    # -- resync: re-subscribe -------------------------------------------------------------
-    def _resync(self, sync: BookSync, reason: str, local_ns: int) -> None:
+    def resubscribe_messages(self, sync: BookSync) -> list[str]:
         """In-stream snapshots: re-subscribing the topic makes Bybit send a new one."""
-        super()._resync(sync, reason, local_ns)
         topic = [self.topic(sync.instrument)]
-        self.outbox += [self._op("unsubscribe", topic), self._op("subscribe", topic)]
-
-    def on_connect(self, insts: list[Instrument], local_ns: int) -> None:
-        super().on_connect(insts, local_ns)
-        self.outbox.clear()  # the subscribe messages that follow a connection bring snapshots
+        return [self._op("unsubscribe", topic), self._op("subscribe", topic)]
 
     def _route(self, topic: str) -> BookSync:
         sync = self._routes.get(topic)
@@ -277,7 +249,7 @@ class BybitHandler(Handler):
         book = sync.book
         if kind == "snapshot":
             book.load_snapshot(d.b, d.a)
-            self._applied(sync, d.u, ts * 1_000_000, local_ns, f"snapshot u={d.u}")
+            self._loaded(sync, d.u, ts * 1_000_000, local_ns, f"snapshot u={d.u}")
             return SNAPSHOT
         if kind != "delta":
             self.bad_messages += 1
@@ -288,20 +260,8 @@ class BybitHandler(Handler):
         if d.u != sync.last_id + 1:
             self._gap(sync, f"delta u={d.u} after u={sync.last_id}", None, local_ns)
             return DEPTH
-        book.apply(d.b, d.a)
-        sync.diffs_applied += 1
-        self._applied(sync, d.u, ts * 1_000_000, local_ns, "")
+        self._apply_diff(sync, d.b, d.a, d.u, ts * 1_000_000, local_ns)
         return DEPTH
-
-    def _applied(self, sync: BookSync, uid: int, exchange_ns: int, local_ns: int, snapshot: str) -> None:
-        book = sync.book
-        sync.last_id = book.update_id = uid
-        book.exchange_ns = exchange_ns
-        book.local_ns = local_ns
-        if snapshot and book.state != VALID:
-            self._set_state(sync, VALID, snapshot, local_ns)
-        if book.valid:
-            self.on_book(book, local_ns)
 
     def _legacy(self, sync: BookSync, f: _Frame, local_ns: int) -> int:
         book = sync.book
@@ -312,7 +272,7 @@ class BybitHandler(Handler):
             self._ids[sync.instrument.symbol] = ids
             book.load_snapshot([(x.price, x.size) for x in levels if ids[x.id][1]],
                                [(x.price, x.size) for x in levels if not ids[x.id][1]])
-            self._applied(sync, f.cross_seq, f.timestamp_e6 * 1000, local_ns, f"snapshot cross_seq={f.cross_seq}")
+            self._loaded(sync, f.cross_seq, f.timestamp_e6 * 1000, local_ns, f"snapshot cross_seq={f.cross_seq}")
             return SNAPSHOT
         if f.type != "delta":
             self.bad_messages += 1
@@ -341,8 +301,8 @@ class BybitHandler(Handler):
         if why:
             self._gap(sync, why, None, local_ns)
             return DEPTH
-        bids: _Levels = []
-        asks: _Levels = []
+        bids: Levels = []
+        asks: Levels = []
         for g in d.delete:
             price, bid = ids.pop(g.id)
             (bids if bid else asks).append((price, 0.0))
@@ -350,9 +310,7 @@ class BybitHandler(Handler):
             bid = y.side == "Buy"
             ids[y.id] = (y.price, bid)
             (bids if bid else asks).append((y.price, y.size))
-        book.apply(bids, asks)
-        sync.diffs_applied += 1
-        self._applied(sync, f.cross_seq, f.timestamp_e6 * 1000, local_ns, "")
+        self._apply_diff(sync, bids, asks, f.cross_seq, f.timestamp_e6 * 1000, local_ns)
         return DEPTH
 
     def _is_bid(self, side: str) -> bool:

@@ -35,22 +35,11 @@ import orjson
 
 from cryptoarb.core.book import VALID
 from cryptoarb.core.instruments import Instrument
-from cryptoarb.venues.base import (
-    DEPTH,
-    OTHER,
-    SNAPSHOT,
-    BookCallback,
-    BookSync,
-    EventCallback,
-    Handler,
-    MessageError,
-    SnapshotRequest,
-)
-from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from cryptoarb.venues._decode import Levels
+from cryptoarb.venues.base import DEPTH, OTHER, SNAPSHOT, BookSync, MessageError, ResubscribingHandler
+from cryptoarb.venues.catalog import UnknownInstrument
 
 VENUES = ("coinbase", "coinbaseexchange")
-
-_Levels = list[tuple[float, float]]
 
 
 class _Update(msgspec.Struct):
@@ -81,8 +70,8 @@ class _Exchange(msgspec.Struct):
 
     type: str
     product_id: str = ""
-    bids: _Levels = []
-    asks: _Levels = []
+    bids: Levels = []
+    asks: Levels = []
     changes: list[tuple[str, float, float]] = []
     time: str = ""
     message: str = ""
@@ -128,7 +117,7 @@ def iso_ns(s: str) -> int:
         return 0
 
 
-def parse_product_book(raw: bytes) -> tuple[str, _Levels, _Levels, int]:
+def parse_product_book(raw: bytes) -> tuple[str, Levels, Levels, int]:
     """A REST ``/brokerage/market/product_book`` body -> (product_id, bids, asks, time ns)."""
     try:
         pb = _decode_product_book(raw).pricebook
@@ -138,23 +127,12 @@ def parse_product_book(raw: bytes) -> tuple[str, _Levels, _Levels, int]:
             iso_ns(pb.time))
 
 
-class _Coinbase(Handler):
+class _Coinbase(ResubscribingHandler):
     """What both Coinbase feeds share: naming, routing, resubscription on resync."""
 
-    rest_snapshot = False
     _channel: ClassVar[dict[str, Any]] = {}  # the level2 channel as the subscribe message names it
 
-    def __init__(
-        self,
-        venue: str,
-        catalog: Catalog,
-        on_book: BookCallback,
-        on_event: EventCallback | None = None,
-        request_snapshot: SnapshotRequest | None = None,
-        on_state: EventCallback | None = None,
-        discover: bool = False,
-    ) -> None:
-        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+    def _setup(self) -> None:
         self._routes: dict[str, BookSync] = {}
 
     def unify(self, native: str) -> str:
@@ -186,61 +164,33 @@ class _Coinbase(Handler):
         ids = [i.exchange_symbol for i in insts]
         return [self._sub("subscribe", ids[k : k + n]) for k in range(0, len(ids), n)]
 
-    def _resync(self, sync: BookSync, reason: str, local_ns: int) -> None:
+    def resubscribe_messages(self, sync: BookSync) -> list[str]:
         """In-stream snapshots: re-subscribing the product makes Coinbase send a new one."""
-        super()._resync(sync, reason, local_ns)
         native = [sync.instrument.exchange_symbol]
-        self.outbox += [self._sub("unsubscribe", native), self._sub("subscribe", native)]
+        return [self._sub("unsubscribe", native), self._sub("subscribe", native)]
 
-    def on_connect(self, insts: list[Instrument], local_ns: int) -> None:
-        super().on_connect(insts, local_ns)
-        self.outbox.clear()  # the subscribe messages that follow a connection bring snapshots
+    def _load(self, sync: BookSync, bids: Levels, asks: Levels, uid: int, ts: int, local_ns: int) -> None:
+        sync.book.load_snapshot(bids, asks)
+        self._loaded(sync, uid, ts, local_ns, f"snapshot ({uid})")
 
-    def _load(self, sync: BookSync, bids: _Levels, asks: _Levels, uid: int, ts: int, local_ns: int) -> None:
-        book = sync.book
-        book.load_snapshot(bids, asks)
-        sync.last_id = book.update_id = uid
-        book.exchange_ns = ts
-        book.local_ns = local_ns
-        if book.state != VALID:
-            self._set_state(sync, VALID, f"snapshot ({uid})", local_ns)
-        if book.valid:
-            self.on_book(book, local_ns)
-
-    def _diff(self, sync: BookSync, bids: _Levels, asks: _Levels, uid: int, ts: int, local_ns: int) -> None:
-        book = sync.book
-        if book.state != VALID:  # waiting for the (re)subscription's snapshot: it will contain this
+    def _diff(self, sync: BookSync, bids: Levels, asks: Levels, uid: int, ts: int, local_ns: int) -> None:
+        if sync.book.state != VALID:  # waiting for the (re)subscription's snapshot: it will contain this
             sync.dropped_before_snapshot += 1
             return
-        book.apply(bids, asks)
-        sync.diffs_applied += 1
-        sync.last_id = book.update_id = uid
-        book.exchange_ns = ts
-        book.local_ns = local_ns
-        if book.valid:
-            self.on_book(book, local_ns)
+        self._apply_diff(sync, bids, asks, uid, ts, local_ns)
 
 
 class CoinbaseHandler(_Coinbase):
     """Advanced Trade ``level2`` books of one connection, chained by ``sequence_num``."""
 
+    venues = ("coinbase",)
+    refusal = "CoinbaseHandler serves 'coinbase' (Advanced Trade), not {venue!r}"
     max_symbols_per_message = 20
     max_symbols_per_connection = 1_000  # one connection per handler: the sequence is connection-wide
     _channel: ClassVar[dict[str, Any]] = {"channel": "level2"}
 
-    def __init__(
-        self,
-        venue: str,
-        catalog: Catalog,
-        on_book: BookCallback,
-        on_event: EventCallback | None = None,
-        request_snapshot: SnapshotRequest | None = None,
-        on_state: EventCallback | None = None,
-        discover: bool = False,
-    ) -> None:
-        if venue != "coinbase":
-            raise ValueError(f"CoinbaseHandler serves 'coinbase' (Advanced Trade), not {venue!r}")
-        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+    def _setup(self) -> None:
+        super()._setup()
         self.ws_url = "wss://advanced-trade-ws.coinbase.com"
         self.last_seq = -1  # sequence_num of the last frame of this connection (-1: none yet)
         self.sequence_gaps = 0
@@ -269,15 +219,15 @@ class CoinbaseHandler(_Coinbase):
                 raise MessageError(f"coinbase error: {msg.message}")
             raise MessageError("Advanced Trade frame without sequence_num")
         # Everything that can fail is checked before the sequence moves or a book changes.
-        work: list[tuple[BookSync, bool, _Levels, _Levels]] = []
+        work: list[tuple[BookSync, bool, Levels, Levels]] = []
         if msg.channel == "l2_data":
             for ev in msg.events:
                 snap = ev.type == "snapshot"
                 if not snap and ev.type != "update":
                     self.bad_messages += 1
                     raise MessageError(f"l2_data event of unknown type {ev.type!r}")
-                bids: _Levels = []
-                asks: _Levels = []
+                bids: Levels = []
+                asks: Levels = []
                 for u in ev.updates:
                     if u.side == "bid":
                         bids.append((u.price_level, u.new_quantity))
@@ -312,23 +262,14 @@ class CoinbaseHandler(_Coinbase):
 class CoinbaseExchangeHandler(_Coinbase):
     """Exchange-feed ``level2``/``level2_batch`` books: snapshot then ``l2update``, unsequenced."""
 
+    venues = ("coinbaseexchange",)
+    refusal = "CoinbaseExchangeHandler serves 'coinbaseexchange', not {venue!r}"
     max_symbols_per_message = 20
     max_symbols_per_connection = 100
     _channel: ClassVar[dict[str, Any]] = {"channels": ["level2_batch", "heartbeat"]}
 
-    def __init__(
-        self,
-        venue: str,
-        catalog: Catalog,
-        on_book: BookCallback,
-        on_event: EventCallback | None = None,
-        request_snapshot: SnapshotRequest | None = None,
-        on_state: EventCallback | None = None,
-        discover: bool = False,
-    ) -> None:
-        if venue != "coinbaseexchange":
-            raise ValueError(f"CoinbaseExchangeHandler serves 'coinbaseexchange', not {venue!r}")
-        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+    def _setup(self) -> None:
+        super()._setup()
         self.ws_url = "wss://ws-feed.exchange.coinbase.com"
 
     def on_message(self, raw: bytes, local_ns: int) -> int:
@@ -339,8 +280,8 @@ class CoinbaseExchangeHandler(_Coinbase):
             raise MessageError(f"not a Coinbase Exchange frame: {e}") from None
         t = m.type
         if t == "l2update":
-            bids: _Levels = []
-            asks: _Levels = []
+            bids: Levels = []
+            asks: Levels = []
             for side, p, q in m.changes:
                 if side == "buy":
                     bids.append((p, q))

@@ -8,7 +8,7 @@ Gate's documented way to keep a local spot book ("How to maintain local order bo
   the snapshot;
 - drop buffered diffs with ``u <= id``; the first one applied must have ``U <= id + 1``; after
   that every diff must have ``U == previous u + 1`` (``U > previous u + 1`` is a gap; a diff with
-  ``u <= previous u`` is an old one, skipped).
+  ``u <= previous u`` is an old one, skipped): the join of :mod:`cryptoarb.venues.join`.
 
 The 2021 capture and today's API share this channel and its fields (today's frames add
 ``time_ms``), so one code path serves both. Gate also offers ``spot.obu`` (order book v2 with
@@ -27,36 +27,22 @@ from typing import Any
 import msgspec
 import orjson
 
-from cryptoarb.core.book import VALID
 from cryptoarb.core.events import Quote, Trade
 from cryptoarb.core.instruments import Instrument
-from cryptoarb.venues.base import (
-    DEPTH,
-    OTHER,
-    QUOTE,
-    TRADE,
-    BookCallback,
-    BookSync,
-    EventCallback,
-    Handler,
-    MessageError,
-    SnapshotRequest,
-)
-from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from cryptoarb.venues._decode import Level
+from cryptoarb.venues.base import DEPTH, OTHER, QUOTE, TRADE, BookSync, MessageError
+from cryptoarb.venues.catalog import UnknownInstrument
+from cryptoarb.venues.join import RangeJoinHandler
 
 VENUES = ("gate",)
 SNAPSHOT_METHOD = "public_spot_get_order_book"
 SNAPSHOT_LIMIT = 1000  # ccxt's spot maximum for gate
-CUT_OFF = 100  # a REST side this long may be truncated
 #: ccxt's commonCurrencies for gate (so symbols match ccxt's)
 _ALIASES = {"XBT": "BTC", "BCHSV": "BSV", "ORT": "XREATORS", "ASS": "ASSF", "88MPH": "MPH", "AXIS": "AXISDEFI",
             "BIFI": "BITCOINFILE", "BOX": "DEFIBOX", "BYN": "BEYONDFI", "EGG": "GOOSEFINANCE", "GTC": "GAMECOM",
             "GTC_HT": "GAMECOM_HT", "GTC_BSC": "GAMECOM_BSC", "HIT": "HITCHAIN", "MM": "MILLION", "MPH": "MORPHER",
             "POINT": "GATEPOINT", "RAI": "RAIREFLEXINDEX", "SBTC": "SUPERBITCOIN", "TNC": "TRINITYNETWORKCREDIT",
             "VAI": "VAIOT", "TRAC": "TRACO"}
-_INF = float("inf")
-
-_Level = tuple[float, float]
 
 
 class _Env(msgspec.Struct):
@@ -69,15 +55,15 @@ class _Depth(msgspec.Struct):
     s: str
     U: int
     u: int
-    b: list[_Level] = []
-    a: list[_Level] = []
+    b: list[Level] = []
+    a: list[Level] = []
     t: int = 0  # ms
 
 
 class _Book(msgspec.Struct):
     id: int = -1
-    bids: list[_Level] = []
-    asks: list[_Level] = []
+    bids: list[Level] = []
+    asks: list[Level] = []
     update: int = 0  # ms
     message: str = ""  # an error body: {"label": ..., "message": ...}
 
@@ -121,30 +107,20 @@ _decode_trade = msgspec.json.Decoder(_Trade, strict=False).decode
 _OK_EVENTS = frozenset({"subscribe", "unsubscribe"})
 
 
-class GateHandler(Handler):
+class GateHandler(RangeJoinHandler):
     """All pairs of one Gate spot connection (REST snapshot + ``spot.order_book_update`` diffs)."""
 
-    rest_snapshot = True
+    venues = VENUES
+    refusal = "not a Gate venue: {venue!r}"
+    gap_reason = "U {first} > previous u {last} + 1"
+    snapshot_reason = "snapshot id {}"
     max_symbols_per_message = 100  # trades take a list of pairs; depth is one message per pair
     max_symbols_per_connection = 100
     ws_url = "wss://api.gateio.ws/ws/v4/"
 
-    def __init__(
-        self,
-        venue: str,
-        catalog: Catalog,
-        on_book: BookCallback,
-        on_event: EventCallback | None = None,
-        request_snapshot: SnapshotRequest | None = None,
-        on_state: EventCallback | None = None,
-        discover: bool = False,
-    ) -> None:
-        if venue not in VENUES:
-            raise ValueError(f"not a Gate venue: {venue!r}")
-        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+    def _setup(self) -> None:
+        super()._setup()
         self._syncs: dict[str, BookSync] = {}  # by pair
-        self._horizon: dict[str, tuple[float, float]] = {}  # symbol -> (lowest bid, highest ask) known
-        self.snapshot_retries = 0
         self._ping_set = False
         self._ping_value: tuple[float, str] | None = None
 
@@ -221,43 +197,12 @@ class GateHandler(Handler):
             sync = self._syncs[pair] = self.sync_for(self.instrument_for(pair))
         return sync
 
-    def _on_depth(self, sync: BookSync, d: _Depth, local_ns: int) -> None:
-        book = sync.book
-        if book.state != VALID:
-            buf = sync.buffer
-            buf.append(d)
-            if len(buf) > self.max_buffer:
-                del buf[0]
-                sync.dropped_before_snapshot += 1
-            return
-        last = sync.last_id
-        if d.u <= last:
-            sync.stale_skipped += 1
-            return
-        if last + 1 < d.U:
-            self._gap(sync, f"U {d.U} > previous u {last} + 1", d, local_ns)
-            return
-        self._apply(sync, d)
-        if self._beyond_horizon(sync):
-            self._resync(sync, "best price moved past the snapshot's depth", local_ns)
-            return
-        book.local_ns = local_ns
-        if book.valid:
-            self.on_book(book, local_ns)
+    @staticmethod
+    def _span(d: _Depth) -> tuple[int, int]:
+        return d.U, d.u
 
-    def _apply(self, sync: BookSync, d: _Depth) -> None:
-        book = sync.book
-        book.apply(d.b, d.a)
-        sync.last_id = book.update_id = d.u
-        sync.diffs_applied += 1
-        book.exchange_ns = d.t * 1_000_000
-
-    def _beyond_horizon(self, sync: BookSync) -> bool:
-        hz = self._horizon.get(sync.instrument.symbol)
-        if hz is None:
-            return False
-        book = sync.book
-        return book.bid < hz[0] or book.ask > hz[1] or (hz[1] != _INF and book.ask == 0.0)
+    def _apply(self, sync: BookSync, d: _Depth, after: int) -> None:
+        self._apply_diff(sync, d.b, d.a, d.u, d.t * 1_000_000)
 
     # -- snapshots -------------------------------------------------------------------
     def on_snapshot(self, inst: Instrument, raw: bytes, local_ns: int) -> None:
@@ -271,52 +216,7 @@ class GateHandler(Handler):
             self.bad_messages += 1
             why = snap.message or "no id (with_id=true missing?)"
             raise MessageError(f"order_book snapshot for {inst.key} unusable: {why}")
-        self._apply_snapshot(self.sync_for(inst), snap, local_ns)
-
-    def _apply_snapshot(self, sync: BookSync, snap: _Book, local_ns: int) -> None:
-        book = sync.book
-        if book.state == VALID:  # not asked for: the chained book is at least as new
-            return
-        sid = snap.id
-        buffered = sync.buffer
-        start = 0
-        while start < len(buffered) and buffered[start].u <= sid:
-            start += 1
-        if start < len(buffered) and sid + 1 < buffered[start].U:
-            # Older than every buffered diff: the updates in between are in neither. Ask again.
-            sync.buffer = buffered[start:]
-            self.snapshot_retries += 1
-            if self.request_snapshot is not None:
-                self.request_snapshot(sync.instrument)
-            return
-        sync.dropped_before_snapshot += start
-        book.load_snapshot(snap.bids, snap.asks)
-        self._horizon.pop(sync.instrument.symbol, None)
-        lo = min(p for p, _ in snap.bids) if len(snap.bids) >= CUT_OFF else -_INF
-        hi = max(p for p, _ in snap.asks) if len(snap.asks) >= CUT_OFF else _INF
-        if lo != -_INF or hi != _INF:
-            self._horizon[sync.instrument.symbol] = (lo, hi)
-        sync.last_id = book.update_id = sid
-        book.exchange_ns = snap.update * 1_000_000
-        book.local_ns = local_ns
-        sync.buffer = []
-        for i in range(start, len(buffered)):
-            d = buffered[i]
-            last = sync.last_id
-            if d.u <= last:
-                sync.stale_skipped += 1
-                continue
-            if last + 1 < d.U:
-                self._gap(sync, f"buffered U {d.U} > previous u {last} + 1", None, local_ns)
-                sync.buffer = buffered[i:]
-                return
-            self._apply(sync, d)
-        if self._beyond_horizon(sync):
-            self._resync(sync, "best price moved past the snapshot's depth", local_ns)
-            return
-        self._set_state(sync, VALID, f"snapshot id {sid}", local_ns)
-        if book.valid:
-            self.on_book(book, local_ns)
+        self._join(self.sync_for(inst), snap.id, snap.bids, snap.asks, snap.update * 1_000_000, local_ns)
 
 
 __all__ = ["SNAPSHOT_METHOD", "VENUES", "GateHandler"]

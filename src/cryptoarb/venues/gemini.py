@@ -31,23 +31,11 @@ import orjson
 from cryptoarb.core.book import VALID
 from cryptoarb.core.events import Trade
 from cryptoarb.core.instruments import Instrument
-from cryptoarb.venues.base import (
-    DEPTH,
-    OTHER,
-    SNAPSHOT,
-    TRADE,
-    BookCallback,
-    BookSync,
-    EventCallback,
-    Handler,
-    MessageError,
-    SnapshotRequest,
-)
-from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from cryptoarb.venues._decode import Levels
+from cryptoarb.venues.base import DEPTH, OTHER, SNAPSHOT, TRADE, BookSync, MessageError, ResubscribingHandler
+from cryptoarb.venues.catalog import UnknownInstrument
 
 VENUES = ("gemini",)
-
-_Levels = list[tuple[float, float]]
 #: longest first where one ends another ("GUSD" before "USD")
 _QUOTES = ("GUSD", "USDT", "USDC", "DAI", "USD", "GBP", "EUR", "SGD", "CAD", "AUD", "BTC", "ETH", "LTC", "BCH",
            "FIL", "SOL")
@@ -71,29 +59,19 @@ class _Msg(msgspec.Struct):
 _decode = msgspec.json.Decoder(_Msg, strict=False).decode
 
 
-class GeminiHandler(Handler):
+class GeminiHandler(ResubscribingHandler):
     """All Gemini symbols of one v2 market-data connection."""
 
-    rest_snapshot = False
+    venues = VENUES
+    refusal = "not a Gemini venue: {venue!r} (expected one of {expected})"
     max_symbols_per_message = 50  # Gemini documents no limit: keep requests and connections moderate
     max_symbols_per_connection = 100
     ping = None  # Gemini sends a heartbeat every 5 s; WebSocket ping frames suffice
 
-    def __init__(
-        self,
-        venue: str,
-        catalog: Catalog,
-        on_book: BookCallback,
-        on_event: EventCallback | None = None,
-        request_snapshot: SnapshotRequest | None = None,
-        on_state: EventCallback | None = None,
-        discover: bool = False,
-    ) -> None:
-        if venue not in VENUES:
-            raise ValueError(f"not a Gemini venue: {venue!r} (expected one of {', '.join(VENUES)})")
-        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+    def _setup(self) -> None:
         self.ws_url = "wss://api.gemini.com/v2/marketdata"
         self._syncs: dict[str, BookSync] = {}  # by Gemini symbol
+        self._natives: dict[str, str] = {}  # ccxt symbol -> Gemini symbol (resubscriptions)
 
     # -- live ------------------------------------------------------------------------
     def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
@@ -106,6 +84,11 @@ class GeminiHandler(Handler):
     @staticmethod
     def _l2(op: str, symbols: list[str]) -> str:
         return orjson.dumps({"type": op, "subscriptions": [{"name": "l2", "symbols": symbols}]}).decode()
+
+    def resubscribe_messages(self, sync: BookSync) -> list[str]:
+        inst = sync.instrument
+        symbol = self._natives.get(inst.symbol) or inst.exchange_symbol.upper()
+        return [self._l2("unsubscribe", [symbol]), self._l2("subscribe", [symbol])]
 
     def unify(self, native: str) -> str:
         """BTCUSD -> BTC/USD, LINKETH -> LINK/ETH, BTCGUSDPERP -> BTC/GUSD:GUSD."""
@@ -124,8 +107,8 @@ class GeminiHandler(Handler):
         """Handle one raw frame; returns its kind (DEPTH, SNAPSHOT, TRADE, OTHER). Raises MessageError."""
         try:
             m = _decode(raw)
-            bids: _Levels = []
-            asks: _Levels = []
+            bids: Levels = []
+            asks: Levels = []
             for side, p, q in m.changes:
                 if q < 0.0:
                     raise ValueError(f"negative quantity {q} at {p}")
@@ -146,10 +129,11 @@ class GeminiHandler(Handler):
             sync = self._syncs.get(m.symbol)
             if sync is None:
                 sync = self._syncs[m.symbol] = self.sync_for(self.instrument_for(m.symbol))
+                self._natives[sync.instrument.symbol] = m.symbol
             if m.trades is not None:
-                self._on_full_book(sync, m.symbol, bids, asks, local_ns)
+                self._on_full_book(sync, bids, asks, local_ns)
                 return SNAPSHOT
-            self._on_changes(sync, m.symbol, bids, asks, local_ns)
+            self._on_changes(sync, bids, asks, local_ns)
             return DEPTH
         if kind == "trade":
             if self.on_event is not None:
@@ -160,21 +144,21 @@ class GeminiHandler(Handler):
             self.unknown_streams += 1
         return OTHER
 
-    def _on_full_book(self, sync: BookSync, symbol: str, bids: _Levels, asks: _Levels, local_ns: int) -> None:
+    def _on_full_book(self, sync: BookSync, bids: Levels, asks: Levels, local_ns: int) -> None:
         book = sync.book
         book.load_snapshot(bids, asks)
         sync.expect_first = False
         book.update_id = sync.diffs_applied
         book.local_ns = local_ns
         if book.crossed:
-            self._lost(sync, symbol, f"crossed full book: bid {book.bid} >= ask {book.ask}", local_ns)
+            self._gap(sync, f"crossed full book: bid {book.bid} >= ask {book.ask}", None, local_ns)
             return
         if book.state != VALID:
             self._set_state(sync, VALID, "full book", local_ns)
         if book.valid:
             self.on_book(book, local_ns)
 
-    def _on_changes(self, sync: BookSync, symbol: str, bids: _Levels, asks: _Levels, local_ns: int) -> None:
+    def _on_changes(self, sync: BookSync, bids: Levels, asks: Levels, local_ns: int) -> None:
         book = sync.book
         if book.state != VALID:
             sync.dropped_before_snapshot += 1  # the full book of a resubscription is on its way
@@ -184,16 +168,10 @@ class GeminiHandler(Handler):
         book.update_id = sync.diffs_applied
         book.local_ns = local_ns
         if book.crossed:
-            self._lost(sync, symbol, f"crossed after changes: bid {book.bid} >= ask {book.ask}", local_ns)
+            self._gap(sync, f"crossed after changes: bid {book.bid} >= ask {book.ask}", None, local_ns)
             return
         if book.valid:
             self.on_book(book, local_ns)
-
-    def _lost(self, sync: BookSync, symbol: str, reason: str, local_ns: int) -> None:
-        """Out of sync: invalid until the full book of a fresh subscription arrives."""
-        self._gap(sync, reason, None, local_ns)
-        self.outbox.append(self._l2("unsubscribe", [symbol]))
-        self.outbox.append(self._l2("subscribe", [symbol]))
 
 
 __all__ = ["VENUES", "GeminiHandler"]

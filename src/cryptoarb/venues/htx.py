@@ -32,19 +32,9 @@ import orjson
 from cryptoarb.core.book import VALID
 from cryptoarb.core.events import Trade
 from cryptoarb.core.instruments import Instrument
-from cryptoarb.venues.base import (
-    DEPTH,
-    OTHER,
-    SNAPSHOT,
-    TRADE,
-    BookCallback,
-    BookSync,
-    EventCallback,
-    Handler,
-    MessageError,
-    SnapshotRequest,
-)
-from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from cryptoarb.venues._decode import Level
+from cryptoarb.venues.base import DEPTH, OTHER, SNAPSHOT, TRADE, BookSync, Handler, MessageError
+from cryptoarb.venues.catalog import UnknownInstrument
 
 VENUES = ("htx",)
 LEVELS = 150
@@ -54,7 +44,6 @@ _QUOTES = ("usdt", "usdc", "usdd", "husd", "tusd", "btc", "eth", "trx", "eur", "
 _ALIASES = {"XBT": "BTC", "BCHSV": "BSV", "NGL": "GFNGL", "GET": "THEMIS", "GTC": "GAMECOM", "HIT": "HITCHAIN",
             "PNT": "PENTA", "SBTC": "SUPERBITCOIN", "SOUL": "SOULSAVER", "BIFI": "BITCOINFILE", "FUD": "FTX Users Debt"}
 
-_Level = tuple[float, float]
 _MBP, _STEP = 10, 11  # route kinds besides TRADE
 
 
@@ -72,8 +61,8 @@ class _Env(msgspec.Struct):
 
 
 class _Tick(msgspec.Struct):
-    bids: list[_Level] = []
-    asks: list[_Level] = []
+    bids: list[Level] = []
+    asks: list[Level] = []
     seqNum: int = -1
     prevSeqNum: int = -1
     version: int = -1
@@ -99,24 +88,14 @@ _decode_trades = msgspec.json.Decoder(_TradeTick, strict=False).decode
 class HtxHandler(Handler):
     """All symbols of one HTX spot connection (``/feed``, where the 150-level MBP lives)."""
 
+    venues = VENUES
+    refusal = "not an HTX venue: {venue!r}"
     rest_snapshot = False
     max_symbols_per_message = 1  # one topic per sub
     max_symbols_per_connection = 100
     ws_url = "wss://api.huobi.pro/feed"
 
-    def __init__(
-        self,
-        venue: str,
-        catalog: Catalog,
-        on_book: BookCallback,
-        on_event: EventCallback | None = None,
-        request_snapshot: SnapshotRequest | None = None,
-        on_state: EventCallback | None = None,
-        discover: bool = False,
-    ) -> None:
-        if venue not in VENUES:
-            raise ValueError(f"not an HTX venue: {venue!r}")
-        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+    def _setup(self) -> None:
         self._routes: dict[str, tuple[BookSync, int]] = {}
         self._full: set[str] = set()  # symbols fed by depth.step0 full snapshots: no req needed
         self.snapshot_retries = 0
@@ -213,13 +192,8 @@ class HtxHandler(Handler):
     def _on_mbp(self, sync: BookSync, t: _Tick, ts: int, local_ns: int) -> None:
         if t.seqNum < 0 or t.prevSeqNum < 0:
             raise msgspec.ValidationError("mbp update without seqNum/prevSeqNum")
-        book = sync.book
-        if book.state != VALID:
-            buf = sync.buffer
-            buf.append(t)
-            if len(buf) > self.max_buffer:
-                del buf[0]
-                sync.dropped_before_snapshot += 1
+        if sync.book.state != VALID:
+            self._buffer(sync, t)
             if sync.expect_first:  # no image asked for yet (a resync asks at once)
                 sync.expect_first = False
                 self.outbox.append(self.snapshot_message(sync.instrument))
@@ -231,17 +205,7 @@ class HtxHandler(Handler):
         if t.prevSeqNum != last:
             self._gap(sync, f"prevSeqNum {t.prevSeqNum} != previous seqNum {last}", t, local_ns)
             return
-        self._apply(sync, t, ts)
-        book.local_ns = local_ns
-        if book.valid:
-            self.on_book(book, local_ns)
-
-    def _apply(self, sync: BookSync, t: _Tick, ts: int) -> None:
-        book = sync.book
-        book.apply(t.bids, t.asks)
-        sync.last_id = book.update_id = t.seqNum
-        sync.diffs_applied += 1
-        book.exchange_ns = ts * 1_000_000
+        self._apply_diff(sync, t.bids, t.asks, t.seqNum, ts * 1_000_000, local_ns)
 
     def _on_image(self, sync: BookSync, img: _Tick, ts: int, local_ns: int) -> None:
         """The ``rep`` of an MBP ``req``: the image the buffered updates chain onto."""
@@ -263,9 +227,7 @@ class HtxHandler(Handler):
             return
         sync.dropped_before_snapshot += start
         book.load_snapshot(img.bids, img.asks)
-        sync.last_id = book.update_id = seq
-        book.exchange_ns = ts * 1_000_000
-        book.local_ns = local_ns
+        self._stamp(sync, seq, ts * 1_000_000, local_ns)
         sync.buffer = []
         for i in range(start, len(buffered)):
             t = buffered[i]
@@ -277,10 +239,8 @@ class HtxHandler(Handler):
                           local_ns)
                 sync.buffer = buffered[i:]
                 return
-            self._apply(sync, t, ts)
-        self._set_state(sync, VALID, f"mbp image {seq}", local_ns)
-        if book.valid:
-            self.on_book(book, local_ns)
+            self._apply_diff(sync, t.bids, t.asks, t.seqNum, ts * 1_000_000)
+        self._now_valid(sync, f"mbp image {seq}", local_ns)
 
     def _on_full(self, sync: BookSync, t: _Tick, ts: int, local_ns: int) -> None:
         """A ``depth.step0`` frame: the whole 150-level book, replacing ours."""
@@ -291,14 +251,8 @@ class HtxHandler(Handler):
             sync.stale_skipped += 1
             return
         book.load_snapshot(t.bids, t.asks)
-        sync.last_id = book.update_id = t.version
-        book.exchange_ns = ts * 1_000_000
-        book.local_ns = local_ns
         sync.diffs_applied += 1
-        if book.state != VALID:
-            self._set_state(sync, VALID, f"depth.step0 version {t.version}", local_ns)
-        if book.valid:
-            self.on_book(book, local_ns)
+        self._loaded(sync, t.version, ts * 1_000_000, local_ns, f"depth.step0 version {t.version}")
 
     def _resync(self, sync: BookSync, reason: str, local_ns: int) -> None:
         """Invalidate and ask for a new image over the socket (step0 books just await the next)."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import zlib
 from datetime import UTC, datetime, timedelta
-from itertools import islice
 from typing import Any
 
 import msgspec
@@ -29,23 +28,14 @@ import orjson
 
 from cryptoarb.core.book import VALID
 from cryptoarb.core.instruments import Instrument
-from cryptoarb.venues.base import (
-    DEPTH,
-    OTHER,
-    SNAPSHOT,
-    BookCallback,
-    BookSync,
-    EventCallback,
-    Handler,
-    MessageError,
-    SnapshotRequest,
-)
-from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from cryptoarb.venues._decode import Levels, decode_parts, decode_str
+from cryptoarb.venues.base import DEPTH, OTHER, SNAPSHOT, BookSync, MessageError, ResubscribingHandler
+from cryptoarb.venues.catalog import UnknownInstrument
+from cryptoarb.venues.checksum import TextBook, keep
 
 VENUES = ("kraken",)
 DEPTHS = (10, 25, 100, 500, 1000)  # the depths Kraken accepts
 
-_Levels = list[tuple[float, float]]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 
@@ -107,8 +97,6 @@ class _RestDepth(msgspec.Struct):  # {"error": [], "result": {pair: {"asks": [[p
 
 _decode_book = msgspec.json.Decoder(_BookMsg).decode
 _decode_env = msgspec.json.Decoder(_Env).decode
-_decode_parts = msgspec.json.Decoder(list[msgspec.Raw]).decode
-_decode_str = msgspec.json.Decoder(str).decode
 _decode_v1 = msgspec.json.Decoder(_V1Part).decode
 _decode_rest = msgspec.json.Decoder(_RestDepth, strict=False).decode
 
@@ -130,12 +118,12 @@ def _tok(text: bytes) -> bytes:
     return text.replace(b".", b"").lstrip(b"0")
 
 
-def _parse_v2(levels: list[_L2]) -> tuple[_Levels, list[bytes]]:
+def _parse_v2(levels: list[_L2]) -> tuple[Levels, list[bytes]]:
     out = [(float(lv.price), float(lv.qty)) for lv in levels]  # ValueError unless numbers
     return out, [_tok(bytes(lv.price)) + _tok(bytes(lv.qty)) for lv in levels]
 
 
-def _parse_v1(levels: list[_L1]) -> tuple[_Levels, list[bytes], int]:
+def _parse_v1(levels: list[_L1]) -> tuple[Levels, list[bytes], int]:
     out = [(float(lv.price), float(lv.volume)) for lv in levels]
     toks = [_tok(lv.price.encode()) + _tok(lv.volume.encode()) for lv in levels]
     return out, toks, max((_v1_ns(lv.timestamp) for lv in levels if lv.timestamp), default=0)
@@ -150,14 +138,10 @@ def _iso_ns(ts: str) -> int:
     return (datetime.fromisoformat(ts) - _EPOCH) // _US * 1000 if ts else 0  # TypeError if naive
 
 
-def _merge(side: dict[float, bytes], levels: _Levels, toks: list[bytes], limit: int, worst: Any) -> _Levels:
+def _merge(side: dict[float, bytes], levels: Levels, toks: list[bytes], limit: int, worst: Any) -> Levels:
     """Apply ``levels`` to a side's tokens, cut it to ``limit`` levels (dropping the ``worst``
     first); returns the levels for the book, with the cut ones as deletions."""
-    for (p, q), t in zip(levels, toks, strict=True):
-        if q == 0.0:
-            side.pop(p, None)
-        else:
-            side[p] = t
+    keep(side, levels, toks)
     if len(side) <= limit:
         return levels
     cut = list(levels)
@@ -168,43 +152,31 @@ def _merge(side: dict[float, bytes], levels: _Levels, toks: list[bytes], limit: 
     return cut
 
 
-class _KBook:
+class _KBook(TextBook[bytes]):
     """A book's checksum side: price -> checksum token of every level, plus how it is fed."""
 
-    __slots__ = ("asks", "bids", "depth", "limit", "native", "sync", "v1")
+    __slots__ = ("depth", "limit", "native", "v1")
 
     def __init__(self, sync: BookSync, native: str, v1: bool, depth: int) -> None:
-        self.sync = sync
+        super().__init__(sync)
         self.native = native  # the name the venue uses for it (resubscriptions)
         self.v1 = v1
         self.depth = depth  # subscribed depth
         self.limit = depth  # truncation depth: never below the last snapshot's size
-        self.bids: dict[float, bytes] = {}
-        self.asks: dict[float, bytes] = {}
 
 
-class KrakenHandler(Handler):
+class KrakenHandler(ResubscribingHandler):
     """Kraken spot books, one WebSocket v2 connection (v1 frames understood too)."""
 
+    venues = VENUES
+    refusal = "not a Kraken spot venue: {venue!r} (expected one of {expected})"
     ws_url = "wss://ws.kraken.com/v2"
     max_symbols_per_message = 25
     max_symbols_per_connection = 100
     ping = (30.0, '{"method":"ping"}')
     depth = 100  # subscribed book depth, one of DEPTHS
 
-    def __init__(
-        self,
-        venue: str,
-        catalog: Catalog,
-        on_book: BookCallback,
-        on_event: EventCallback | None = None,
-        request_snapshot: SnapshotRequest | None = None,
-        on_state: EventCallback | None = None,
-        discover: bool = False,
-    ) -> None:
-        if venue not in VENUES:
-            raise ValueError(f"not a Kraken spot venue: {venue!r} (expected one of {', '.join(VENUES)})")
-        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+    def _setup(self) -> None:
         self._kbooks: dict[str, _KBook] = {}  # by native name
         self._by_symbol: dict[str, _KBook] = {}
         self._depths: dict[str, int] = {}  # acknowledged subscription depth by native name
@@ -245,22 +217,7 @@ class KrakenHandler(Handler):
         except UnknownInstrument:
             return super().instrument_for(native)
 
-    def on_connect(self, insts: list[Instrument], local_ns: int) -> None:
-        self.outbox.clear()  # resubscriptions meant for the old connection: all is subscribed anew
-        super().on_connect(insts, local_ns)
-
-    def reset(self, inst: Instrument, local_ns: int, reason: str) -> None:
-        sync = self.sync_for(inst)
-        before = sync.resyncs
-        super().reset(inst, local_ns, reason)
-        if sync.resyncs != before:
-            self._resubscribe(sync)
-
-    def _gap(self, sync: BookSync, reason: str, pending: Any, local_ns: int) -> None:
-        super()._gap(sync, reason, None, local_ns)  # nothing chains onto a fresh in-stream snapshot
-        self._resubscribe(sync)
-
-    def _resubscribe(self, sync: BookSync) -> None:
+    def resubscribe_messages(self, sync: BookSync) -> list[str]:
         kb = self._by_symbol.get(sync.instrument.symbol)
         native = kb.native if kb is not None else sync.instrument.symbol
         depth = kb.depth if kb is not None else self.depth
@@ -272,7 +229,7 @@ class KrakenHandler(Handler):
             p = {"channel": "book", "symbol": [native], "depth": depth}
             msgs = [{"method": "unsubscribe", "params": p},
                     {"method": "subscribe", "params": {**p, "snapshot": True}}]
-        self.outbox.extend(orjson.dumps(m).decode() for m in msgs)
+        return [orjson.dumps(m).decode() for m in msgs]
 
     def _kbook(self, native: str, v1: bool) -> _KBook:
         kb = self._kbooks.get(native)
@@ -339,11 +296,11 @@ class KrakenHandler(Handler):
 
     def _on_v1(self, raw: bytes, local_ns: int) -> int:
         try:
-            parts = _decode_parts(raw)
+            parts = decode_parts(raw)
             if len(parts) < 4:
                 raise ValueError("a v1 channel frame has at least 4 elements")
-            name = _decode_str(parts[-2])
-            native = _decode_str(parts[-1])
+            name = decode_str(parts[-2])
+            native = decode_str(parts[-1])
             if not name.startswith("book-"):
                 self.unknown_streams += 1
                 return OTHER
@@ -371,23 +328,21 @@ class KrakenHandler(Handler):
         return DEPTH
 
     # -- books -----------------------------------------------------------------------
-    def _snapshot(self, kb: _KBook, b: _Levels, bt: list[bytes], a: _Levels, at: list[bytes],
+    def _snapshot(self, kb: _KBook, b: Levels, bt: list[bytes], a: Levels, at: list[bytes],
                   expected: int, ex_ns: int, local_ns: int) -> None:
-        kb.bids = {p: t for (p, q), t in zip(b, bt, strict=True) if q > 0.0}
-        kb.asks = {p: t for (p, q), t in zip(a, at, strict=True) if q > 0.0}
+        kb.load(b, bt, a, at)
         kb.limit = max(kb.depth, len(kb.bids), len(kb.asks))
         kb.sync.book.load_snapshot(b, a)
         self._done(kb, expected, ex_ns, local_ns, True)
 
-    def _update(self, kb: _KBook, b: _Levels, bt: list[bytes], a: _Levels, at: list[bytes],
+    def _update(self, kb: _KBook, b: Levels, bt: list[bytes], a: Levels, at: list[bytes],
                 expected: int, ex_ns: int, local_ns: int) -> None:
         sync = kb.sync
         if sync.book.state != VALID:
             sync.dropped_before_snapshot += 1
             return
-        sync.book.apply(_merge(kb.bids, b, bt, kb.limit, min), _merge(kb.asks, a, at, kb.limit, max))
-        sync.diffs_applied += 1
-        sync.book.update_id = sync.last_id = sync.diffs_applied
+        bids, asks = _merge(kb.bids, b, bt, kb.limit, min), _merge(kb.asks, a, at, kb.limit, max)
+        self._apply_diff(sync, bids, asks, sync.diffs_applied + 1, ex_ns or sync.book.exchange_ns)
         self._done(kb, expected, ex_ns, local_ns, False)
 
     def _done(self, kb: _KBook, expected: int, ex_ns: int, local_ns: int, snapshot: bool) -> None:
@@ -396,27 +351,21 @@ class KrakenHandler(Handler):
         if ex_ns:
             book.exchange_ns = ex_ns
         book.local_ns = local_ns
-        if expected >= 0:
-            got = book_checksum(kb)
-            if got != expected:
-                self.checksum_failures += 1
-                self._gap(kb.sync, f"checksum {got} != {expected}", None, local_ns)
-                return
-            self.checksums_ok += 1
+        if expected >= 0 and not self._checksum_ok(kb.sync, book_checksum(kb), expected, local_ns):
+            return
         if snapshot:
-            self._set_state(kb.sync, VALID, "snapshot", local_ns)
-        if book.valid:
+            self._now_valid(kb.sync, "snapshot", local_ns)
+        elif book.valid:
             self.on_book(book, local_ns)
 
 
 def book_checksum(kb: _KBook) -> int:
-    """Kraken's CRC32 of the 10 best asks then the 10 best bids of a book."""
-    book = kb.sync.book
-    parts = [kb.asks[p] for p, _ in islice(book.asks(), 10)] + [kb.bids[p] for p, _ in islice(book.bids(), 10)]
-    return zlib.crc32(b"".join(parts))
+    """Kraken's CRC32 of the 10 best asks then the 10 best bids of a book (unsigned)."""
+    bids, asks = kb.top(10)
+    return zlib.crc32(b"".join(asks + bids))
 
 
-def parse_rest_depth(raw: bytes) -> dict[str, tuple[_Levels, _Levels]]:
+def parse_rest_depth(raw: bytes) -> dict[str, tuple[Levels, Levels]]:
     """A REST ``Depth`` body -> ``{pair id: (bids, asks)}``, best first."""
     try:
         body = _decode_rest(raw)

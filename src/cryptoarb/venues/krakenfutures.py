@@ -22,22 +22,11 @@ import orjson
 
 from cryptoarb.core.book import VALID
 from cryptoarb.core.instruments import Instrument
-from cryptoarb.venues.base import (
-    DEPTH,
-    OTHER,
-    SNAPSHOT,
-    BookCallback,
-    BookSync,
-    EventCallback,
-    Handler,
-    MessageError,
-    SnapshotRequest,
-)
-from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from cryptoarb.venues._decode import Levels
+from cryptoarb.venues.base import DEPTH, OTHER, SNAPSHOT, BookSync, MessageError, ResubscribingHandler
+from cryptoarb.venues.catalog import UnknownInstrument
 
 VENUES = ("krakenfutures",)
-
-_Levels = list[tuple[float, float]]
 _PREFIXES = {"PI": True, "FI": True, "PF": False, "FF": False}  # inverse?  (perpetual/fixed-date)
 
 
@@ -62,8 +51,8 @@ class _Msg(msgspec.Struct):
 
 
 class _RestBook(msgspec.Struct):
-    bids: list[tuple[float, float]]
-    asks: list[tuple[float, float]]
+    bids: Levels
+    asks: Levels
 
 
 class _Rest(msgspec.Struct):
@@ -76,26 +65,16 @@ _decode = msgspec.json.Decoder(_Msg).decode
 _decode_rest = msgspec.json.Decoder(_Rest, strict=False).decode
 
 
-class KrakenFuturesHandler(Handler):
+class KrakenFuturesHandler(ResubscribingHandler):
     """Kraken Futures books, one WebSocket connection."""
 
+    venues = VENUES
+    refusal = "not Kraken Futures: {venue!r} (expected one of {expected})"
     ws_url = "wss://futures.kraken.com/ws/v1"
     max_symbols_per_message = 25
     max_symbols_per_connection = 100
 
-    def __init__(
-        self,
-        venue: str,
-        catalog: Catalog,
-        on_book: BookCallback,
-        on_event: EventCallback | None = None,
-        request_snapshot: SnapshotRequest | None = None,
-        on_state: EventCallback | None = None,
-        discover: bool = False,
-    ) -> None:
-        if venue not in VENUES:
-            raise ValueError(f"not Kraken Futures: {venue!r} (expected one of {', '.join(VENUES)})")
-        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+    def _setup(self) -> None:
         self._products: dict[str, BookSync] = {}
 
     # -- live ------------------------------------------------------------------------
@@ -121,25 +100,10 @@ class KrakenFuturesHandler(Handler):
         symbol = f"{base}/USD:{base if _PREFIXES[kind] else 'USD'}"
         return f"{symbol}-{expiry}" if expiry else symbol
 
-    def on_connect(self, insts: list[Instrument], local_ns: int) -> None:
-        self.outbox.clear()  # resubscriptions meant for the old connection: all is subscribed anew
-        super().on_connect(insts, local_ns)
-
-    def reset(self, inst: Instrument, local_ns: int, reason: str) -> None:
-        sync = self.sync_for(inst)
-        before = sync.resyncs
-        super().reset(inst, local_ns, reason)
-        if sync.resyncs != before:
-            self._resubscribe(sync)
-
-    def _gap(self, sync: BookSync, reason: str, pending: Any, local_ns: int) -> None:
-        super()._gap(sync, reason, None, local_ns)  # nothing chains onto a fresh snapshot
-        self._resubscribe(sync)
-
-    def _resubscribe(self, sync: BookSync) -> None:
+    def resubscribe_messages(self, sync: BookSync) -> list[str]:
         pid = sync.instrument.exchange_symbol.upper()
-        for event in ("unsubscribe", "subscribe"):
-            self.outbox.append(orjson.dumps({"event": event, "feed": "book", "product_ids": [pid]}).decode())
+        return [orjson.dumps({"event": event, "feed": "book", "product_ids": [pid]}).decode()
+                for event in ("unsubscribe", "subscribe")]
 
     def _sync(self, product_id: str) -> BookSync:
         sync = self._products.get(product_id)
@@ -190,29 +154,16 @@ class KrakenFuturesHandler(Handler):
             self._gap(sync, f"seq {m.seq} after {sync.last_id}", None, local_ns)
             return
         level = ((m.price, m.qty),)
-        if m.side == "buy":
-            book.apply(level, ())
-        else:
-            book.apply((), level)
-        sync.last_id = book.update_id = m.seq
-        sync.diffs_applied += 1
-        book.exchange_ns = m.timestamp * 1_000_000
-        book.local_ns = local_ns
-        if book.valid:
-            self.on_book(book, local_ns)
+        bids, asks = (level, ()) if m.side == "buy" else ((), level)
+        self._apply_diff(sync, bids, asks, m.seq, m.timestamp * 1_000_000, local_ns)
 
     def _on_snapshot(self, sync: BookSync, m: _Msg, local_ns: int) -> None:
-        book = sync.book
-        book.load_snapshot([(lv.price, lv.qty) for lv in m.bids], [(lv.price, lv.qty) for lv in m.asks])
-        sync.last_id = book.update_id = m.seq
-        book.exchange_ns = m.timestamp * 1_000_000
-        book.local_ns = local_ns
-        self._set_state(sync, VALID, f"snapshot {m.seq}", local_ns)
-        if book.valid:
-            self.on_book(book, local_ns)
+        sync.book.load_snapshot([(lv.price, lv.qty) for lv in m.bids], [(lv.price, lv.qty) for lv in m.asks])
+        self._stamp(sync, m.seq, m.timestamp * 1_000_000, local_ns)
+        self._now_valid(sync, f"snapshot {m.seq}", local_ns)
 
 
-def parse_rest_orderbook(raw: bytes) -> tuple[_Levels, _Levels]:
+def parse_rest_orderbook(raw: bytes) -> tuple[Levels, Levels]:
     """A REST ``orderbook`` body -> ``(bids, asks)``, best first."""
     try:
         body = _decode_rest(raw)

@@ -32,34 +32,21 @@ from urllib.parse import urlencode
 import msgspec
 import orjson
 
-from cryptoarb.core.book import VALID
 from cryptoarb.core.events import Quote, Trade
 from cryptoarb.core.instruments import Instrument
-from cryptoarb.venues.base import (
-    DEPTH,
-    OTHER,
-    QUOTE,
-    TRADE,
-    BookCallback,
-    BookSync,
-    EventCallback,
-    Handler,
-    MessageError,
-    SnapshotRequest,
-)
-from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from cryptoarb.venues._decode import Level
+from cryptoarb.venues.base import DEPTH, OTHER, QUOTE, TRADE, BookSync, MessageError
+from cryptoarb.venues.catalog import UnknownInstrument
+from cryptoarb.venues.join import RangeJoinHandler
 
 VENUES = ("kucoin",)
 BULLET_METHOD = "public_post_bullet_public"
 SNAPSHOT_METHOD = "public_get_market_orderbook_level2_100"
 FULL_SNAPSHOT_METHOD = "private_get_market_orderbook_level2"
-CUT_OFF = 100  # a REST side this long may be truncated
 #: ccxt's commonCurrencies for kucoin (so symbols match ccxt's)
 _ALIASES = {"XBT": "BTC", "BCHSV": "BSV", "BIFI": "BIFIF", "VAI": "VAIOT", "WAX": "WAXP",
             "ALT": "APTOSLAUNCHTOKEN", "KALT": "ALT", "FUD": "FTX Users' Debt"}
-_INF = float("inf")
 
-_Level = tuple[float, float]
 _Change = tuple[float, float, int]
 
 
@@ -85,8 +72,8 @@ class _Env(msgspec.Struct):
 
 class _Book(msgspec.Struct):
     sequence: int
-    bids: list[_Level] = []
-    asks: list[_Level] = []
+    bids: list[Level] = []
+    asks: list[Level] = []
     time: int = 0
 
 
@@ -138,32 +125,21 @@ _KINDS = {"/market/level2": DEPTH, "/market/ticker": QUOTE, "/market/match": TRA
 _ACKS = frozenset({"welcome", "ack", "pong", "error"})
 
 
-class KucoinHandler(Handler):
+class KucoinHandler(RangeJoinHandler):
     """All symbols of one KuCoin spot connection (REST snapshot + level2 diffs)."""
 
-    rest_snapshot = True
+    venues = VENUES
+    refusal = "not a KuCoin venue: {venue!r}"
+    gap_reason = "sequenceStart {first} > last {last} + 1"
     max_symbols_per_message = 100  # symbols per topic in one subscribe
     max_symbols_per_connection = 200  # 400 topics per connection; two topics per symbol
     ws_url = "wss://ws-api-spot.kucoin.com/"  # needs ?token=... from bullet-public: use_bullet()
     snapshot_method = SNAPSHOT_METHOD
 
-    def __init__(
-        self,
-        venue: str,
-        catalog: Catalog,
-        on_book: BookCallback,
-        on_event: EventCallback | None = None,
-        request_snapshot: SnapshotRequest | None = None,
-        on_state: EventCallback | None = None,
-        discover: bool = False,
-    ) -> None:
-        if venue not in VENUES:
-            raise ValueError(f"not a KuCoin venue: {venue!r}")
-        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+    def _setup(self) -> None:
+        super()._setup()
         self._routes: dict[str, tuple[BookSync, int]] = {}
-        self._horizon: dict[str, tuple[float, float]] = {}  # symbol -> (lowest bid, highest ask) known
         self._sub_id = 0
-        self.snapshot_retries = 0
 
     # -- live ------------------------------------------------------------------------
     @staticmethod
@@ -250,29 +226,9 @@ class KucoinHandler(Handler):
         route = self._routes[topic] = (self.sync_for(self.instrument_for(native)), kind)
         return route
 
-    def _on_depth(self, sync: BookSync, d: _L2, local_ns: int) -> None:
-        book = sync.book
-        if book.state != VALID:
-            buf = sync.buffer
-            buf.append(d)
-            if len(buf) > self.max_buffer:
-                del buf[0]
-                sync.dropped_before_snapshot += 1
-            return
-        last = sync.last_id
-        if d.sequenceEnd <= last:
-            sync.stale_skipped += 1
-            return
-        if d.sequenceStart > last + 1:
-            self._gap(sync, f"sequenceStart {d.sequenceStart} > last {last} + 1", d, local_ns)
-            return
-        self._apply(sync, d, last)
-        if self._beyond_horizon(sync):
-            self._resync(sync, "best price moved past the snapshot's depth", local_ns)
-            return
-        book.local_ns = local_ns
-        if book.valid:
-            self.on_book(book, local_ns)
+    @staticmethod
+    def _span(d: _L2) -> tuple[int, int]:
+        return d.sequenceStart, d.sequenceEnd
 
     def _apply(self, sync: BookSync, d: _L2, after: int) -> None:
         ch = d.changes
@@ -282,19 +238,7 @@ class KucoinHandler(Handler):
         else:  # straddles the snapshot: only the changes made after it
             bids = [(p, q) for p, q, s in ch.bids if p and s > after]
             asks = [(p, q) for p, q, s in ch.asks if p and s > after]
-        book = sync.book
-        book.apply(bids, asks)
-        sync.last_id = book.update_id = d.sequenceEnd
-        sync.diffs_applied += 1
-        if d.time:
-            book.exchange_ns = d.time * 1_000_000
-
-    def _beyond_horizon(self, sync: BookSync) -> bool:
-        hz = self._horizon.get(sync.instrument.symbol)
-        if hz is None:
-            return False
-        book = sync.book
-        return book.bid < hz[0] or book.ask > hz[1] or (hz[1] != _INF and book.ask == 0.0)
+        self._apply_diff(sync, bids, asks, d.sequenceEnd, d.time * 1_000_000 if d.time else sync.book.exchange_ns)
 
     # -- snapshots -------------------------------------------------------------------
     def on_snapshot(self, inst: Instrument, raw: bytes, local_ns: int) -> None:
@@ -307,52 +251,8 @@ class KucoinHandler(Handler):
         if rest.code != "200000" or rest.data is None:
             self.bad_messages += 1
             raise MessageError(f"level2 snapshot for {inst.key} failed: code {rest.code} {rest.msg}")
-        self._apply_snapshot(self.sync_for(inst), rest.data, local_ns)
-
-    def _apply_snapshot(self, sync: BookSync, snap: _Book, local_ns: int) -> None:
-        book = sync.book
-        if book.state == VALID:  # not asked for: the chained book is at least as new
-            return
-        seq = snap.sequence
-        buffered = sync.buffer
-        start = 0
-        while start < len(buffered) and buffered[start].sequenceEnd <= seq:
-            start += 1
-        if start < len(buffered) and buffered[start].sequenceStart > seq + 1:
-            # Older than every buffered diff: the diffs in between are in neither. Ask again.
-            sync.buffer = buffered[start:]
-            self.snapshot_retries += 1
-            if self.request_snapshot is not None:
-                self.request_snapshot(sync.instrument)
-            return
-        sync.dropped_before_snapshot += start
-        book.load_snapshot(snap.bids, snap.asks)
-        self._horizon.pop(sync.instrument.symbol, None)
-        lo = min(p for p, _ in snap.bids) if len(snap.bids) >= CUT_OFF else -_INF
-        hi = max(p for p, _ in snap.asks) if len(snap.asks) >= CUT_OFF else _INF
-        if lo != -_INF or hi != _INF:
-            self._horizon[sync.instrument.symbol] = (lo, hi)
-        sync.last_id = book.update_id = seq
-        book.exchange_ns = snap.time * 1_000_000
-        book.local_ns = local_ns
-        sync.buffer = []
-        for i in range(start, len(buffered)):
-            d = buffered[i]
-            last = sync.last_id
-            if d.sequenceEnd <= last:
-                sync.stale_skipped += 1
-                continue
-            if d.sequenceStart > last + 1:
-                self._gap(sync, f"buffered sequenceStart {d.sequenceStart} > last {last} + 1", None, local_ns)
-                sync.buffer = buffered[i:]
-                return
-            self._apply(sync, d, last)
-        if self._beyond_horizon(sync):
-            self._resync(sync, "best price moved past the snapshot's depth", local_ns)
-            return
-        self._set_state(sync, VALID, f"snapshot {seq}", local_ns)
-        if book.valid:
-            self.on_book(book, local_ns)
+        snap = rest.data
+        self._join(self.sync_for(inst), snap.sequence, snap.bids, snap.asks, snap.time * 1_000_000, local_ns)
 
 
 __all__ = ["BULLET_METHOD", "FULL_SNAPSHOT_METHOD", "SNAPSHOT_METHOD", "VENUES", "KucoinHandler"]

@@ -28,35 +28,19 @@ REST: OKX's REST book (``GET /api/v5/market/books``, ccxt ``public_get_market_bo
 
 from __future__ import annotations
 
-import zlib
-from itertools import islice
-
 import msgspec
 import orjson
 
 from cryptoarb.core.book import VALID
 from cryptoarb.core.events import Quote, Trade
 from cryptoarb.core.instruments import Instrument
-from cryptoarb.venues.base import (
-    DEPTH,
-    OTHER,
-    QUOTE,
-    SNAPSHOT,
-    TRADE,
-    BookCallback,
-    BookSync,
-    EventCallback,
-    Handler,
-    MessageError,
-    SnapshotRequest,
-)
-from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from cryptoarb.venues._decode import Levels, TextLevel, floats, num
+from cryptoarb.venues.base import DEPTH, OTHER, QUOTE, SNAPSHOT, TRADE, BookSync, MessageError
+from cryptoarb.venues.catalog import UnknownInstrument
+from cryptoarb.venues.checksum import PushHandler, TextBook, interleaved
 
 VENUES = ("okx",)
 CHECKSUM_DEPTH = 25
-
-_Level = list[str]  # [price, size, deprecated "0", order count]: strings kept for the checksum
-_Levels = list[tuple[float, float]]
 
 
 class _Arg(msgspec.Struct):
@@ -74,8 +58,8 @@ class _Frame(msgspec.Struct):
 
 
 class _Book(msgspec.Struct):
-    asks: list[_Level]
-    bids: list[_Level]
+    asks: list[TextLevel]  # [price, size, deprecated "0", order count]: strings kept for the checksum
+    bids: list[TextLevel]
     ts: int = 0
     checksum: int | None = None
     seqId: int | None = None
@@ -110,34 +94,16 @@ _decode_tickers = msgspec.json.Decoder(list[_Ticker], strict=False).decode
 _decode_trades = msgspec.json.Decoder(list[_Trade], strict=False).decode
 _decode_rest = msgspec.json.Decoder(_RestBody, strict=False).decode
 
-
-def _floats(levels: list[_Level]) -> _Levels:
-    """(price, size) floats of venue levels; ValueError/IndexError/TypeError when malformed."""
-    return [(float(lv[0]), float(lv[1])) for lv in levels]
+#: OKX's CRC32 of the best ``CHECKSUM_DEPTH`` levels (best first, ``bid1Px:bid1Sz:ask1Px:...``), signed 32-bit
+checksum = interleaved
 
 
-def _num(x: str) -> float:
-    return float(x) if x else 0.0
-
-
-def checksum(bids: list[_Level], asks: list[_Level]) -> int:
-    """OKX's CRC32 of the best ``CHECKSUM_DEPTH`` levels (best first), signed 32-bit."""
-    parts: list[str] = []
-    for i in range(max(len(bids), len(asks))):
-        if i < len(bids):
-            parts += bids[i][:2]
-        if i < len(asks):
-            parts += asks[i][:2]
-    crc = zlib.crc32(":".join(parts).encode())
-    return crc - 0x1_0000_0000 if crc & 0x8000_0000 else crc
-
-
-def parse_rest_book(raw: bytes) -> tuple[_Levels, _Levels, int]:
+def parse_rest_book(raw: bytes) -> tuple[Levels, Levels, int]:
     """Bids, asks (best first) and ``ts`` (ms) of a REST ``/api/v5/market/books`` body."""
     try:
         body = _decode_rest(raw)
         b = body.data[0] if body.code in ("", "0") and len(body.data) == 1 else None
-        levels = (_floats(b.bids), _floats(b.asks)) if b is not None else None
+        levels = (floats(b.bids), floats(b.asks)) if b is not None else None
     except (msgspec.DecodeError, ValueError, IndexError, TypeError) as e:
         raise MessageError(f"bad OKX REST book: {e}") from None
     if b is None or levels is None:
@@ -145,41 +111,30 @@ def parse_rest_book(raw: bytes) -> tuple[_Levels, _Levels, int]:
     return levels[0], levels[1], b.ts
 
 
-class _Route:
+class _Route(TextBook[TextLevel]):
     """A book plus the original level strings its checksum is computed from."""
 
-    __slots__ = ("asks", "bids", "native", "sync")
+    __slots__ = ("native",)
 
     def __init__(self, sync: BookSync, native: str) -> None:
-        self.sync = sync
+        super().__init__(sync)
         self.native = native
-        self.bids: dict[float, _Level] = {}
-        self.asks: dict[float, _Level] = {}
 
 
-class OkxHandler(Handler):
+class OkxHandler(PushHandler):
     """All OKX instruments (spot, swaps, futures) of one connection to the public endpoint."""
 
-    rest_snapshot = False
+    venues = VENUES
+    refusal = "not an OKX venue: {venue!r} (expected one of {expected})"
     max_symbols_per_message = 50  # 2 channels each; OKX caps a request at 64 KB
     max_symbols_per_connection = 100  # 400-level books are heavy: keep connections light
+    checksum_depth = CHECKSUM_DEPTH
     ping = (25.0, "ping")  # OKX drops a connection silent for 30 s; it answers "pong"
 
-    def __init__(
-        self,
-        venue: str,
-        catalog: Catalog,
-        on_book: BookCallback,
-        on_event: EventCallback | None = None,
-        request_snapshot: SnapshotRequest | None = None,
-        on_state: EventCallback | None = None,
-        discover: bool = False,
-    ) -> None:
-        if venue not in VENUES:
-            raise ValueError(f"not an OKX venue: {venue!r} (expected one of {', '.join(VENUES)})")
-        super().__init__(venue, catalog, on_book, on_event, request_snapshot, on_state, discover)
+    def _setup(self) -> None:
         self.ws_url = "wss://ws.okx.com:8443/ws/v5/public"
         self._routes: dict[str, _Route] = {}
+        self._by_symbol: dict[str, _Route] = {}
 
     # -- live ------------------------------------------------------------------------
     def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
@@ -211,8 +166,11 @@ class OkxHandler(Handler):
                     return f"{base}/{quote}:{settle}-{expiry}-{parts[3]}-{parts[4]}"
         raise UnknownInstrument(f"cannot name {native!r} on {self.venue!r}")
 
-    def _books_sub(self, op: str, native: str) -> str:
-        return orjson.dumps({"op": op, "args": [{"channel": "books", "instId": native}]}).decode()
+    def resubscribe_messages(self, sync: BookSync) -> list[str]:
+        route = self._by_symbol.get(sync.instrument.symbol)
+        native = route.native if route is not None else sync.instrument.exchange_symbol
+        return [orjson.dumps({"op": op, "args": [{"channel": "books", "instId": native}]}).decode()
+                for op in ("unsubscribe", "subscribe")]
 
     # -- hot path --------------------------------------------------------------------
     def on_message(self, raw: bytes, local_ns: int) -> int:
@@ -235,6 +193,7 @@ class OkxHandler(Handler):
             route = self._routes.get(arg.instId)
             if route is None:
                 route = self._routes[arg.instId] = _Route(self.sync_for(self.instrument_for(arg.instId)), arg.instId)
+                self._by_symbol[route.sync.instrument.symbol] = route
             return self._on_books(route, f.action, f.data, local_ns)
         if channel == "trades":
             return self._on_trades(arg.instId, f.data, local_ns)
@@ -249,83 +208,26 @@ class OkxHandler(Handler):
             if len(items) != 1:
                 raise ValueError(f"{len(items)} entries in data")
             d = items[0]
-            bids = _floats(d.bids)
-            asks = _floats(d.asks)
+            bids = floats(d.bids)
+            asks = floats(d.asks)
         except (msgspec.DecodeError, ValueError, IndexError, TypeError) as e:
             self.bad_messages += 1
             raise MessageError(f"bad OKX books push for {route.native}: {e}") from None
         if action == "snapshot":
-            self._on_snapshot_push(route, d, bids, asks, local_ns)
+            self._push_snapshot(route, d, bids, asks, d.seqId, f"snapshot seqId={d.seqId}", local_ns)
             return SNAPSHOT
         if action != "update":
             self.bad_messages += 1
             raise MessageError(f"OKX books push for {route.native} with action {action!r}")
         sync = route.sync
-        book = sync.book
-        if book.state != VALID:
+        if sync.book.state != VALID:
             sync.dropped_before_snapshot += 1  # a resubscription's snapshot is on its way
             return DEPTH
         if d.prevSeqId is not None and d.prevSeqId != sync.last_id:
-            self._lost(route, f"prevSeqId {d.prevSeqId} != previous seqId {sync.last_id}", local_ns)
+            self._gap(sync, f"prevSeqId {d.prevSeqId} != previous seqId {sync.last_id}", None, local_ns)
             return DEPTH
-        book.apply(bids, asks)
-        self._keep_strings(route.bids, bids, d.bids)
-        self._keep_strings(route.asks, asks, d.asks)
-        sync.diffs_applied += 1
-        if d.seqId is not None:
-            sync.last_id = d.seqId
-        book.update_id = sync.last_id if d.seqId is not None else sync.diffs_applied
-        book.exchange_ns = d.ts * 1_000_000
-        book.local_ns = local_ns
-        if d.checksum and not self._checksum_ok(route, d.checksum, local_ns):
-            return DEPTH
-        if book.valid:
-            self.on_book(book, local_ns)
+        self._push_update(route, d, bids, asks, d.seqId, local_ns)
         return DEPTH
-
-    def _on_snapshot_push(self, route: _Route, d: _Book, bids: _Levels, asks: _Levels, local_ns: int) -> None:
-        sync = route.sync
-        book = sync.book
-        book.load_snapshot(bids, asks)
-        route.bids = {p: lv for (p, q), lv in zip(bids, d.bids, strict=True) if q > 0.0}
-        route.asks = {p: lv for (p, q), lv in zip(asks, d.asks, strict=True) if q > 0.0}
-        sync.last_id = d.seqId if d.seqId is not None else 0
-        sync.expect_first = False
-        book.update_id = sync.last_id if d.seqId is not None else sync.diffs_applied
-        book.exchange_ns = d.ts * 1_000_000
-        book.local_ns = local_ns
-        if d.checksum and not self._checksum_ok(route, d.checksum, local_ns):
-            return
-        if book.state != VALID:
-            self._set_state(sync, VALID, f"snapshot seqId={d.seqId}", local_ns)
-        if book.valid:
-            self.on_book(book, local_ns)
-
-    @staticmethod
-    def _keep_strings(strings: dict[float, _Level], levels: _Levels, raw: list[_Level]) -> None:
-        for (p, q), lv in zip(levels, raw, strict=True):
-            if q == 0.0:
-                strings.pop(p, None)
-            else:
-                strings[p] = lv
-
-    def _checksum_ok(self, route: _Route, expected: int, local_ns: int) -> bool:
-        book = route.sync.book
-        bids = [route.bids[p] for p, _ in islice(book.bids(), CHECKSUM_DEPTH)]
-        asks = [route.asks[p] for p, _ in islice(book.asks(), CHECKSUM_DEPTH)]
-        got = checksum(bids, asks)
-        if got == expected:
-            self.checksums_ok += 1
-            return True
-        self.checksum_failures += 1
-        self._lost(route, f"checksum {got} != {expected}", local_ns)
-        return False
-
-    def _lost(self, route: _Route, reason: str, local_ns: int) -> None:
-        """Out of sync: invalid until the snapshot of a fresh subscription arrives."""
-        self._gap(route.sync, reason, None, local_ns)
-        self.outbox.append(self._books_sub("unsubscribe", route.native))
-        self.outbox.append(self._books_sub("subscribe", route.native))
 
     # -- trades and tickers ----------------------------------------------------------
     def _on_trades(self, native: str, data: msgspec.Raw, local_ns: int) -> int:
@@ -347,7 +249,7 @@ class OkxHandler(Handler):
         key = self.instrument_for(native).key
         try:
             quotes = [
-                Quote(key, _num(t.bidPx), _num(t.bidSz), _num(t.askPx), _num(t.askSz), 0, t.ts * 1_000_000, local_ns)
+                Quote(key, num(t.bidPx), num(t.bidSz), num(t.askPx), num(t.askSz), 0, t.ts * 1_000_000, local_ns)
                 for t in _decode_tickers(data)
             ]
         except (msgspec.DecodeError, ValueError) as e:

@@ -133,13 +133,8 @@ class SimulatedHandler(Handler):
         return SNAPSHOT
 
     def _on_diff(self, sync: BookSync, d: _Msg, local_ns: int) -> None:
-        book = sync.book
-        if book.state != VALID:
-            buf = sync.buffer
-            buf.append(d)
-            if len(buf) > self.max_buffer:
-                del buf[0]
-                sync.dropped_before_snapshot += 1
+        if sync.book.state != VALID:
+            self._buffer(sync, d)
             return
         last = sync.last_id
         if d.seq <= last:  # a duplicate or late diff: already in the book
@@ -148,13 +143,7 @@ class SimulatedHandler(Handler):
         if d.seq != last + 1:
             self._gap(sync, f"seq {d.seq} after {last}", d, local_ns)
             return
-        book.apply(d.bids, d.asks)
-        sync.last_id = book.update_id = d.seq
-        sync.diffs_applied += 1
-        book.exchange_ns = d.ts
-        book.local_ns = local_ns
-        if book.valid:
-            self.on_book(book, local_ns)
+        self._apply_diff(sync, d.bids, d.asks, d.seq, d.ts, local_ns)
 
     # -- snapshots -------------------------------------------------------------------
     def _on_snapshot(self, sync: BookSync, s: _Msg, local_ns: int) -> None:
@@ -162,9 +151,8 @@ class SimulatedHandler(Handler):
         if book.state == VALID and s.seq <= sync.last_id:
             return  # not newer than what the chained diffs already built
         book.load_snapshot(s.bids, s.asks)
-        last = sync.last_id = book.update_id = s.seq
-        book.exchange_ns = s.ts
-        book.local_ns = local_ns
+        self._stamp(sync, s.seq, s.ts, local_ns)
+        last = s.seq
         buffered = sync.buffer
         sync.buffer = []
         book.set_state(VALID)
@@ -177,13 +165,9 @@ class SimulatedHandler(Handler):
                 self._resync(sync, f"buffered diff seq {d.seq} does not follow {last}", local_ns)
                 sync.buffer = buffered[i:]  # these may chain onto the next snapshot
                 return
-            book.apply(d.bids, d.asks)
-            last = sync.last_id = book.update_id = d.seq
-            sync.diffs_applied += 1
-            book.exchange_ns = d.ts
-        self._set_state(sync, VALID, f"snapshot {s.seq}", local_ns)
-        if book.valid:
-            self.on_book(book, local_ns)
+            self._apply_diff(sync, d.bids, d.asks, d.seq, d.ts)
+            last = d.seq
+        self._now_valid(sync, f"snapshot {s.seq}", local_ns)
 
 
 def make_handler_factory(
