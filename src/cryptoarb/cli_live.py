@@ -1,13 +1,26 @@
-"""``arb run --live`` and ``arb record``: the commands that talk to live venues."""
+"""``arb run --live`` and ``arb record``: the commands that talk to live venues.
+
+A ``--venues`` name that is a configured ``[[dex.venues]]`` entry runs as a DEX venue (pools on a
+chain, :mod:`cryptoarb.dex.live`) beside the CEX feeds.
+"""
 
 from __future__ import annotations
 
+import os
+from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from cryptoarb.dex.execution import Signer
+    from cryptoarb.dex.live import DexRuntime
 
 from cryptoarb.cli import (
     ConfigOpt,
@@ -46,11 +59,40 @@ def _live_setup(  # type: ignore[no-untyped-def]
         lp = asyncio.run(plan(settings, catalog, _csv(venues, "--venues"), _csv(symbols, "--symbols")))
     except (UnknownVenue, MarketError) as e:
         fail(str(e))
-    sink = _open_sink(settings, mode, {"venues": lp.venues, "symbols": lp.symbols}) if mode == "live" else None
+    if mode == "record" and lp.dex_venues:
+        fail(f"arb record records CEX traffic only; not: {', '.join(lp.dex_venues)}")
+    signer = _signer() if lp.dex_venues else None
+    sink = _open_sink(settings, mode, {"venues": lp.venues + lp.dex_venues, "symbols": lp.symbols}
+                      ) if mode == "live" else None
     insts = [i for v in lp.venues for i in lp.instruments[v]]
     engine = Engine(settings, lp.venues, catalog=catalog, sink=sink, instruments=insts,
                     run_id=sink.run_id if sink else None)
-    return settings, lp, engine, sink
+    dex = None
+    if lp.dex_venues:
+        from cryptoarb.dex.live import DexRuntime, DexStartError
+
+        try:
+            dex = DexRuntime(settings.dex, engine, lp.dex_venues, {i.key for i in insts}, signer,
+                             settings.detector.max_quote_age_ms)
+        except DexStartError as e:
+            _close_sink(sink, settings.storage.url)
+            fail(escape(str(e)))
+    return settings, lp, engine, sink, dex
+
+
+def _signer() -> Signer | None:
+    """The DEX key from the environment only; None (detection only) when none is set."""
+    from cryptoarb.dex.errors import SecretError
+    from cryptoarb.dex.execution import KEY_ENV, KEY_FILE_ENV
+    from cryptoarb.dex.execution import Signer as _Signer
+
+    if not os.environ.get(KEY_ENV) and not os.environ.get(KEY_FILE_ENV):
+        return None
+    try:
+        return _Signer.from_env()
+    except SecretError as e:
+        fail(escape(str(e)))
+    return None
 
 
 @app.command()
@@ -67,37 +109,58 @@ def run(
     """Run the engine on live public order books (paper trading, no API keys)."""
     import asyncio
 
+    from rich.console import Group
     from rich.live import Live
 
     from cryptoarb.demo.run import print_summary
     from cryptoarb.demo.view import DemoView
+    from cryptoarb.dex.errors import DexError
     from cryptoarb.live.feed import FeedError
     from cryptoarb.live.runner import build_feeds, run_feeds
 
     if not live:
         fail("arb run needs --live (arb demo runs the simulated market, arb replay runs captures)")
-    settings, lp, engine, sink = _live_setup(config, db, no_store, venues, symbols, "live")
+    settings, lp, engine, sink, dex = _live_setup(config, db, no_store, venues, symbols, "live")
     feeds = build_feeds(engine, lp, settings, None)
+    services = [dex] if dex is not None else []
     view = DemoView(engine, duration=duration, banner="LIVE MARKET DATA — paper trading",
                     banner_style="bold green")
-    engine.on_opportunity.append(view.on_opportunity)
+    # the CEX panel pairs opportunities with the CEX executor's trades; DEX ones (label "dex") are
+    # shown with their own trades in the DEX panel
+    engine.on_opportunity.append(lambda o: None if o.label == "dex" else view.on_opportunity(o))
+
+    def render() -> RenderableType:
+        if dex is None:
+            return view.render()
+        # the CEX view needs CEX venues (its balance table has a row per venue): DEX-only runs skip it
+        return Group(view.render(), _dex_table(dex)) if lp.venues else _dex_table(dex)
+
     try:
         if no_view:
-            asyncio.run(run_feeds(engine, feeds, duration))
+            asyncio.run(run_feeds(engine, feeds, duration, services=services))
         else:
-            with Live(view.render(), console=console, refresh_per_second=4, transient=False) as lv:
-                asyncio.run(run_feeds(engine, feeds, duration, on_refresh=lambda: lv.update(view.render())))
+            with Live(render(), console=console, refresh_per_second=4, transient=False) as lv:
+                asyncio.run(run_feeds(engine, feeds, duration, on_refresh=lambda: lv.update(render()),
+                                      services=services))
     except FeedError as e:
         fail(str(e))
+    except DexError as e:
+        fail(escape(" ".join(str(e).split())))  # one line, whatever the RPC library said
     finally:
         _close_sink(sink, settings.storage.url)
     summary = engine.summary()
-    summary["feeds"] = {f.venue: {"path": f.stats.path, "connects": f.stats.connects,
-                                  "disconnects": f.stats.disconnects, "messages": f.stats.messages,
-                                  "bad_messages": f.stats.bad_messages} for f in feeds}
+    rows = [(f.venue, f.stats) for f in feeds] + (list(dex.stats.items()) if dex is not None else [])
+    summary["feeds"] = {v: {"path": s.path, "connects": s.connects, "disconnects": s.disconnects,
+                            "messages": s.messages, "bad_messages": s.bad_messages} for v, s in rows}
     summary.update(_money(engine))
     print_summary(summary, console)
-    _print_feeds(feeds)
+    _print_feeds(rows)
+    if dex is not None:
+        for note in dex.notes:
+            err.print(f"[yellow]note:[/] {note}", highlight=False)
+        summary["dex"] = _dex_summary(dex)
+        console.print(_dex_table(dex))
+        _print_dex_summary(summary["dex"])
 
 
 def _money(engine) -> dict[str, object]:  # type: ignore[no-untyped-def]
@@ -106,15 +169,110 @@ def _money(engine) -> dict[str, object]:  # type: ignore[no-untyped-def]
             "expected_pnl": str(st.expected_pnl), "realized_pnl": str(st.realized_pnl)}
 
 
-def _print_feeds(feeds) -> None:  # type: ignore[no-untyped-def]
+def _print_feeds(rows) -> None:  # type: ignore[no-untyped-def]
+    """One row per venue: (venue, stats) pairs, or feeds. For a DEX venue (path ``dex``) messages
+    are pool updates, disconnects failed event polls, stale evaluations skipped on stale pools."""
     t = Table(title="Feeds")
     for col in ("venue", "path", "connects", "disconnects", "stale", "messages", "bad", "snapshots"):
         t.add_column(col, justify="left" if col in ("venue", "path") else "right")
-    for f in feeds:
-        s = f.stats
-        t.add_row(f.venue, s.path, str(s.connects), str(s.disconnects), str(s.stale), f"{s.messages:,}",
+    for row in rows:
+        venue, s = row if isinstance(row, tuple) else (row.venue, row.stats)
+        t.add_row(venue, s.path, str(s.connects), str(s.disconnects), str(s.stale), f"{s.messages:,}",
                   str(s.bad_messages), str(s.snapshots))
     console.print(t)
+
+
+def _dex_table(dex) -> RenderableType:  # type: ignore[no-untyped-def]
+    """The DEX pools of the run (state, updates, opportunities, trades) and the last DEX
+    opportunities with what became of them: live view and end-of-run summary."""
+    from rich.console import Group
+
+    from cryptoarb.dex.arb import pool_mid
+
+    mode = f"executing as {dex.signer.address}" if dex.executing else "DETECTION ONLY, no ARB_DEX_PRIVATE_KEY"
+    t = Table(title=f"DEX pools — {mode}")
+    for col in ("venue", "pair", "mid", "block", "state", "updates", "opps", "trades"):
+        t.add_column(col, justify="left" if col in ("venue", "pair", "state") else "right")
+    for e in dex.entries:
+        s = dex.stats[e.venue]
+        mid = f"{pool_mid(e.pool, e.base):,.2f}" if e.pool.healthy else "-"
+        state = "healthy" if e.pool.healthy else f"UNHEALTHY: {e.pool.reason[:60]}"
+        t.add_row(e.pool.venue, f"{e.base.symbol}/{e.quote.symbol}", mid, str(e.pool.block), state,
+                  f"{s.messages:,}", f"{s.opportunities:,}", f"{s.trades:,}")
+    if not dex.recent:
+        return t
+    r = Table(title="last DEX opportunities", title_justify="left")
+    for col in ("#", "pair", "buy", "sell", "qty", "net bps", "expected", "state", "realised"):
+        r.add_column(col, justify="left" if col in ("pair", "buy", "sell", "state") else "right")
+    for seen in reversed(dex.recent):
+        o = seen.opp.opportunity
+        real = f"{seen.trade.realized_pnl:,.4f}" if seen.trade is not None and seen.trade.closed_ns else "-"
+        r.add_row(str(o.id), o.group, o.buy.venue, o.sell.venue, f"{o.qty_base:.6g}", f"{o.profit_bps:.1f}",
+                  f"{o.profit_quote:,.4f}", seen.state, real)
+    return Group(t, r)
+
+
+def _print_dex_summary(d: dict[str, object]) -> None:
+    t = Table(title="DEX summary" + ("" if d["executing"] else " — detection only, nothing traded"))
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    swaps: dict[str, int] = d["swaps"]  # type: ignore[assignment]
+    by_status: dict[str, int] = d["trades_by_status"]  # type: ignore[assignment]
+    rows = [
+        ("DEX execution", "on: DEX leg on chain first, then the CEX leg" if d["executing"]
+         else "OFF (no ARB_DEX_PRIVATE_KEY): opportunities recorded, not traded"),
+        ("opportunities", f"{d['opportunities']:,}"),
+        ("stale-pool skips / failed polls", f"{d['stale_skips']:,} / {d['poll_failures']:,}"),
+        ("trades by status", ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())) or "-"),
+        ("swaps mined / reverted / rejected / dropped",
+         " / ".join(str(swaps.get(k, 0)) for k in ("mined", "reverted", "rejected", "dropped"))),
+        ("failed legs", str(d["failed_legs"])),
+        ("expected PnL (quote)", f"{Decimal(str(d['expected_pnl'])):,.6f}"),
+        ("realised PnL incl. gas (quote)", f"{Decimal(str(d['realized_pnl'])):,.6f}"),
+        ("gas paid by swaps (native)", f"{Decimal(int(str(d['gas_wei']))) / Decimal(10**18):.9f}"),
+        ("gas paid by approvals (native)", f"{Decimal(int(str(d['approvals_gas_wei']))) / Decimal(10**18):.9f}"),
+    ]
+    wallets: dict[str, dict[str, str]] = d["wallets"]  # type: ignore[assignment]
+    rows += [(f"{w} balances", ", ".join(f"{c} {Decimal(a):,.6f}" for c, a in bal.items()))
+             for w, bal in wallets.items()]
+    for k, v in rows:
+        t.add_row(k, v)
+    console.print(t)
+
+
+def _dex_summary(dex: DexRuntime) -> dict[str, Any]:
+    """What the run did on chain: the ``dex`` part of the live summary."""
+    from collections import Counter
+
+    runners = [ch.runner for ch in dex.chains.values() if ch.runner is not None]
+    swaps = Counter(out.status for r in runners for out in r.outcomes)
+    by_status: Counter[str] = Counter()
+    failed: Counter[str] = Counter()
+    for r in runners:
+        by_status.update(r.stats.by_status)
+        failed.update(r.stats.failed_by_reason)
+    bal = dex.engine.portfolio.balances
+    wallets = {ch.wallet: {c: str(a) for c, a in sorted(bal.get(ch.wallet, {}).items())}
+               for ch in dex.chains.values() if ch.runner is not None}
+    return {
+        "executing": dex.executing,
+        "signer": dex.signer.address if dex.signer else None,
+        "venues": {v: vars(s).copy() for v, s in dex.stats.items()},
+        "unhealthy_pools": {e.label: e.pool.reason for e in dex.entries if not e.pool.healthy},
+        "opportunities": dex.opportunities,
+        "stale_skips": sum(s.stale for s in dex.stats.values()),
+        "trades_by_status": dict(by_status),
+        "swaps": dict(swaps),
+        "failed_legs": sum(r.stats.failed_legs for r in runners),
+        "failed_by_reason": dict(failed),
+        "expected_pnl": str(sum((r.stats.expected_pnl for r in runners), Decimal(0))),
+        "realized_pnl": str(sum((r.stats.realized_pnl for r in runners), Decimal(0))),
+        "gas_wei": sum(r.stats.gas_wei for r in runners),
+        "approvals_gas_wei": sum(ch.approvals_gas_wei for ch in dex.chains.values()),
+        "poll_failures": sum(ch.poll_failures for ch in dex.chains.values()),
+        "errors": dex.errors,
+        "wallets": wallets,
+    }
 
 
 @app.command()
@@ -134,7 +292,7 @@ def record(
 
     if out.exists() and not out.is_dir():
         fail(f"--out {out}: exists and is not a directory")
-    settings, lp, engine, _ = _live_setup(config, None, True, venues, symbols, "record")
+    settings, lp, engine, _, _ = _live_setup(config, None, True, venues, symbols, "record")
     native = [v for v in lp.venues if lp.paths[v] == "native"]
     if len(native) != len(lp.venues):
         fail(f"recording needs native handlers; not native: {', '.join(set(lp.venues) - set(native))}")

@@ -6,12 +6,14 @@ TOML or an invalid value into one :class:`ConfigError` line naming the file and 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_serializer, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -111,6 +113,136 @@ class LiveSettings(BaseModel):
     venues: dict[str, VenueLiveSettings] = Field(default_factory=dict)
 
 
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def _address(v: str) -> str:
+    if not _ADDRESS.match(v):
+        raise ValueError(f"{v!r} is not a 0x-prefixed 20-byte hex address")
+    return v
+
+
+def _redact_rpc(url: str) -> str:
+    """``scheme://host[:port]/...``: RPC URLs often carry an API key, never stored in a run's config."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return f"{parts.scheme}://{host}" + ("/..." if parts.path.strip("/") or parts.query else "")
+
+
+class DexChainSettings(BaseModel):
+    """One chain: its RPC endpoint, how pool state is followed, and how gas is priced."""
+
+    chain_id: int = Field(gt=0)
+    rpc_url: str  # http(s):// or ws(s)://; may carry an API key: redacted in stored configs
+    poll_interval_s: float = Field(1.0, gt=0)
+    timeout_s: float = Field(10.0, gt=0)  # per RPC call
+    max_block_lag: int = Field(1, ge=0)  # pool state this many blocks behind the head is stale
+    max_age_s: float = Field(30.0, gt=0)  # ... or confirmed this long ago
+    receipt_timeout_s: float = Field(120.0, gt=0)  # no receipt by then: a dropped (failed) leg
+    priority_fee_gwei: float = Field(1.0, ge=0)
+    gas_price_gwei: float | None = Field(None, ge=0)  # fixed gas price for sizing; None: base fee + tip
+    native_symbol: str = "ETH"
+    native_price_from: str = ""  # "binance ETH/USDT" (a CEX book) or "uniswap_v2 WETH/USDC" (a pool)
+    native_price: float = Field(0.0, ge=0)  # fixed native-coin price in quote; used when the source has none
+
+    @field_validator("rpc_url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://", "ws://", "wss://")) or not urlsplit(v).hostname:
+            raise ValueError(f"{_redact_rpc(v)!r} is not an http(s):// or ws(s):// URL")
+        return v
+
+    @field_serializer("rpc_url", when_used="json")
+    def _hide_key(self, v: str) -> str:
+        return _redact_rpc(v)
+
+    @model_validator(mode="after")
+    def _native(self) -> DexChainSettings:
+        if not self.native_price_from and not self.native_price:
+            raise ValueError(f"chain {self.chain_id}: set native_price_from (a book or pool) or native_price")
+        return self
+
+
+class DexVenueSettings(BaseModel):
+    """One DEX deployment (``cryptoarb.dex.pools.DexSpec``)."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["v2", "v3"]
+    chain_id: int = Field(gt=0)
+    factory: str
+    router: str  # Router02 (v2) or SwapRouter (v3)
+    fee_bps: int = Field(30, ge=0, lt=10_000)  # v2 family only; v3 fees are per pool
+    quoter: str = ""  # v3 QuoterV2 (optional)
+    swap_gas: int = Field(0, ge=0)  # gas one swap costs; 0: the kind's default
+
+    _addr = field_validator("factory", "router")(_address)
+
+    @field_validator("quoter")
+    @classmethod
+    def _quoter(cls, v: str) -> str:
+        return _address(v) if v else v
+
+
+class DexPoolSettings(BaseModel):
+    """A pool to follow: found with the venue's factory from its two tokens (and v3 fee tier)."""
+
+    venue: str
+    base: str  # token addresses
+    quote: str
+    fee: int = Field(0, ge=0)  # v3 fee tier in hundredths of a bip (500, 3000, 10000); 0 for v2
+    compare_with: list[str] = Field(default_factory=list)  # CEX books, "binance ETH/USDT"
+
+    _addr = field_validator("base", "quote")(_address)
+
+    @field_validator("compare_with")
+    @classmethod
+    def _keys(cls, v: list[str]) -> list[str]:
+        for key in v:
+            if len(key.split()) != 2 or "/" not in key:
+                raise ValueError(f"{key!r} must be 'VENUE BASE/QUOTE', e.g. 'binance ETH/USDT'")
+        return v
+
+
+class DexSettings(BaseModel):
+    """DEX venues run by ``arb run --live`` beside the CEX feeds (see docs/dex.md)."""
+
+    chains: list[DexChainSettings] = Field(default_factory=list)
+    venues: list[DexVenueSettings] = Field(default_factory=list)
+    pools: list[DexPoolSettings] = Field(default_factory=list)
+    max_notional_quote: float = Field(10_000.0, gt=0)  # per opportunity, in each pair's quote currency
+    min_profit_bps: float = Field(5.0, ge=0)  # net of pool fee, CEX fee and gas
+    min_profit_quote: float = Field(0.0, ge=0)
+    slippage_bps: float = Field(10.0, ge=0, lt=10_000)  # amountOutMin / amountInMax bound of each swap
+    evaluate_interval_ms: float = Field(25.0, gt=0)  # pairs are also evaluated right after pool updates
+    approve_on_start: bool = True  # approve the routers once at start, not inside a trade
+
+    @model_validator(mode="after")
+    def _references(self) -> DexSettings:
+        chains = [c.chain_id for c in self.chains]
+        if len(set(chains)) != len(chains):
+            raise ValueError("chains: a chain_id is configured twice")
+        names = [v.name for v in self.venues]
+        if len(set(names)) != len(names):
+            raise ValueError("venues: a venue name is configured twice")
+        for i, v in enumerate(self.venues):
+            if v.chain_id not in chains:
+                raise ValueError(f"venues.{i}.chain_id: no [[dex.chains]] entry for chain {v.chain_id}")
+        kinds = {v.name: v.kind for v in self.venues}
+        seen: set[tuple[str, frozenset[str], int]] = set()
+        for i, p in enumerate(self.pools):
+            key = (p.venue, frozenset((p.base.lower(), p.quote.lower())), p.fee)
+            if key in seen:
+                raise ValueError(f"pools.{i}: the same pool is configured twice")
+            seen.add(key)
+            if p.venue not in kinds:
+                raise ValueError(f"pools.{i}.venue: {p.venue!r} is not a dex venue (configured: {names})")
+            if (kinds[p.venue] == "v3") != bool(p.fee):
+                raise ValueError(f"pools.{i}.fee: a fee tier is required for v3 pools and not allowed for v2")
+            if p.base.lower() == p.quote.lower():
+                raise ValueError(f"pools.{i}.quote: base and quote are the same token")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARB_", env_nested_delimiter="__", extra="forbid")
 
@@ -118,6 +250,7 @@ class Settings(BaseSettings):
     paper: PaperSettings = Field(default_factory=lambda: PaperSettings())
     storage: StorageSettings = Field(default_factory=lambda: StorageSettings())
     live: LiveSettings = Field(default_factory=lambda: LiveSettings())
+    dex: DexSettings = Field(default_factory=lambda: DexSettings())
     instruments: list[InstrumentSpec] = Field(default_factory=list)
 
 

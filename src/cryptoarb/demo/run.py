@@ -203,7 +203,9 @@ def _summary(
 def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
     """The end-of-run table (what a user reads after the live view is gone)."""
     con = console or Console()
-    t = Table(title="Demo summary — SIMULATED MARKET, not real prices", title_style="bold yellow")
+    title = ("Demo summary — SIMULATED MARKET, not real prices" if summary.get("simulated", True)
+             else "Run summary — live market data, paper trading")
+    t = Table(title=title, title_style="bold yellow")
     t.add_column("metric")
     t.add_column("value", justify="right")
     lat = summary.get("latency_us", {})

@@ -4,6 +4,9 @@ One asyncio loop, one thread: every frame goes through the engine's hot path as 
 paper orders are delivered by a ticker when their latency has elapsed; the rich view refreshes
 a few times a second. Ctrl-C (or ``duration``) sets the stop event and everything closes
 cleanly: connections, ccxt sessions, the recorder, storage.
+
+Services (the DEX runtime) run beside the feeds in the same loop: started before any feed (so
+a configuration error stops the run before it trades), run until stop, closed at the end.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cryptoarb.config import Settings
 from cryptoarb.core.instruments import Instrument
@@ -33,11 +36,25 @@ class LivePlan:
     symbols: list[str]
     instruments: dict[str, list[Instrument]] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)  # venue -> native | ccxt
+    dex_venues: list[str] = field(default_factory=list)  # names of [[dex.venues]]: pools, not books
+
+
+class Service(Protocol):
+    """Something that runs beside the feeds (``cryptoarb.dex.live.DexRuntime``)."""
+
+    async def start(self) -> None: ...
+    async def run(self, stop: asyncio.Event) -> None: ...
+    async def close(self) -> None: ...
 
 
 async def plan(settings: Settings, catalog: Catalog, venues: list[str], symbols: list[str]) -> LivePlan:
-    """Check venues and symbols (clear errors listing what exists) and resolve instruments."""
-    p = LivePlan([canonical(v) for v in venues], symbols)
+    """Check venues and symbols (clear errors listing what exists) and resolve instruments.
+
+    A name of a configured DEX venue is a DEX venue: it is not looked up among the CEX venues.
+    """
+    dex = {v.name for v in settings.dex.venues}
+    p = LivePlan([canonical(v) for v in venues if v not in dex], symbols,
+                 dex_venues=list(dict.fromkeys(v for v in venues if v in dex)))
     for v in p.venues:
         p.paths[v] = path_of(v)  # raises UnknownVenue with the list
         vs = settings.live.venues.get(v)
@@ -65,8 +82,13 @@ async def run_feeds(
     on_refresh: Callable[[], None] | None = None,
     stop: asyncio.Event | None = None,
     refresh_s: float = 0.25,
+    services: Sequence[Service] = (),
 ) -> None:
-    """Run until ``duration`` elapses, ``stop`` is set, or SIGINT/SIGTERM."""
+    """Run until ``duration`` elapses, ``stop`` is set, or SIGINT/SIGTERM.
+
+    ``services`` are started first (an error there propagates before any feed runs), then run
+    beside the feeds, and closed at the end whatever happened.
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -91,9 +113,24 @@ async def run_feeds(
             stop.set()
 
     try:
-        await asyncio.gather(*(f.run(stop) for f in feeds), ticker(), refresher(), timer())
+        for svc in services:  # a start waiting on a slow endpoint still yields to Ctrl-C
+            starting = asyncio.ensure_future(svc.start())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if not starting.done():
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
+                return
+            starting.result()
+        await asyncio.gather(*(f.run(stop) for f in feeds), *(s.run(stop) for s in services),
+                             ticker(), refresher(), timer())
     finally:
         stop.set()
+        for svc in services:
+            with contextlib.suppress(Exception):
+                await svc.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)

@@ -1,0 +1,431 @@
+"""DEX venues inside ``arb run --live``: follow pools, detect against CEX books and other pools, trade.
+
+:class:`DexRuntime` is a service of :func:`cryptoarb.live.runner.run_feeds`. ``start`` connects
+each chain (chain id checked), discovers the configured pools and approves the routers, so every
+configuration mistake stops the run before any feed starts. ``run`` follows pool events and
+evaluates every (pool, CEX book) and (pool, pool) pair of the same tokens on its own periodic
+task and right after pool updates: never inside ``Engine.on_message``, so a slow RPC never delays
+the CEX hot path. A pair is re-evaluated only when an input changed (pool state, book update, gas
+price): a standing gap is one opportunity, not one per tick. Stale or unhealthy pool state is
+never quoted (``StalePoolError``: skipped, counted).
+
+Opportunities go to ``Engine.on_opportunity`` and the storage sink. With a signer (key from the
+environment only) they are executed by :class:`DexArbExecutor`, one at a time per pool and per
+CEX book; without one the run is detection only. After a trade the chain is polled at once and
+the pair waits for a changed CEX book too: the paper venue already took the liquidity our hedge met.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from web3 import AsyncWeb3
+
+from cryptoarb.config import DexChainSettings, DexPoolSettings, DexSettings
+from cryptoarb.core.orders import ArbTrade
+from cryptoarb.dex import abi
+from cryptoarb.dex.arb import DexArbDetector, DexLimits, DexOpportunity, GasModel, pool_mid
+from cryptoarb.dex.chain import ChainClient, make_provider, redact_url
+from cryptoarb.dex.errors import DexError, StalePoolError
+from cryptoarb.dex.execution import DexExecutor, Signer
+from cryptoarb.dex.pools import DexSpec, Freshness, Token, V2Pool, V3Pool
+from cryptoarb.dex.settle import DexArbExecutor
+from cryptoarb.engine.engine import Engine
+
+log = logging.getLogger(__name__)
+Pool = V2Pool | V3Pool
+GWEI = 10**9
+
+
+class DexStartError(DexError):
+    """A configuration that cannot run (bad endpoint, wrong chain, unknown pool): one line for the user."""
+
+
+def one_line(msg: object) -> str:
+    return " ".join(str(msg).split())
+
+
+@dataclass
+class VenueStats:
+    """Per DEX venue; the first fields mirror ``FeedStats`` so the Feeds table shows DEX rows too."""
+
+    path: str = "dex"
+    connects: int = 0  # chain connections
+    disconnects: int = 0  # failed event polls (pools unhealthy until the next good one)
+    stale: int = 0  # evaluations skipped on stale or unhealthy pool state
+    messages: int = 0  # pool updates (state changes seen)
+    bad_messages: int = 0  # evaluation errors
+    snapshots: int = 0  # pools loaded in full
+    opportunities: int = 0
+    trades: int = 0
+
+
+@dataclass(eq=False)
+class PoolEntry:
+    venue: str
+    pool: Pool
+    base: Token
+    quote: Token
+    chain: Chain
+
+    @property
+    def label(self) -> str:
+        return f"{self.venue} {self.base.symbol}/{self.quote.symbol}"
+
+    def sig(self) -> tuple[Any, ...]:
+        """What quoting depends on: a change means the pool was updated."""
+        p = self.pool
+        if isinstance(p, V2Pool):
+            return p.healthy, p.reserve0, p.reserve1
+        st = p.state
+        return p.healthy, (st.sqrt_price_x96, st.liquidity, st.tick, st.block) if st else None
+
+
+@dataclass(eq=False)
+class Pair:
+    a: PoolEntry
+    book_key: str = ""  # CEX<->DEX
+    b: PoolEntry | None = None  # DEX<->DEX
+    last: tuple[Any, ...] | None = None  # inputs at the last evaluation
+
+    @property
+    def locks(self) -> tuple[str, ...]:
+        return (self.a.pool.address, self.b.pool.address if self.b else self.book_key)
+
+
+@dataclass(eq=False)
+class Seen:
+    """A recent opportunity and what became of it (for the live view)."""
+
+    opp: DexOpportunity
+    state: str  # recorded (detection only) | in flight | the trade's status
+    trade: ArbTrade | None = None
+
+
+@dataclass(eq=False)
+class Chain:
+    cfg: DexChainSettings
+    client: ChainClient | None = None
+    detector: DexArbDetector | None = None
+    executor: DexExecutor | None = None
+    runner: DexArbExecutor | None = None
+    gas_price_wei: int = 0
+    approvals_gas_wei: int = 0
+    poll_failures: int = 0
+    last_error: str = ""
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def wallet(self) -> str:
+        return f"wallet@{self.cfg.chain_id}"
+
+
+class DexRuntime:
+    """The DEX side of one live run, around the run's :class:`Engine`."""
+
+    def __init__(
+        self, settings: DexSettings, engine: Engine, venues: list[str], cex_keys: set[str], signer: Signer | None,
+        max_book_age_ms: float = 5_000.0,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.signer = signer
+        self.venues = list(dict.fromkeys(venues))
+        self.cex_keys = cex_keys
+        self.max_book_age_ns = int(max_book_age_ms * 1e6)
+        self.specs = {v.name: v for v in settings.venues if v.name in self.venues}
+        for v in self.venues:
+            if not any(p.venue == v for p in settings.pools):
+                raise DexStartError(f"dex venue {v!r} has no [[dex.pools]] entry")
+        self.pool_cfgs = [(i, p) for i, p in enumerate(settings.pools) if p.venue in self.venues]
+        wanted = {self.specs[p.venue].chain_id for _, p in self.pool_cfgs}
+        self.chains = {c.chain_id: Chain(c) for c in settings.chains if c.chain_id in wanted}
+        self.stats = {v: VenueStats() for v in self.venues}
+        self.entries: list[PoolEntry] = []
+        self.pairs: list[Pair] = []
+        self.notes: list[str] = []  # what is configured but not compared in this run
+        self.recent: deque[Seen] = deque(maxlen=6)
+        self.errors = 0
+        self.opportunities = 0  # run total (a DEX<->DEX one counts for both venues in ``stats``)
+        self._busy: set[str] = set()
+        self._book_hold: dict[str, tuple[int, int]] = {}  # book key -> the book state our hedge met
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._next_id = engine.detector._next_id  # one id sequence with the CEX detector (storage keys)
+
+    @property
+    def executing(self) -> bool:
+        return self.signer is not None
+
+    # -- start -----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect, check chain ids, discover pools, approve routers, read wallet balances."""
+        for ch in self.chains.values():
+            c = ch.cfg
+            url = redact_url(c.rpc_url)
+            # our own provider, so that it is closed when the connection check fails (no leaked session)
+            provider = make_provider(c.rpc_url)
+            try:
+                ch.client = await ChainClient.connect(
+                    provider, c.chain_id, c.timeout_s, Freshness(c.max_block_lag, c.max_age_s)
+                )
+            except (DexError, ValueError, OSError) as e:
+                with contextlib.suppress(Exception):
+                    await provider.disconnect()
+                msg = str(e).replace(c.rpc_url, url).replace(type(provider).__name__, url)  # no API key shown
+                raise DexStartError(f"dex chain {c.chain_id} ({url}): {one_line(msg)}") from None
+            ch.client.endpoint, ch.client._raw_endpoint = url, c.rpc_url  # later errors name the URL, scrubbed
+            for v in self.venues:
+                self.stats[v].connects += int(self.specs[v].chain_id == c.chain_id)
+        for i, p in self.pool_cfgs:
+            self.entries.append(await self._discover(i, p))
+        self._build_pairs()
+        for ch in self.chains.values():
+            assert ch.client is not None
+            limits = DexLimits(self.settings.min_profit_quote, self.settings.min_profit_bps,
+                               self.settings.max_notional_quote, self.settings.slippage_bps)
+            avail: dict[tuple[str, str], float] | None = {} if self.signer else None
+            ch.detector = DexArbDetector(limits, GasModel(0, 0.0), self._next_id, avail)
+            if self.signer is not None:
+                await self._arm(ch, self.signer)
+            await self._refresh_gas(ch)
+
+    async def _discover(self, i: int, p: DexPoolSettings) -> PoolEntry:
+        v = self.specs[p.venue]
+        ch = self.chains[v.chain_id]
+        assert ch.client is not None
+        spec = DexSpec(v.name, v.kind, v.chain_id, v.factory, v.router, v.fee_bps, v.quoter, v.swap_gas)
+        try:
+            if v.kind == "v2":
+                pool: Pool = await ch.client.v2_pair(spec, p.base, p.quote)
+            else:
+                pool = await ch.client.v3_pool(spec, p.base, p.quote, p.fee)
+            base, quote = await ch.client.token(p.base), await ch.client.token(p.quote)
+        except (DexError, ValueError) as e:
+            raise DexStartError(f"dex.pools.{i} ({p.venue}): {one_line(e)}") from None
+        self.stats[p.venue].snapshots += 1
+        return PoolEntry(p.venue, pool, base, quote, ch)
+
+    def _build_pairs(self) -> None:
+        for e, (_, cfg) in zip(self.entries, self.pool_cfgs, strict=True):
+            for key in cfg.compare_with:
+                if key in self.cex_keys:
+                    self.pairs.append(Pair(e, book_key=key))
+                else:
+                    self.notes.append(f"{e.label} not compared with {key}: that book is not in this run")
+        for i, a in enumerate(self.entries):
+            for b in self.entries[i + 1 :]:
+                same = {a.base.address, a.quote.address} == {b.base.address, b.quote.address}
+                if same and a.chain is b.chain and a.pool.address != b.pool.address:
+                    self.pairs.append(Pair(a, b=b))
+
+    async def _arm(self, ch: Chain, signer: Signer) -> None:
+        """Executors, one-time router approvals, and the wallet's real balances in the portfolio."""
+        assert ch.client is not None
+        c = ch.cfg
+        ch.executor = DexExecutor(ch.client, signer, c.receipt_timeout_s, int(c.priority_fee_gwei * GWEI))
+        ch.runner = DexArbExecutor(ch.executor, self.engine.portfolio, self.engine.executor.venues,
+                                   self.engine.books.get, run_id=self.engine.run_id)
+        pools = [e.pool for e in self.entries if e.chain is ch]
+        if self.settings.approve_on_start:
+            try:
+                ch.approvals_gas_wei = await ch.executor.approve_routers(pools)
+            except DexError as e:
+                raise DexStartError(f"dex chain {c.chain_id}: approving the routers failed: {one_line(e)}") from None
+        w3 = ch.client.w3
+        tokens = {t.address: t for p in pools for t in (p.token0, p.token1)}
+        for t in tokens.values():
+            erc20 = w3.eth.contract(address=AsyncWeb3.to_checksum_address(t.address), abi=abi.ERC20)
+            raw = await ch.client._rpc(f"{t.symbol}.balanceOf", erc20.functions.balanceOf(signer.address).call())
+            self.engine.portfolio.deposit(ch.wallet, t.symbol, t.human(int(raw)))
+        wei = await ch.client._rpc("eth_getBalance", w3.eth.get_balance(AsyncWeb3.to_checksum_address(signer.address)))
+        self.engine.portfolio.deposit(ch.wallet, c.native_symbol, Decimal(int(wei)) / Decimal(10**18))
+
+    # -- running ---------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await asyncio.gather(*(self._follow(ch, stop) for ch in self.chains.values()), self._evaluator(stop))
+        finally:
+            if self._tasks:  # a trade in flight finishes: never leave a mined swap unhedged by choice
+                await asyncio.wait(set(self._tasks), timeout=max(c.cfg.receipt_timeout_s for c in self.chains.values()))
+
+    async def close(self) -> None:
+        for ch in self.chains.values():
+            if ch.client is not None:
+                with contextlib.suppress(Exception):
+                    await ch.client.w3.provider.disconnect()
+
+    async def _follow(self, ch: Chain, stop: asyncio.Event) -> None:
+        """``ChainClient.follow`` with a wake-up of the evaluator and per-venue update counts."""
+        delay = ch.cfg.poll_interval_s
+        while not stop.is_set():
+            ok = await self._poll(ch)
+            delay = ch.cfg.poll_interval_s if ok else min(30.0, delay * 2)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    async def _poll(self, ch: Chain) -> bool:
+        assert ch.client is not None
+        mine = [e for e in self.entries if e.chain is ch]
+        async with ch.lock:
+            before = [e.sig() for e in mine]
+            head = ch.client.head_block
+            try:
+                await ch.client.poll()
+                if ch.client.head_block != head:
+                    await self._refresh_gas(ch)
+            except DexError as err:
+                ch.poll_failures += 1
+                ch.last_error = one_line(err)
+                for v in {e.venue for e in mine}:
+                    self.stats[v].disconnects += 1
+                log.warning("dex chain %s: %s", ch.cfg.chain_id, ch.last_error)
+                return False
+        for e, sig in zip(mine, before, strict=True):
+            if e.sig() != sig:
+                self.stats[e.venue].messages += 1
+                self._wake.set()
+        return True
+
+    async def _refresh_gas(self, ch: Chain) -> None:
+        assert ch.client is not None
+        c = ch.cfg
+        if c.gas_price_gwei is not None:
+            ch.gas_price_wei = int(c.gas_price_gwei * GWEI)
+        elif ch.executor is not None:
+            ch.gas_price_wei = await ch.executor.expected_gas_price()
+        else:
+            block = await ch.client._rpc("eth_getBlockByNumber", ch.client.w3.eth.get_block("latest"))
+            ch.gas_price_wei = int(block.get("baseFeePerGas", 0) or 0) + int(c.priority_fee_gwei * GWEI)
+
+    async def _evaluator(self, stop: asyncio.Event) -> None:
+        interval = self.settings.evaluate_interval_ms / 1e3
+        while not stop.is_set():
+            self._wake.clear()
+            self.evaluate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+
+    # -- detection -------------------------------------------------------------------------------
+    def native_price(self, ch: Chain) -> float:
+        """The native coin in quote: the configured book's or pool's mid, else the fixed price."""
+        src = ch.cfg.native_price_from
+        book = self.engine.books.get(src) if src else None
+        if book is not None and book.valid and book.mid():
+            return book.mid()
+        for e in self.entries:
+            if src and e.label == src and e.pool.healthy:
+                return pool_mid(e.pool, e.base)
+        return ch.cfg.native_price
+
+    def evaluate(self) -> int:
+        """One pass over the pairs whose inputs changed; returns the opportunities found."""
+        now_ns = time.time_ns()
+        gas: dict[int, GasModel | None] = {}
+        for cid, ch in self.chains.items():
+            price = self.native_price(ch)
+            gas[cid] = GasModel(ch.gas_price_wei, price, ch.cfg.native_symbol) if price > 0 else None
+            if ch.detector is not None and ch.detector.available is not None:
+                self._available(ch.detector.available)
+        found = 0
+        for pair in self.pairs:
+            ch = pair.a.chain
+            g = gas[ch.cfg.chain_id]
+            if g is None or ch.detector is None or any(k in self._busy for k in pair.locks):
+                continue
+            book = self.engine.books.get(pair.book_key) if pair.book_key else None
+            if pair.book_key:
+                if book is None or not book.valid or now_ns - book.local_ns > self.max_book_age_ns:
+                    continue
+                if self._book_hold.get(pair.book_key) == (book.update_id, book.local_ns):
+                    continue
+            inputs = (pair.a.sig(), pair.b.sig() if pair.b else (book.update_id, book.local_ns) if book else None,
+                      g.gas_price_wei)
+            if inputs == pair.last:
+                continue
+            pair.last = inputs
+            ch.detector.gas = g
+            try:
+                if book is not None:
+                    opp = ch.detector.cex_vs_pool(book, pair.a.pool, pair.a.base, now_ns)
+                else:
+                    assert pair.b is not None
+                    opp = ch.detector.pool_vs_pool(pair.a.pool, pair.b.pool, pair.a.base, now_ns)
+            except StalePoolError:
+                self.stats[pair.a.venue].stale += 1
+                pair.last = None  # retried every pass until the pool is confirmed again
+                continue
+            except (DexError, ValueError, ZeroDivisionError) as e:
+                self.stats[pair.a.venue].bad_messages += 1
+                log.warning("dex evaluation of %s failed: %s", pair.a.label, one_line(e))
+                continue
+            if opp is not None:
+                found += 1
+                self._found(pair, opp, now_ns)
+        return found
+
+    def _available(self, av: dict[tuple[str, str], float]) -> None:
+        """Balances for sizing: the portfolio (wallet and CEX venues) less CEX trades in flight."""
+        av.clear()
+        reserved = self.engine.executor.reserved
+        for venue, ccys in self.engine.portfolio.balances.items():
+            for ccy, amount in ccys.items():
+                av[(venue, ccy)] = float(amount) - reserved.get((venue, ccy), 0.0)
+
+    def _found(self, pair: Pair, opp: DexOpportunity, now_ns: int) -> None:
+        o = opp.opportunity
+        self.opportunities += 1
+        for v in {pair.a.venue, pair.b.venue if pair.b else pair.a.venue}:
+            self.stats[v].opportunities += 1
+        for fn in self.engine.on_opportunity:
+            fn(o)
+        if self.engine.sink is not None:
+            self.engine.sink.opportunity(o)
+        runner = pair.a.chain.runner
+        seen = Seen(opp, "in flight" if runner else "recorded")
+        self.recent.append(seen)
+        if runner is None:
+            return  # detection only: recorded, not traded
+        self._busy.update(pair.locks)
+        task = asyncio.create_task(self._execute(pair, runner, seen))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- execution -------------------------------------------------------------------------------
+    async def _execute(self, pair: Pair, runner: DexArbExecutor, seen: Seen) -> None:
+        book = self.engine.books.get(pair.book_key) if pair.book_key else None
+        opp = seen.opp
+        try:
+            trade = await runner.execute(opp, time.time_ns())
+            seen.state, seen.trade = trade.status.value, trade
+            if book is not None:
+                self._book_hold[pair.book_key] = (book.update_id, book.local_ns)
+            for v in {pair.a.venue, pair.b.venue if pair.b else pair.a.venue}:
+                self.stats[v].trades += 1
+            self._record(trade)
+            await self._poll(pair.a.chain)  # our swap moved the pool: re-read before quoting it again
+        except Exception as e:  # an executor bug must not stop the run; counted and logged
+            seen.state = "error"
+            self.errors += 1
+            log.error("dex execution of opportunity %s failed: %s", opp.opportunity.id, one_line(e))
+        finally:
+            self._busy.difference_update(pair.locks)
+            self._wake.set()
+
+    def _record(self, trade: ArbTrade) -> None:
+        sink = self.engine.sink
+        if sink is None:
+            return
+        for order in (trade.buy_order, trade.sell_order):
+            sink.order(order)
+            for f in order.fills:
+                sink.fill(f)
+        sink.arb_trade(trade)
+        sink.balances(trade.closed_ns, self.engine.portfolio.snapshot())
