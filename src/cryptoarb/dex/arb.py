@@ -15,133 +15,46 @@ raises :class:`StalePoolError` and nothing is sized on it.
 
 Results are the project's :class:`Opportunity` with :class:`OrderIntent` legs (venue
 ``uniswap_v2@<chain id>``, symbol ``WETH/USDC``), wrapped in :class:`DexOpportunity`.
+
+This module is the sizing logic only. The exact pool quotes it probes live in :mod:`.quote` and
+the plan types it returns in :mod:`.plan`; both are re-exported here so that existing imports
+(``from cryptoarb.dex.arb import pool_out, DexOpportunity``) keep working.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from cryptoarb.core.book import OrderBook
+from cryptoarb.core.instruments import Instrument
 from cryptoarb.core.opportunity import BUY, SELL, Opportunity, OrderIntent
 from cryptoarb.dex import uniswap_v2 as v2
 from cryptoarb.dex import uniswap_v3 as v3
 from cryptoarb.dex.errors import DexError
-from cryptoarb.dex.pools import Token, V2Pool, V3Pool
+from cryptoarb.dex.plan import CEX_DEX, DEX_DEX, DexLeg, DexLimits, DexOpportunity, GasModel
+from cryptoarb.dex.pools import Token, V2Pool
+from cryptoarb.dex.quote import Pool, fee_frac, max_in, pool_in, pool_mid, pool_out, safe, walk_levels
 
-Pool = V2Pool | V3Pool
-CEX_DEX = "cex_dex"
-DEX_DEX = "dex_dex"
-
-
-@dataclass(frozen=True, slots=True)
-class GasModel:
-    """Gas price and the native coin's price in the quote currency (for ETH, e.g. the WETH/USDC mid)."""
-
-    gas_price_wei: int
-    native_price_quote: float
-    native_symbol: str = "ETH"
-
-    def cost_quote(self, gas_units: int) -> float:
-        return gas_units * self.gas_price_wei / 1e18 * self.native_price_quote
-
-
-@dataclass(frozen=True, slots=True)
-class DexLimits:
-    min_profit_quote: float = 0.0  # net of pool fee, CEX fee and gas
-    min_profit_bps: float = 1.0
-    max_notional_quote: float = 10_000.0  # buy-leg cost cap
-    slippage_bps: float = 10.0  # protective bound on each swap (amountOutMin / amountInMax)
+__all__ = [
+    "CEX_DEX",
+    "DEX_DEX",
+    "DexArbDetector",
+    "DexLeg",
+    "DexLimits",
+    "DexOpportunity",
+    "GasModel",
+    "Pool",
+    "pool_in",
+    "pool_mid",
+    "pool_out",
+]
 
 
-@dataclass(slots=True)
-class DexLeg:
-    """One planned swap, in raw token units."""
-
-    pool: Pool
-    side: str  # BUY or SELL of the base token
-    token_in: Token
-    token_out: Token
-    exact_out: bool
-    amount_in: int  # exact (exact input) or expected (exact output)
-    amount_out: int  # expected (exact input) or exact (exact output)
-    bound: int  # amountOutMin for exact input, amountInMax for exact output
-
-    @property
-    def amount(self) -> int:
-        """The amount the transaction fixes."""
-        return self.amount_out if self.exact_out else self.amount_in
-
-
-@dataclass(slots=True)
-class DexOpportunity:
-    opportunity: Opportunity
-    kind: str  # CEX_DEX | DEX_DEX
-    base: Token
-    quote: Token
-    legs: list[DexLeg]  # on-chain legs, in execution order
-    cex: OrderIntent | None
-    gas: GasModel
-    gas_units: int
-    gas_quote: float
-    pool_fee_quote: float
-    cex_fee_quote: float
-    blocks: dict[str, int] = field(default_factory=dict)  # pool address -> state block used
-
-
-def _fee_frac(pool: Pool) -> float:
-    return pool.dex.fee_bps / 1e4 if isinstance(pool, V2Pool) else pool.fee / 1e6
-
-
-def pool_out(pool: Pool, token_in: Token, amount_in: int) -> int:
-    """Exact output from the pool's current state (freshness is the caller's check)."""
-    if isinstance(pool, V2Pool):
-        r_in, r_out = pool.reserves(token_in)
-        return v2.get_amount_out(amount_in, r_in, r_out, pool.fee_bps)
-    assert pool.state is not None
-    return v3.quote_exact_input(pool.state, pool.zero_for_one(token_in), amount_in)
-
-
-def pool_in(pool: Pool, token_out: Token, amount_out: int) -> int:
-    """Exact input needed for ``amount_out`` from the pool's current state."""
-    if isinstance(pool, V2Pool):
-        r_out, r_in = pool.reserves(token_out)
-        return v2.get_amount_in(amount_out, r_in, r_out, pool.fee_bps)
-    assert pool.state is not None
-    return v3.quote_exact_output(pool.state, not pool.zero_for_one(token_out), amount_out)
-
-
-def pool_mid(pool: Pool, base: Token) -> float:
-    """Marginal price of base in quote (human units), fee excluded."""
+def _cex_terms(book: OrderBook, pool: Pool, base: Token) -> tuple[Token, Instrument, float, int, int]:
+    """What both CEX<->DEX directions start from: quote token, instrument, taker fee, raw units."""
     quote = pool.other(base)
-    if isinstance(pool, V2Pool):
-        rb, rq = pool.reserves(base)
-        return v2.mid_price(rb, rq, base.decimals, quote.decimals)
-    assert pool.state is not None
-    p0 = v3.price_of_token0(pool.state.sqrt_price_x96, pool.token0.decimals, pool.token1.decimals)
-    return p0 if pool.zero_for_one(base) else 1.0 / p0
-
-
-def _max_in(pool: Pool, token_in: Token) -> int:
-    """Upper bound for a search over input amounts."""
-    if isinstance(pool, V2Pool):
-        return pool.reserves(token_in)[0]
-    assert pool.state is not None
-    return v3.max_input(pool.state, pool.zero_for_one(token_in))
-
-
-def _safe(f: Callable[[int], float]) -> Callable[[int], float]:
-    """An objective that is -inf where the pool cannot serve the size (so searches avoid it)."""
-
-    def g(x: int) -> float:
-        if x <= 0:
-            return 0.0
-        try:
-            return f(x)
-        except (DexError, ValueError):
-            return float("-inf")
-
-    return g
+    inst = book.instrument
+    return quote, inst, inst.fees.taker, int(10**base.decimals), int(10**quote.decimals)
 
 
 class DexArbDetector:
@@ -182,7 +95,7 @@ class DexArbDetector:
             return None
         self.evaluations += 1
         mid = pool_mid(pool, base)
-        g = 1.0 - _fee_frac(pool)
+        g = 1.0 - fee_frac(pool)
         f = book.instrument.fees.taker
         thr = 1.0 + self.limits.min_profit_bps / 1e4
         found = []
@@ -198,10 +111,7 @@ class DexArbDetector:
 
     def _buy_pool(self, book: OrderBook, pool: Pool, base: Token, now_ns: int) -> DexOpportunity | None:
         """Buy base on the pool (exact output), sell it into the book's bids."""
-        quote = pool.other(base)
-        inst = book.instrument
-        f = inst.fees.taker
-        db, dq = int(10**base.decimals), int(10**quote.decimals)
+        quote, inst, f, db, dq = _cex_terms(book, pool, base)
         if isinstance(pool, V2Pool):
             rb, rq = pool.reserves(base)
             q = v2.optimal_buy_vs_bids(rq / dq, rb / db, pool.fee_bps, book.bids(), f)
@@ -209,14 +119,14 @@ class DexArbDetector:
             bids = list(book.bids())
 
             def value(q_raw: int) -> float:
-                _, notional, _ = _walk(bids, q_raw / db)
+                _, notional, _ = walk_levels(bids, q_raw / db)
                 return notional * (1.0 - f) - pool_in(pool, base, q_raw) / dq
 
             try:
-                hi = pool_out(pool, quote, _max_in(pool, quote)) - 1
+                hi = pool_out(pool, quote, max_in(pool, quote)) - 1
             except DexError:
                 return None
-            q_raw, _ = v3.maximize(_safe(value), min(hi, int(sum(q for _, q in bids) * db)))
+            q_raw, _ = v3.maximize(safe(value), min(hi, int(sum(q for _, q in bids) * db)))
             q = q_raw / db
         spend = min(self.limits.max_notional_quote, self._avail(self._wallet(pool), quote.symbol))
         q = min(q, self._avail(inst.venue, inst.base))
@@ -237,7 +147,7 @@ class DexArbDetector:
         if filled < q:
             return None
         cost = cost_raw / dq
-        bound = cost_raw + cost_raw * int(self.limits.slippage_bps * 100) // 1_000_000
+        bound = cost_raw + self._slip(cost_raw)
         leg = DexLeg(pool, BUY, quote, base, True, cost_raw, q_raw, bound)
         cex = OrderIntent(inst.venue, inst.symbol, SELL, q, worst, notional / q)
         buy = OrderIntent(pool.venue, pool.symbol(base), BUY, q, bound / dq / q, cost / q)
@@ -252,7 +162,7 @@ class DexArbDetector:
             q,
             cost,
             notional * (1.0 - f),
-            cost * _fee_frac(pool),
+            cost * fee_frac(pool),
             notional * f,
             book.exchange_ns,
             now_ns,
@@ -260,10 +170,7 @@ class DexArbDetector:
 
     def _sell_pool(self, book: OrderBook, pool: Pool, base: Token, now_ns: int) -> DexOpportunity | None:
         """Buy base from the book's asks, sell it into the pool (exact input)."""
-        quote = pool.other(base)
-        inst = book.instrument
-        f = inst.fees.taker
-        db, dq = int(10**base.decimals), int(10**quote.decimals)
+        quote, inst, f, db, dq = _cex_terms(book, pool, base)
         if isinstance(pool, V2Pool):
             rb, rq = pool.reserves(base)
             x = v2.optimal_sell_vs_asks(rb / db, rq / dq, pool.fee_bps, book.asks(), f)
@@ -271,12 +178,12 @@ class DexArbDetector:
             asks = list(book.asks())
 
             def value(x_raw: int) -> float:
-                filled, notional, _ = _walk(asks, x_raw / db)
+                filled, notional, _ = walk_levels(asks, x_raw / db)
                 if filled < x_raw / db:
                     return float("-inf")
                 return pool_out(pool, base, x_raw) / dq - notional * (1.0 + f)
 
-            x_raw, _ = v3.maximize(_safe(value), min(_max_in(pool, base), int(sum(q for _, q in asks) * db)))
+            x_raw, _ = v3.maximize(safe(value), min(max_in(pool, base), int(sum(q for _, q in asks) * db)))
             x = x_raw / db
         x = min(x, self._avail(self._wallet(pool), base.symbol))
         spend = min(self.limits.max_notional_quote, self._avail(inst.venue, inst.quote))
@@ -295,7 +202,7 @@ class DexArbDetector:
         except DexError:
             return None
         proceeds = out_raw / dq
-        bound = out_raw - out_raw * int(self.limits.slippage_bps * 100) // 1_000_000
+        bound = out_raw - self._slip(out_raw)
         leg = DexLeg(pool, SELL, base, quote, False, x_raw, out_raw, bound)
         cex = OrderIntent(inst.venue, inst.symbol, BUY, x, worst, notional / x)
         sell = OrderIntent(pool.venue, pool.symbol(base), SELL, x, bound / dq / x, proceeds / x)
@@ -311,7 +218,7 @@ class DexArbDetector:
             x,
             cost,
             proceeds,
-            proceeds / (1.0 - _fee_frac(pool)) * _fee_frac(pool),
+            proceeds / (1.0 - fee_frac(pool)) * fee_frac(pool),
             notional * f,
             book.exchange_ns,
             now_ns,
@@ -332,7 +239,7 @@ class DexArbDetector:
         if b.other(base).address != quote.address:
             raise ValueError(f"{a.venue} and {b.venue} do not trade the same pair")
         # O(1) check on marginal prices before any sizing
-        if pool_mid(b, base) * (1.0 - _fee_frac(b)) <= pool_mid(a, base) / (1.0 - _fee_frac(a)):
+        if pool_mid(b, base) * (1.0 - fee_frac(b)) <= pool_mid(a, base) / (1.0 - fee_frac(a)):
             return None
         dq = int(10**quote.decimals)
         spend_raw = int(min(self.limits.max_notional_quote, self._avail(self._wallet(a), quote.symbol)) * dq)
@@ -341,7 +248,7 @@ class DexArbDetector:
             b_in, b_out = b.reserves(base)
             x = v2.optimal_pool_vs_pool(a_in, a_out, b_in, b_out, a.fee_bps, b.fee_bps)
         else:
-            x, _ = v3.maximize(_safe(lambda x: pool_out(b, base, pool_out(a, quote, x)) - x), _max_in(a, quote))
+            x, _ = v3.maximize(safe(lambda x: pool_out(b, base, pool_out(a, quote, x)) - x), max_in(a, quote))
         x = min(x, spend_raw)
         if x <= 0:
             return None
@@ -352,17 +259,21 @@ class DexArbDetector:
             return None
         slip = int(self.limits.slippage_bps * 100)
         legs = [
-            DexLeg(a, BUY, quote, base, False, x, y, y - y * slip // 1_000_000),
-            DexLeg(b, SELL, base, quote, False, y, z, z - z * slip // 1_000_000),
+            DexLeg(a, BUY, quote, base, False, x, y, y - self._slip(y)),
+            DexLeg(b, SELL, base, quote, False, y, z, z - self._slip(z)),
         ]
         qty = y / 10**base.decimals
         cost, proceeds = x / dq, z / dq
         buy = OrderIntent(a.venue, a.symbol(base), BUY, qty, cost / qty * (1 + slip / 1e6), cost / qty)
         sell = OrderIntent(b.venue, b.symbol(base), SELL, qty, proceeds / qty * (1 - slip / 1e6), proceeds / qty)
-        pool_fees = cost * _fee_frac(a) + proceeds / (1.0 - _fee_frac(b)) * _fee_frac(b)
+        pool_fees = cost * fee_frac(a) + proceeds / (1.0 - fee_frac(b)) * fee_frac(b)
         return self._finish(DEX_DEX, base, quote, legs, None, buy, sell, qty, cost, proceeds, pool_fees, 0.0, 0, now_ns)
 
     # -- common ------------------------------------------------------------------------------
+    def _slip(self, amount: int) -> int:
+        """The slippage allowance on a raw amount, in integer math like the bound it sets."""
+        return amount * int(self.limits.slippage_bps * 100) // 1_000_000
+
     def _finish(
         self,
         kind: str,
@@ -407,16 +318,3 @@ class DexArbDetector:
         return DexOpportunity(
             opp, kind, base, quote, legs, cex, self.gas, gas_units, gas_quote, pool_fee, cex_fee, blocks
         )
-
-
-def _walk(levels: list[tuple[float, float]], qty: float) -> tuple[float, float, float]:
-    """OrderBook.walk over a list of levels (taken once per search, not per probe)."""
-    filled = notional = worst = 0.0
-    for p, q in levels:
-        left = qty - filled
-        worst = p
-        if q >= left:
-            return qty, notional + left * p, worst
-        filled += q
-        notional += q * p
-    return filled, notional, worst

@@ -13,6 +13,11 @@ Opportunities go to ``Engine.on_opportunity`` and the storage sink. With a signe
 environment only) they are executed by :class:`DexArbExecutor`, one at a time per pool and per
 CEX book; without one the run is detection only. After a trade the chain is polled at once and
 the pair waits for a changed CEX book too: the paper venue already took the liquidity our hedge met.
+
+The run's state records (:class:`Chain`, :class:`PoolEntry`, :class:`Pair`, ...) live in
+:mod:`.live_model` and the one-time start-up I/O in :mod:`.live_setup`; both are re-exported or
+called from here, so this module is the steady-state loop and ``cryptoarb.dex.live`` still
+offers every name it did.
 """
 
 from __future__ import annotations
@@ -22,109 +27,42 @@ import contextlib
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
 
-from web3 import AsyncWeb3
-
-from cryptoarb.config import DexChainSettings, DexPoolSettings, DexSettings
+from cryptoarb.config import DexSettings
 from cryptoarb.core.orders import ArbTrade
-from cryptoarb.dex import abi
 from cryptoarb.dex.arb import DexArbDetector, DexLimits, DexOpportunity, GasModel, pool_mid
-from cryptoarb.dex.chain import ChainClient, make_provider, redact_url
 from cryptoarb.dex.errors import DexError, StalePoolError
 from cryptoarb.dex.execution import DexExecutor, Signer
-from cryptoarb.dex.pools import DexSpec, Freshness, Token, V2Pool, V3Pool
+from cryptoarb.dex.live_model import (
+    GWEI,
+    Chain,
+    DexStartError,
+    Pair,
+    Pool,
+    PoolEntry,
+    Seen,
+    VenueStats,
+    build_pairs,
+    one_line,
+)
+from cryptoarb.dex.live_setup import connect_chain, deposit_wallet, discover_pool
 from cryptoarb.dex.settle import DexArbExecutor
 from cryptoarb.engine.engine import Engine
 
+__all__ = [
+    "GWEI",
+    "Chain",
+    "DexRuntime",
+    "DexStartError",
+    "Pair",
+    "Pool",
+    "PoolEntry",
+    "Seen",
+    "VenueStats",
+    "one_line",
+]
+
 log = logging.getLogger(__name__)
-Pool = V2Pool | V3Pool
-GWEI = 10**9
-
-
-class DexStartError(DexError):
-    """A configuration that cannot run (bad endpoint, wrong chain, unknown pool): one line for the user."""
-
-
-def one_line(msg: object) -> str:
-    return " ".join(str(msg).split())
-
-
-@dataclass
-class VenueStats:
-    """Per DEX venue; the first fields mirror ``FeedStats`` so the Feeds table shows DEX rows too."""
-
-    path: str = "dex"
-    connects: int = 0  # chain connections
-    disconnects: int = 0  # failed event polls (pools unhealthy until the next good one)
-    stale: int = 0  # evaluations skipped on stale or unhealthy pool state
-    messages: int = 0  # pool updates (state changes seen)
-    bad_messages: int = 0  # evaluation errors
-    snapshots: int = 0  # pools loaded in full
-    opportunities: int = 0
-    trades: int = 0
-
-
-@dataclass(eq=False)
-class PoolEntry:
-    venue: str
-    pool: Pool
-    base: Token
-    quote: Token
-    chain: Chain
-
-    @property
-    def label(self) -> str:
-        return f"{self.venue} {self.base.symbol}/{self.quote.symbol}"
-
-    def sig(self) -> tuple[Any, ...]:
-        """What quoting depends on: a change means the pool was updated."""
-        p = self.pool
-        if isinstance(p, V2Pool):
-            return p.healthy, p.reserve0, p.reserve1
-        st = p.state
-        return p.healthy, (st.sqrt_price_x96, st.liquidity, st.tick, st.block) if st else None
-
-
-@dataclass(eq=False)
-class Pair:
-    a: PoolEntry
-    book_key: str = ""  # CEX<->DEX
-    b: PoolEntry | None = None  # DEX<->DEX
-    last: tuple[Any, ...] | None = None  # inputs at the last evaluation
-
-    @property
-    def locks(self) -> tuple[str, ...]:
-        return (self.a.pool.address, self.b.pool.address if self.b else self.book_key)
-
-
-@dataclass(eq=False)
-class Seen:
-    """A recent opportunity and what became of it (for the live view)."""
-
-    opp: DexOpportunity
-    state: str  # recorded (detection only) | in flight | the trade's status
-    trade: ArbTrade | None = None
-
-
-@dataclass(eq=False)
-class Chain:
-    cfg: DexChainSettings
-    client: ChainClient | None = None
-    detector: DexArbDetector | None = None
-    executor: DexExecutor | None = None
-    runner: DexArbExecutor | None = None
-    gas_price_wei: int = 0
-    approvals_gas_wei: int = 0
-    poll_failures: int = 0
-    last_error: str = ""
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @property
-    def wallet(self) -> str:
-        return f"wallet@{self.cfg.chain_id}"
 
 
 class DexRuntime:
@@ -168,25 +106,16 @@ class DexRuntime:
     async def start(self) -> None:
         """Connect, check chain ids, discover pools, approve routers, read wallet balances."""
         for ch in self.chains.values():
-            c = ch.cfg
-            url = redact_url(c.rpc_url)
-            # our own provider, so that it is closed when the connection check fails (no leaked session)
-            provider = make_provider(c.rpc_url)
-            try:
-                ch.client = await ChainClient.connect(
-                    provider, c.chain_id, c.timeout_s, Freshness(c.max_block_lag, c.max_age_s)
-                )
-            except (DexError, ValueError, OSError) as e:
-                with contextlib.suppress(Exception):
-                    await provider.disconnect()
-                msg = str(e).replace(c.rpc_url, url).replace(type(provider).__name__, url)  # no API key shown
-                raise DexStartError(f"dex chain {c.chain_id} ({url}): {one_line(msg)}") from None
-            ch.client.endpoint, ch.client._raw_endpoint = url, c.rpc_url  # later errors name the URL, scrubbed
+            ch.client = await connect_chain(ch)
             for v in self.venues:
-                self.stats[v].connects += int(self.specs[v].chain_id == c.chain_id)
+                self.stats[v].connects += int(self.specs[v].chain_id == ch.cfg.chain_id)
         for i, p in self.pool_cfgs:
-            self.entries.append(await self._discover(i, p))
-        self._build_pairs()
+            venue = self.specs[p.venue]
+            self.entries.append(await discover_pool(self.chains[venue.chain_id], venue, i, p))
+            self.stats[p.venue].snapshots += 1
+        pairs, notes = build_pairs(self.entries, (cfg for _, cfg in self.pool_cfgs), self.cex_keys)
+        self.pairs.extend(pairs)
+        self.notes.extend(notes)
         for ch in self.chains.values():
             assert ch.client is not None
             limits = DexLimits(self.settings.min_profit_quote, self.settings.min_profit_bps,
@@ -197,35 +126,6 @@ class DexRuntime:
                 await self._arm(ch, self.signer)
             await self._refresh_gas(ch)
 
-    async def _discover(self, i: int, p: DexPoolSettings) -> PoolEntry:
-        v = self.specs[p.venue]
-        ch = self.chains[v.chain_id]
-        assert ch.client is not None
-        spec = DexSpec(v.name, v.kind, v.chain_id, v.factory, v.router, v.fee_bps, v.quoter, v.swap_gas)
-        try:
-            if v.kind == "v2":
-                pool: Pool = await ch.client.v2_pair(spec, p.base, p.quote)
-            else:
-                pool = await ch.client.v3_pool(spec, p.base, p.quote, p.fee)
-            base, quote = await ch.client.token(p.base), await ch.client.token(p.quote)
-        except (DexError, ValueError) as e:
-            raise DexStartError(f"dex.pools.{i} ({p.venue}): {one_line(e)}") from None
-        self.stats[p.venue].snapshots += 1
-        return PoolEntry(p.venue, pool, base, quote, ch)
-
-    def _build_pairs(self) -> None:
-        for e, (_, cfg) in zip(self.entries, self.pool_cfgs, strict=True):
-            for key in cfg.compare_with:
-                if key in self.cex_keys:
-                    self.pairs.append(Pair(e, book_key=key))
-                else:
-                    self.notes.append(f"{e.label} not compared with {key}: that book is not in this run")
-        for i, a in enumerate(self.entries):
-            for b in self.entries[i + 1 :]:
-                same = {a.base.address, a.quote.address} == {b.base.address, b.quote.address}
-                if same and a.chain is b.chain and a.pool.address != b.pool.address:
-                    self.pairs.append(Pair(a, b=b))
-
     async def _arm(self, ch: Chain, signer: Signer) -> None:
         """Executors, one-time router approvals, and the wallet's real balances in the portfolio."""
         assert ch.client is not None
@@ -233,20 +133,13 @@ class DexRuntime:
         ch.executor = DexExecutor(ch.client, signer, c.receipt_timeout_s, int(c.priority_fee_gwei * GWEI))
         ch.runner = DexArbExecutor(ch.executor, self.engine.portfolio, self.engine.executor.venues,
                                    self.engine.books.get, run_id=self.engine.run_id)
-        pools = [e.pool for e in self.entries if e.chain is ch]
+        pools: list[Pool] = [e.pool for e in self.entries if e.chain is ch]
         if self.settings.approve_on_start:
             try:
                 ch.approvals_gas_wei = await ch.executor.approve_routers(pools)
             except DexError as e:
                 raise DexStartError(f"dex chain {c.chain_id}: approving the routers failed: {one_line(e)}") from None
-        w3 = ch.client.w3
-        tokens = {t.address: t for p in pools for t in (p.token0, p.token1)}
-        for t in tokens.values():
-            erc20 = w3.eth.contract(address=AsyncWeb3.to_checksum_address(t.address), abi=abi.ERC20)
-            raw = await ch.client._rpc(f"{t.symbol}.balanceOf", erc20.functions.balanceOf(signer.address).call())
-            self.engine.portfolio.deposit(ch.wallet, t.symbol, t.human(int(raw)))
-        wei = await ch.client._rpc("eth_getBalance", w3.eth.get_balance(AsyncWeb3.to_checksum_address(signer.address)))
-        self.engine.portfolio.deposit(ch.wallet, c.native_symbol, Decimal(int(wei)) / Decimal(10**18))
+        await deposit_wallet(ch, signer.address, pools, self.engine.portfolio)
 
     # -- running ---------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:

@@ -43,7 +43,7 @@ import gc
 from collections.abc import Sequence
 from typing import Any
 
-from cryptoarb.bench.ccxt_ref import available, ccxt_version
+from cryptoarb.bench.ccxt_common import available, ccxt_version
 from cryptoarb.bench.ccxt_venues import legacy, rest, stream
 from cryptoarb.bench.ccxt_venues.common import _QUOTES as _QUOTES
 from cryptoarb.bench.ccxt_venues.common import Spec, parser_name

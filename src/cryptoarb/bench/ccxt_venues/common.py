@@ -1,7 +1,7 @@
 """Shared pieces of the offline ccxt.pro drivers: the ws client stand-in, market dicts, per-exchange spec.
 
-The ccxt plumbing that :mod:`cryptoarb.bench.ccxt_ref` already has (``available``, the ws client's
-JSON parser, driving a coroutine without a loop) is reused from there.
+The ccxt plumbing shared with :mod:`cryptoarb.bench.ccxt_ref` (``available``, the ws client's
+JSON parser, driving a coroutine without a loop) is reused from :mod:`cryptoarb.bench.ccxt_common`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptoarb.bench.ccxt_ref import _ws_json_parser, available
+from cryptoarb.bench.ccxt_common import available, ws_json_parser
 from cryptoarb.bench.venues import Capture
 
 Classifier = Callable[[Any], int]
@@ -20,7 +20,7 @@ Markets = list[dict[str, Any]]
 
 
 def parser_name() -> str:
-    return _ws_json_parser()[1] if available() else "-"
+    return ws_json_parser()[1] if available() else "-"
 
 
 # ------------------------------------------------------------------------------ offline plumbing

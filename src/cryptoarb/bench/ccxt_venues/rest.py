@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from cryptoarb.bench.ccxt_ref import binance_market
+from cryptoarb.bench.ccxt_common import binance_market
 from cryptoarb.bench.ccxt_venues.common import (
     Markets,
     Spec,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from cryptoarb.bench.ccxt_ref import _drive, _ws_json_parser
+from cryptoarb.bench.ccxt_common import drive, ws_json_parser
 from cryptoarb.bench.ccxt_venues.common import Markets, Spec, _Client
 from cryptoarb.bench.venues import KINDS, Capture, summarize
 from cryptoarb.replay.cryptofeed import HTTP
@@ -110,7 +110,7 @@ class _Run:
 
             self.ex.fetch = fake_fetch
             try:
-                _drive(method(*args))
+                drive(method(*args))
                 self.loads_run += 1
             except Exception as e:
                 self.load_errors.append(f"{method.__name__} {symbol}: {type(e).__name__}: {e}")
@@ -135,7 +135,7 @@ class _Run:
 
 def _ccxt_once(spec: Spec, cap: Capture, frames: list[Frame], markets: Markets) -> dict[str, Any]:
     run = _Run(spec, cap, markets)
-    loads, _ = _ws_json_parser()
+    loads, _ = ws_json_parser()
     gunzip = _gunzip()
     handle = run.ex.handle_message
     client = run.client
