@@ -276,3 +276,19 @@ def test_malformed_frames_raise_and_leave_the_book_alone() -> None:
     assert h.bad_messages == len(bad)
     with pytest.raises(UnknownInstrument):
         h.on_message(orjson.dumps({**nxt, "symbol": "DOGE/USDT"}), 99)
+
+
+def test_view_renders_with_no_trading_venue() -> None:
+    """A run whose venues hold no balances (e.g. DEX only) still renders its screen."""
+    from rich.console import Console
+
+    from cryptoarb.config import load_settings
+    from cryptoarb.demo.view import DemoView
+    from cryptoarb.engine import Engine
+
+    engine = Engine(load_settings(storage={"enabled": False}), [], instruments=[])
+    import io
+
+    out = io.StringIO()
+    Console(file=out, width=100).print(DemoView(engine, banner="LIVE").render())
+    assert "LIVE" in out.getvalue() and "total" in out.getvalue()

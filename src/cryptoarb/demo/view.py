@@ -162,7 +162,7 @@ class DemoView:
             for c in ccys:
                 total[c] = total.get(c, Decimal(0)) + cs.get(c, Decimal(0))
             bal.add_row(venue, *(f"{cs.get(c, Decimal(0)):,.{places.get(c, 5)}f}" for c in ccys))
-        bal.add_row("total", *(f"{total[c]:,.{places.get(c, 5)}f}" for c in ccys), style="bold")
+        bal.add_row("total", *(f"{total.get(c, Decimal(0)):,.{places.get(c, 5)}f}" for c in ccys), style="bold")
         st = e.executor.stats
         lat = e.latency.summary_us()
         pnl = Table.grid(padding=(0, 1))
