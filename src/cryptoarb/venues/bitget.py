@@ -108,8 +108,8 @@ _decode_trades = msgspec.json.Decoder(list[_Trade | _V1Trade], strict=False).dec
 checksum = interleaved
 
 
-class _Route(TextBook[TextLevel]):
-    """A book plus the original level strings its checksum is computed from."""
+class _Route(TextBook[str]):
+    """A book plus the original ``"price:size"`` text of each level, which its checksum hashes."""
 
     __slots__ = ("inst_id", "inst_type")
 

@@ -37,6 +37,42 @@ def interleaved(bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]) ->
     return signed32(zlib.crc32(":".join(parts).encode()))
 
 
+def joined(levels: Iterable[Level], raw: Iterable[TextLevel]) -> list[str]:
+    """``"price:size"`` of each text level (its first two texts), as :func:`interleaved` joins them."""
+    return [f"{t[0]}:{t[1]}" for _, t in zip(levels, raw, strict=True)]
+
+
+def keep_joined(texts: dict[float, str], levels: Iterable[Level], raw: Iterable[TextLevel]) -> None:
+    """:func:`keep` of ``"price:size"`` texts (quantity 0 deletes)."""
+    pop = texts.pop
+    for (p, q), t in zip(levels, raw, strict=True):
+        if q == 0.0:
+            pop(p, None)
+        else:
+            texts[p] = f"{t[0]}:{t[1]}"
+
+
+def interleaved_joined(bids: list[str], asks: list[str]) -> int:
+    """:func:`interleaved` of levels already joined as ``"price:size"`` (best first)."""
+    nb = len(bids)
+    na = len(asks)
+    if nb == na:
+        parts = bids + asks
+        parts[::2] = bids
+        parts[1::2] = asks
+    elif nb > na:
+        parts = bids[:na] + asks
+        parts[::2] = bids[:na]
+        parts[1::2] = asks
+        parts += bids[na:]
+    else:
+        parts = bids + asks[:nb]
+        parts[::2] = bids
+        parts[1::2] = asks[:nb]
+        parts += asks[nb:]
+    return signed32(zlib.crc32(":".join(parts).encode()))
+
+
 def keep(texts: dict[float, T], levels: Iterable[Level], raw: Iterable[T]) -> None:
     """Apply a diff's levels to a side's texts (quantity 0 deletes)."""
     for (p, q), t in zip(levels, raw, strict=True):
@@ -64,9 +100,26 @@ class TextBook(Generic[T]):
         self.asks = {p: t for (p, q), t in zip(asks, ask_texts, strict=True) if q > 0.0}
 
     def top(self, n: int) -> tuple[list[T], list[T]]:
-        """The texts of the ``n`` best bids and asks of the book, best first."""
+        """The texts of the ``n`` best bids and asks of the book, best first.
+
+        Read straight off the book's sorted heads (ascending keys, best last; asks keyed by
+        ``-price``), which hold every level above their floor: the iterator is needed only when
+        a head is shorter than ``n`` and its side has more levels."""
         book = self.sync.book
-        return [self.bids[p] for p, _ in islice(book.bids(), n)], [self.asks[p] for p, _ in islice(book.asks(), n)]
+        stop = -n - 1
+        head = book._bkeys
+        texts = self.bids
+        if len(head) >= n or len(book._bids) == len(head):
+            bids = [texts[p] for p in head[:stop:-1]] if n > 0 else []
+        else:
+            bids = [texts[p] for p, _ in islice(book.bids(), n)]
+        head = book._akeys
+        texts = self.asks
+        if len(head) >= n or len(book._asks) == len(head):
+            asks = [texts[-k] for k in head[:stop:-1]] if n > 0 else []
+        else:
+            asks = [texts[p] for p, _ in islice(book.asks(), n)]
+        return bids, asks
 
 
 class Push(Protocol):
@@ -90,12 +143,12 @@ class PushHandler(ResubscribingHandler):
 
     checksum_depth = 25
 
-    def _push_snapshot(self, tb: TextBook[TextLevel], d: Push, bids: Levels, asks: Levels, seq: int | None,
+    def _push_snapshot(self, tb: TextBook[str], d: Push, bids: Levels, asks: Levels, seq: int | None,
                        reason: str, local_ns: int) -> None:
         sync = tb.sync
         book = sync.book
         book.load_snapshot(bids, asks)
-        tb.load(bids, d.bids, asks, d.asks)
+        tb.load(bids, joined(bids, d.bids), asks, joined(asks, d.asks))
         sync.last_id = seq or 0
         sync.expect_first = False
         self._date(sync, seq, d.ts, local_ns)
@@ -106,13 +159,13 @@ class PushHandler(ResubscribingHandler):
         if book.valid:
             self.on_book(book, local_ns)
 
-    def _push_update(self, tb: TextBook[TextLevel], d: Push, bids: Levels, asks: Levels, seq: int | None,
+    def _push_update(self, tb: TextBook[str], d: Push, bids: Levels, asks: Levels, seq: int | None,
                      local_ns: int) -> None:
         sync = tb.sync
         book = sync.book
         book.apply(bids, asks)
-        keep(tb.bids, bids, d.bids)
-        keep(tb.asks, asks, d.asks)
+        keep_joined(tb.bids, bids, d.bids)
+        keep_joined(tb.asks, asks, d.asks)
         sync.diffs_applied += 1
         if seq is not None:
             sync.last_id = seq
@@ -129,9 +182,9 @@ class PushHandler(ResubscribingHandler):
         book.exchange_ns = ts_ms * 1_000_000
         book.local_ns = local_ns
 
-    def _texts_ok(self, tb: TextBook[TextLevel], expected: int, local_ns: int) -> bool:
+    def _texts_ok(self, tb: TextBook[str], expected: int, local_ns: int) -> bool:
         """The checksum of the book's best levels as the venue wrote them; a mismatch is a gap."""
-        return self._checksum_ok(tb.sync, interleaved(*tb.top(self.checksum_depth)), expected, local_ns)
+        return self._checksum_ok(tb.sync, interleaved_joined(*tb.top(self.checksum_depth)), expected, local_ns)
 
 
 __all__ = ["Push", "PushHandler", "TextBook", "interleaved", "keep", "signed32"]

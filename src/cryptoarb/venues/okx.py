@@ -111,8 +111,8 @@ def parse_rest_book(raw: bytes) -> tuple[Levels, Levels, int]:
     return levels[0], levels[1], b.ts
 
 
-class _Route(TextBook[TextLevel]):
-    """A book plus the original level strings its checksum is computed from."""
+class _Route(TextBook[str]):
+    """A book plus the original ``"price:size"`` text of each level, which its checksum hashes."""
 
     __slots__ = ("native",)
 
