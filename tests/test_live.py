@@ -308,3 +308,20 @@ def test_bad_checksum_invalidates_and_resubscribes_for_a_fresh_snapshot() -> Non
         assert h.checksums_ok >= len(frames) - 2  # every other update verified, both passes
     finally:
         v.stop()
+
+
+def test_bybit_refuses_mixed_categories_in_one_run() -> None:
+    from cryptoarb.core.instruments import Fees, Instrument, Kind
+    from cryptoarb.live.markets import MarketError
+    from cryptoarb.live.runner import plan
+    from cryptoarb.venues.catalog import Catalog
+
+    cat = Catalog()
+    cat.add(Instrument("bybit", "BTC/USDT", "BTC", "USDT", Kind.SPOT, 0.01, 1e-6, 1.0, 1.0, Fees(0.001), "BTCUSDT"))
+    cat.add(Instrument("bybit", "BTC/USDT:USDT", "BTC", "USDT", Kind.LINEAR, 0.1, 0.001, 5.0, 1.0, Fees(0.00055),
+                       "BTCUSDT"))
+    settings = load_settings(storage={"enabled": False})
+    with pytest.raises(MarketError, match="one market category per run"):
+        asyncio.run(plan(settings, cat, ["bybit"], ["BTC/USDT", "BTC/USDT:USDT"]))
+    lp = asyncio.run(plan(settings, cat, ["bybit"], ["BTC/USDT:USDT"]))
+    assert lp.paths["bybit"] == "native"
