@@ -323,7 +323,7 @@ def test_gap_invalidates_then_fresh_snapshot_resyncs(name: str, captures: Callab
     # all but the lost diff and the ones the snapshot covered (futures re-apply the one
     # whose u equals the snapshot id: it straddles it)
     assert sync.diffs_applied == m.diffs_applied - 1 - len(stale)
-    assert all(valid for _, valid, _, _, _ in rec.calls)
+    assert rec.calls and all(valid for _, valid, _, _, _ in rec.calls)
     assert not any(d[expose_k] <= c[0] < d[deliver_k] for c in rec.calls)
 
 

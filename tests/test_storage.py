@@ -299,11 +299,11 @@ def test_unreachable_database_is_reported_not_raised(backend: str, tmp_path: Any
     )
     broken = create_engine(url)
     w = StorageWriter(broken, "r", retries=2, backoff=0.01)
-    t0 = time.perf_counter()
     w.start_run("live", {})
     for i in range(100):
         w.order(make_order(f"o-{i}"))
-    assert time.perf_counter() - t0 < 0.5  # the hot path never waits for the database
+    # the hot path never waits for the database: nothing was tried (so nothing lost) before flush
+    assert (w.rows_lost, w.failed_batches) == (0, 0)
     w.flush()
     assert w.rows_lost == 101 and w.failed_batches == 1
     errors = w.close()

@@ -28,10 +28,10 @@ import pytest
 
 from cryptoarb.core.book import INVALID, SYNCING, VALID, OrderBook
 from cryptoarb.core.events import BookStateChange, Quote, Trade
-from cryptoarb.replay.cryptofeed import HTTP, RECV, read_records
-from cryptoarb.venues.base import DEPTH, OTHER, QUOTE, SNAPSHOT, TRADE, MessageError
+from cryptoarb.venues.base import DEPTH, OTHER, QUOTE, SNAPSHOT, TRADE
 from cryptoarb.venues.bitfinex import OB_CHECKSUM, SEQ_ALL, BitfinexHandler, book_checksum, js_number
 from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from tests.venuekit import assert_all_rejected, capture_frames, levels
 
 pytestmark = pytest.mark.realdata
 
@@ -43,17 +43,6 @@ BOOKS = {  # chanId -> (native, ccxt symbol) of the capture's books
 }
 UPDATES = 1593
 LAST_SEQ = 1670
-
-
-def capture_frames(root: Path, name: str) -> list[tuple[int, bytes]]:
-    """Received frames of a cryptofeed capture, merged by time with its ``.http.0.0`` REST file."""
-    folder = root / "exchange-captures"
-    recs = [r for r in read_records(folder / name) if r.kind == RECV]
-    http = folder / f"{name.split('.')[0]}.http.0.0"
-    if http.exists():
-        recs += [r for r in read_records(http) if r.kind == HTTP]
-    recs.sort(key=lambda r: r.ts_ns)
-    return [(r.ts_ns, r.payload) for r in recs]
 
 
 # -- the independent reference ------------------------------------------------------------
@@ -143,10 +132,6 @@ def new_handler(discover: bool = True) -> tuple[BitfinexHandler, Recorder]:
     return h, rec
 
 
-def full(book: OrderBook) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    return list(book.bids()), list(book.asks())
-
-
 def resequence(raw: bytes, seq: int) -> bytes:
     return re.sub(rb",\d+\]$", b",%d]" % seq, raw)
 
@@ -203,7 +188,7 @@ def replay(frames: list[tuple[int, bytes]]) -> Replay:
             for native, symbol in BOOKS.values():
                 if native in ref.books:
                     want = (ref.levels(native, "b"), ref.levels(native, "a"))
-                    if full(h.syncs[symbol].book) != want and len(mismatches) < 5:
+                    if levels(h.syncs[symbol].book) != want and len(mismatches) < 5:
                         mismatches.append(f"frame {i}: {symbol}")
     return Replay(h, rec, ref, kinds, mismatches)
 
@@ -228,7 +213,7 @@ def test_capture_full_books_equal_the_reference(replay: Replay) -> None:
     assert replay.mismatches == []
     for native, symbol in BOOKS.values():
         book = replay.handler.syncs[symbol].book
-        assert full(book) == (replay.ref.levels(native, "b"), replay.ref.levels(native, "a")), symbol
+        assert levels(book) == (replay.ref.levels(native, "b"), replay.ref.levels(native, "a")), symbol
     assert replay.handler.syncs["MANA/BTC"].book.depth() == (51, 88)
 
 
@@ -305,7 +290,7 @@ def test_sequence_gap_resyncs_every_book_then_a_new_subscription_restores_one(
     assert expose == lost + 1
     doge = h.syncs["MDOGE/USD"]
     assert doge.book.valid and doge.gaps == 1
-    assert full(doge.book) == (ref.levels("tDOGUSD", "b"), ref.levels("tDOGUSD", "a"))
+    assert levels(doge.book) == (ref.levels("tDOGUSD", "b"), ref.levels("tDOGUSD", "a"))
     # the others wait for their own new subscriptions: never published meanwhile
     assert all(s.book.state == SYNCING for k, s in h.syncs.items() if k != "MDOGE/USD")
     assert {c[0] for c in rec.calls[calls_at_gap:]} == {"MDOGE/USD"}
@@ -343,7 +328,7 @@ def _warm(frames: list[tuple[int, bytes]], upto: int) -> BitfinexHandler:
 
 
 def _state(h: BitfinexHandler) -> list[Any]:
-    return [(k, full(s.book), s.book.state, s.diffs_applied, s.gaps) for k, s in sorted(h.syncs.items())] + [
+    return [(k, levels(s.book), s.book.state, s.diffs_applied, s.gaps) for k, s in sorted(h.syncs.items())] + [
         h._seq, h.checksums_ok, list(h.outbox)]
 
 
@@ -370,12 +355,7 @@ def test_malformed_frames_raise_and_leave_books_unchanged(frames: list[tuple[int
         "event without event": b'{"chanId":1}',
         "event of the wrong type": b'{"event":1}',
     }
-    before = _state(h)
-    for what, bad in cases.items():
-        with pytest.raises(MessageError):
-            h.on_message(bad, 1)
-        assert _state(h) == before, what
-    assert h.bad_messages == len(cases)
+    assert_all_rejected(h, cases, _state)
     assert h.on_message(raw, 2) == DEPTH  # the genuine frame: no gap, applied
     assert all(s.gaps == 0 and s.book.valid for s in h.syncs.values()) and h._seq == seq
 
@@ -432,7 +412,7 @@ def test_empty_snapshot_then_levels() -> None:
     h.on_message(b"[5,[60000,1,0.5]]", 3)
     h.on_message(b"[5,[60010,2,-1.25]]", 4)
     h.on_message(b"[5,[60000,0,1]]", 5)
-    assert full(book) == ([], [(60010.0, 1.25)]) and len(rec.calls) == 4
+    assert levels(book) == ([], [(60010.0, 1.25)]) and len(rec.calls) == 4
 
 
 def test_a_snapshot_right_after_a_lost_message_is_not_trusted() -> None:
@@ -445,7 +425,7 @@ def test_a_snapshot_right_after_a_lost_message_is_not_trusted() -> None:
     assert sync.book.valid and len(rec.calls) == 1
     assert h.on_message(b"[5,[[60001,1,0.5],[60010,1,-1]],3]", 3) == OTHER  # seq 2 was lost
     assert sync.gaps == 1 and sync.book.state == SYNCING and len(rec.calls) == 1
-    assert full(sync.book) == ([(60000.0, 0.5)], [(60010.0, 1.0)])
+    assert levels(sync.book) == ([(60000.0, 0.5)], [(60010.0, 1.0)])
     assert [json.loads(m)["event"] for m in h.outbox] == ["unsubscribe", "subscribe"]
     assert h.on_message(b"[5,[60002,1,0.5],4]", 4) == OTHER  # the retired channel: ignored
     h.on_message(b'{"event":"subscribed","channel":"book","chanId":6,"symbol":"tBTCUSD","prec":"P0","len":"25"}', 5)

@@ -23,13 +23,13 @@ from typing import Any
 
 import pytest
 
-from cryptoarb.core.book import INVALID, SYNCING, VALID, OrderBook
-from cryptoarb.core.events import BookStateChange, Quote, Trade
-from cryptoarb.core.instruments import Instrument, Kind
-from cryptoarb.replay.cryptofeed import HTTP, RECV, read_records
+from cryptoarb.core.book import INVALID, SYNCING, VALID
+from cryptoarb.core.events import Quote, Trade
+from cryptoarb.core.instruments import Kind
 from cryptoarb.venues.base import DEPTH, OTHER, QUOTE, SNAPSHOT, TRADE, MessageError
 from cryptoarb.venues.bitget import BitgetHandler
 from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from tests.venuekit import BookRecorder, dumps, edit_frame, levels, stream_frames, warm_up
 
 pytestmark = pytest.mark.realdata
 
@@ -61,8 +61,8 @@ class Ref:
     def feed(self, push: dict[str, Any], snapshot: bool) -> None:
         if snapshot:
             self.bids, self.asks = {}, {}
-        for side, levels in ((self.bids, push["bids"]), (self.asks, push["asks"])):
-            for p, q in levels:
+        for side, lvls in ((self.bids, push["bids"]), (self.asks, push["asks"])):
+            for p, q in lvls:
                 if Decimal(q) == 0:
                     side.pop(Decimal(p), None)
                 else:
@@ -82,40 +82,17 @@ class Ref:
 # -- capture ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def frames(shared_data_root: Path) -> list[tuple[int, bytes]]:
-    caps = shared_data_root / "exchange-captures"
-    assert not (caps / "BITGET.http.0.0").exists(), "Bitget books start from the stream: no REST expected"
-    recs = [r for p in sorted(caps.glob("BITGET.ws.*")) for r in read_records(p)]
-    assert not [r for r in recs if r.kind == HTTP]
-    return sorted(((r.ts_ns, r.payload) for r in recs if r.kind == RECV), key=lambda x: x[0])
+    return stream_frames(shared_data_root, "BITGET", "Bitget")
 
 
 def is_books(m: dict[str, Any]) -> bool:
     return m.get("arg", {}).get("channel") == "books" and "data" in m
 
 
-class Rec:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, bool, int]] = []
-        self.events: list[Any] = []
-        self.states: list[BookStateChange] = []
-        self.requests: list[Instrument] = []
-
-    def on_book(self, book: OrderBook, local_ns: int) -> None:
-        self.calls.append((book.key, book.valid, book.state))
-
-
-def handler(rec: Rec | None = None, catalog: Catalog | None = None, discover: bool = True) -> BitgetHandler:
-    rec = rec or Rec()
+def handler(rec: BookRecorder | None = None, catalog: Catalog | None = None, discover: bool = True) -> BitgetHandler:
+    rec = rec or BookRecorder()
     return BitgetHandler("bitget", catalog or Catalog(), rec.on_book, rec.events.append, rec.requests.append,
                          rec.states.append, discover=discover)
-
-
-def levels(book: OrderBook) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    return list(book.bids()), list(book.asks())
-
-
-def dumps(m: Any) -> bytes:
-    return json.dumps(m, separators=(",", ":")).encode()
 
 
 # -- the real (v1) capture -----------------------------------------------------------------------
@@ -129,11 +106,11 @@ def test_capture_is_the_v1_spot_stream(frames: list[tuple[int, bytes]]) -> None:
                      ("ticker", "snapshot"): 128, ("trade", "snapshot"): 8, ("trade", "update"): 30,
                      ("candle1m", "snapshot"): 8, ("candle1m", "update"): 35}
     books = [json.loads(raw)["data"][0] for _, raw in frames if b'"channel":"books"' in raw and b'"data"' in raw]
-    assert all("seq" not in d and d["checksum"] != 0 for d in books)
+    assert len(books) == 8 + 435 and all("seq" not in d and d["checksum"] != 0 for d in books)
 
 
 def test_replay_every_book_valid_and_every_checksum_verified(frames: list[tuple[int, bytes]]) -> None:
-    rec = Rec()
+    rec = BookRecorder()
     h = handler(rec)
     kinds: Counter[int] = Counter()
     for ns, raw in frames:
@@ -174,7 +151,7 @@ def test_reference_rebuild_equals_the_books_after_every_push(frames: list[tuple[
 
 
 def test_lost_v1_update_is_caught_by_the_checksum(frames: list[tuple[int, bytes]]) -> None:
-    rec = Rec()
+    rec = BookRecorder()
     h = handler(rec)
     idx = [i for i, (_, raw) in enumerate(frames) if b'"books","instId":"EOSUSDT"},"data"' in raw]
     for i, (ns, raw) in enumerate(frames):
@@ -227,7 +204,7 @@ def test_v2_format_builds_the_same_books(frames: list[tuple[int, bytes]]) -> Non
 
 def test_v2_out_of_order_seq_invalidates_then_a_fresh_snapshot_resyncs(frames: list[tuple[int, bytes]]) -> None:
     stream = as_v2(frames)
-    rec = Rec()
+    rec = BookRecorder()
     h = handler(rec)
     ref = Ref()
     idx = [k for k, (_, raw) in enumerate(stream) if b'"books","instId":"AVAXUSDT"},"data"' in raw]
@@ -286,13 +263,11 @@ def test_pseq_must_chain_when_present(frames: list[tuple[int, bytes]]) -> None:
 
 # -- single hand-made frames on a real book ----------------------------------------------------------
 @pytest.fixture
-def warm(frames: list[tuple[int, bytes]]) -> tuple[BitgetHandler, Rec, list[bytes]]:
-    rec = Rec()
+def warm(frames: list[tuple[int, bytes]]) -> tuple[BitgetHandler, BookRecorder, list[bytes]]:
+    rec = BookRecorder()
     h = handler(rec)
     idx = [i for i, (_, raw) in enumerate(frames) if b'"books","instId":"HOTUSDT"},"data"' in raw]
-    for ns, raw in frames[: idx[10]]:
-        h.on_message(raw, ns)
-    return h, rec, [frames[i][1] for i in idx[10:]]
+    return h, rec, warm_up(h, frames, idx, 10)
 
 
 def state(h: BitgetHandler) -> tuple[Any, ...]:
@@ -300,7 +275,9 @@ def state(h: BitgetHandler) -> tuple[Any, ...]:
     return (*levels(s.book), s.book.state, s.book.update_id, s.diffs_applied, s.gaps, h.checksums_ok)
 
 
-def test_corrupted_checksum_counts_a_failure_and_invalidates(warm: tuple[BitgetHandler, Rec, list[bytes]]) -> None:
+def test_corrupted_checksum_counts_a_failure_and_invalidates(
+    warm: tuple[BitgetHandler, BookRecorder, list[bytes]],
+) -> None:
     h, rec, rest = warm
     m = json.loads(rest[0])
     m["data"][0]["checksum"] ^= 0x10
@@ -312,37 +289,24 @@ def test_corrupted_checksum_counts_a_failure_and_invalidates(warm: tuple[BitgetH
     assert "checksum" in rec.states[-1].reason
 
 
-def _edit(path: str, value: Any) -> Any:
-    def edit(raw: bytes) -> bytes:
-        m = json.loads(raw)
-        *parents, last = [int(k) if k.isdigit() else k for k in path.split("/")]
-        node = m
-        for k in parents:
-            node = node[k]
-        node[last] = value(node[last]) if callable(value) else value
-        return dumps(m)
-
-    return edit
-
-
 @pytest.mark.parametrize(
     "bad",
     [
         lambda raw: raw[: len(raw) // 2],
-        _edit("data/0/asks/0/1", float),  # a size as a JSON number
-        _edit("data", lambda d: d[0]),
-        _edit("data/0/bids", {"0.0056": "1"}),
-        _edit("data/0/asks/0", []),
-        _edit("data/0/bids/0/0", "zero"),
-        _edit("action", "partial"),
-        _edit("arg", None),
-        _edit("arg/instType", "XX"),
+        edit_frame("data/0/asks/0/1", float),  # a size as a JSON number
+        edit_frame("data", lambda d: d[0]),
+        edit_frame("data/0/bids", {"0.0056": "1"}),
+        edit_frame("data/0/asks/0", []),
+        edit_frame("data/0/bids/0/0", "zero"),
+        edit_frame("action", "partial"),
+        edit_frame("arg", None),
+        edit_frame("arg/instType", "XX"),
         lambda raw: b'"pong"',
     ],
     ids=["truncated", "size-number", "data-object", "levels-object", "empty-level", "non-numeric-price",
          "action", "no-arg", "inst-type", "string"],
 )
-def test_malformed_frames_raise_and_leave_the_book_unchanged(warm: tuple[BitgetHandler, Rec, list[bytes]],
+def test_malformed_frames_raise_and_leave_the_book_unchanged(warm: tuple[BitgetHandler, BookRecorder, list[bytes]],
                                                                bad: Any) -> None:
     h, rec, rest = warm
     before, calls = state(h), len(rec.calls)
@@ -352,7 +316,7 @@ def test_malformed_frames_raise_and_leave_the_book_unchanged(warm: tuple[BitgetH
     assert h.on_message(rest[0], 2) == DEPTH and h.checksum_failures == 0
 
 
-def test_events_pongs_and_unknown_channels(warm: tuple[BitgetHandler, Rec, list[bytes]]) -> None:
+def test_events_pongs_and_unknown_channels(warm: tuple[BitgetHandler, BookRecorder, list[bytes]]) -> None:
     h, _, _ = warm
     before, unknown = state(h), h.unknown_streams
     assert h.on_message(b"pong", 1) == OTHER

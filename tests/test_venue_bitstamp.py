@@ -10,34 +10,22 @@ independent rebuild of the documented procedure (plain json + dicts): drop the d
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cryptoarb.core.book import INVALID, SYNCING, VALID, OrderBook
-from cryptoarb.core.events import BookStateChange
-from cryptoarb.core.instruments import Instrument
+from cryptoarb.core.book import INVALID, SYNCING, VALID
 from cryptoarb.replay.cryptofeed import HTTP, RECV, read_records, venue_of
 from cryptoarb.venues.base import DEPTH, OTHER, MessageError
 from cryptoarb.venues.bitstamp import BitstampHandler
 from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from tests.venuekit import Levels, ValidRecorder, levels
 
 pytestmark = pytest.mark.realdata
 
-Levels = list[tuple[float, float]]
-
-
-@dataclass
-class Recorder:
-    calls: list[tuple[str, int]] = field(default_factory=list)  # key, update_id
-    states: list[BookStateChange] = field(default_factory=list)
-    requests: list[Instrument] = field(default_factory=list)
-
-    def on_book(self, book: OrderBook, local_ns: int) -> None:
-        assert book.valid and book.state == VALID, f"on_book saw an invalid book: {book}"
-        self.calls.append((book.key, book.update_id))
+Recorder = ValidRecorder
 
 
 def new_handler() -> tuple[BitstampHandler, Recorder]:
@@ -45,10 +33,6 @@ def new_handler() -> tuple[BitstampHandler, Recorder]:
     h = BitstampHandler("bitstamp", Catalog(), rec.on_book, request_snapshot=rec.requests.append,
                         on_state=rec.states.append, discover=True)
     return h, rec
-
-
-def levels(book: OrderBook) -> tuple[Levels, Levels]:
-    return list(book.bids()), list(book.asks())
 
 
 # -- the independent reference (no cryptoarb code) -------------------------------------------
@@ -351,7 +335,7 @@ def test_request_reconnect_resyncs_every_book() -> None:
     for pair in ("btcusd", "etheur"):
         h.on_message(confirmed(pair), 1)
         h.on_snapshot(h.instrument_for(pair), snapshot(2_000), 2)
-    assert all(s.book.valid for s in h.syncs.values())
+    assert len(h.syncs) == 2 and all(s.book.valid for s in h.syncs.values())
     rec.requests.clear()
     assert h.on_message(b'{"event":"bts:request_reconnect","channel":"","data":""}', 3) == OTHER
     assert h.reconnect_requested

@@ -10,43 +10,29 @@ them exercise the ``u`` chain, restarts, resubscription and malformed input.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cryptoarb.core.book import INVALID, SYNCING, VALID, OrderBook
-from cryptoarb.core.events import BookStateChange
 from cryptoarb.core.instruments import Fees, Instrument, Kind
 from cryptoarb.replay.cryptofeed import RECV, read_records, venue_of
 from cryptoarb.venues.base import DEPTH, OTHER, SNAPSHOT, MessageError
 from cryptoarb.venues.bybit import BybitHandler, parse_rest_orderbook
 from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from tests.venuekit import Levels, ValidRecorder, levels
 
 pytestmark = pytest.mark.realdata
 
-Levels = list[tuple[float, float]]
-
-
-@dataclass
-class Recorder:
-    calls: list[tuple[str, int]] = field(default_factory=list)  # key, update_id
-    states: list[BookStateChange] = field(default_factory=list)
-
-    def on_book(self, book: OrderBook, local_ns: int) -> None:
-        assert book.valid and book.state == VALID, f"on_book saw an invalid book: {book}"
-        self.calls.append((book.key, book.update_id))
+Recorder = ValidRecorder
 
 
 def new_handler(catalog: Catalog | None = None, discover: bool = True) -> tuple[BybitHandler, Recorder]:
     rec = Recorder()
     h = BybitHandler("bybit", catalog or Catalog(), rec.on_book, on_state=rec.states.append, discover=discover)
     return h, rec
-
-
-def levels(book: OrderBook) -> tuple[Levels, Levels]:
-    return list(book.bids()), list(book.asks())
 
 
 # -- the independent reference (no cryptoarb code) -------------------------------------------

@@ -17,26 +17,22 @@ from typing import Any
 import pytest
 
 from cryptoarb.core.book import INVALID, SYNCING, VALID, OrderBook
-from cryptoarb.core.events import BookStateChange
 from cryptoarb.core.instruments import Instrument, Kind
 from cryptoarb.replay.cryptofeed import RECV, read_records, venue_of
 from cryptoarb.venues.base import DEPTH, OTHER, SNAPSHOT, MessageError
 from cryptoarb.venues.catalog import Catalog, UnknownInstrument
 from cryptoarb.venues.coinbase import CoinbaseExchangeHandler, CoinbaseHandler, iso_ns, parse_product_book
+from tests.venuekit import Levels, ValidRecorder, assert_valid, levels
 
 pytestmark = pytest.mark.realdata
 
-Levels = list[tuple[float, float]]
-
 
 @dataclass
-class Recorder:
-    calls: list[tuple[str, bool, int]] = field(default_factory=list)  # key, valid, update_id
-    states: list[BookStateChange] = field(default_factory=list)
-    requests: list[Instrument] = field(default_factory=list)
+class Recorder(ValidRecorder):
+    calls: list[tuple[str, bool, int]] = field(default_factory=list)  # type: ignore[assignment]  # key, valid, update_id
 
     def on_book(self, book: OrderBook, local_ns: int) -> None:
-        assert book.valid and book.state == VALID, f"on_book saw an invalid book: {book}"
+        assert_valid(book)
         self.calls.append((book.key, book.valid, book.update_id))
 
 
@@ -52,10 +48,6 @@ def advanced_handler(catalog: Catalog | None = None, discover: bool = True) -> t
     h = CoinbaseHandler("coinbase", catalog or Catalog(), rec.on_book, request_snapshot=rec.requests.append,
                         on_state=rec.states.append, discover=discover)
     return h, rec
-
-
-def levels(book: OrderBook) -> tuple[Levels, Levels]:
-    return list(book.bids()), list(book.asks())
 
 
 # -- the independent reference (no cryptoarb code) -------------------------------------------

@@ -9,7 +9,6 @@ resync, malformed and unknown frames are made from the real ones.
 
 from __future__ import annotations
 
-import heapq
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,17 +21,18 @@ import pytest
 from cryptoarb.core.book import VALID, OrderBook
 from cryptoarb.core.events import Quote, Trade
 from cryptoarb.core.instruments import Instrument
-from cryptoarb.replay.cryptofeed import HTTP, RECV, read_records
+from cryptoarb.replay.cryptofeed import HTTP, RECV
 from cryptoarb.venues.base import DEPTH, OTHER, QUOTE, TRADE, MessageError
 from cryptoarb.venues.catalog import Catalog, UnknownInstrument
 from cryptoarb.venues.gate import SNAPSHOT_METHOD, GateHandler
+from tests.venuekit import Record, count, feed, feed_all, merged_records, mismatch
 
 pytestmark = pytest.mark.realdata
 
 PAIRS = ("HAI_ETH", "QTUM3S_USDT", "FAST_USDT", "OMG_USDT", "ZKS_ETH", "NEO_BTC", "INK_USDT", "DIS_USDT",
          "BTC_USDC", "NANO_USDT")
 
-Rec = tuple[str, str, int, bytes]  # kind, url, ts_ns, payload
+Rec = Record
 
 
 # -- independent reference ----------------------------------------------------------------
@@ -100,9 +100,7 @@ class RefGate:
 # -- capture and driving ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def records(shared_data_root: Path) -> list[Rec]:
-    d = shared_data_root / "exchange-captures"
-    merged = heapq.merge(read_records(d / "GATEIO.ws.1.0"), read_records(d / "GATEIO.http.0.0"), key=lambda r: r.ts_ns)
-    return [(r.kind, r.url, r.ts_ns, r.payload) for r in merged if r.kind in (RECV, HTTP)]
+    return merged_records(shared_data_root, "GATEIO.ws.1.0", "GATEIO.http.0.0")
 
 
 @dataclass
@@ -130,27 +128,6 @@ def new_handler() -> tuple[GateHandler, Calls]:
     return h, c
 
 
-def feed(h: GateHandler, ref: RefGate | None, r: Rec) -> int:
-    kind, url, ns, payload = r
-    if kind == HTTP:
-        native = h.native_of_rest_url(url)
-        h.on_snapshot(h.instrument_for(native), payload, ns)
-        if ref is not None:
-            ref.snapshot(native, payload)
-        return -1
-    if ref is not None:
-        ref.frame(payload)
-    return h.on_message(payload, ns)
-
-
-def mismatch(book: OrderBook, ref: RefGate, pair: str) -> str | None:
-    for side, got in (("bids", list(book.bids())), ("asks", list(book.asks()))):
-        want = ref.levels(pair, side)
-        if got != want:
-            return f"{pair} {side}: {len(got)} vs {len(want)} levels"
-    return None
-
-
 @dataclass
 class Run:
     h: GateHandler
@@ -163,15 +140,8 @@ class Run:
 def run(records: list[Rec]) -> Run:
     h, calls = new_handler()
     ref = RefGate()
-    kinds: dict[int, int] = {}
-    for r in records:
-        k = feed(h, ref, r)
-        kinds[k] = kinds.get(k, 0) + 1
+    kinds = feed_all(h, ref, records)
     return Run(h, calls, ref, kinds)
-
-
-def count(records: list[Rec], needle: bytes) -> int:
-    return sum(1 for k, _, _, p in records if k == RECV and needle in p)
 
 
 # -- the whole real session -------------------------------------------------------------------

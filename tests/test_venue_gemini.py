@@ -20,13 +20,12 @@ from typing import Any
 
 import pytest
 
-from cryptoarb.core.book import INVALID, SYNCING, VALID, OrderBook
-from cryptoarb.core.events import BookStateChange, Trade
-from cryptoarb.core.instruments import Instrument
-from cryptoarb.replay.cryptofeed import HTTP, RECV, read_records
+from cryptoarb.core.book import INVALID, SYNCING, VALID
+from cryptoarb.core.events import Trade
 from cryptoarb.venues.base import DEPTH, OTHER, SNAPSHOT, TRADE, MessageError
 from cryptoarb.venues.catalog import Catalog, UnknownInstrument
 from cryptoarb.venues.gemini import GeminiHandler
+from tests.venuekit import BookRecorder, dumps, edit_frame, levels, stream_frames, warm_up
 
 pytestmark = pytest.mark.realdata
 
@@ -68,36 +67,13 @@ class Ref:
 # -- capture ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def frames(shared_data_root: Path) -> list[tuple[int, bytes]]:
-    caps = shared_data_root / "exchange-captures"
-    assert not (caps / "GEMINI.http.0.0").exists(), "Gemini books start from the stream: no REST expected"
-    recs = [r for p in sorted(caps.glob("GEMINI.ws.*")) for r in read_records(p)]
-    assert not [r for r in recs if r.kind == HTTP]
-    return sorted(((r.ts_ns, r.payload) for r in recs if r.kind == RECV), key=lambda x: x[0])
+    return stream_frames(shared_data_root, "GEMINI", "Gemini")
 
 
-class Rec:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, bool, int]] = []
-        self.events: list[Any] = []
-        self.states: list[BookStateChange] = []
-        self.requests: list[Instrument] = []
-
-    def on_book(self, book: OrderBook, local_ns: int) -> None:
-        self.calls.append((book.key, book.valid, book.state))
-
-
-def handler(rec: Rec | None = None, discover: bool = True) -> GeminiHandler:
-    rec = rec or Rec()
+def handler(rec: BookRecorder | None = None, discover: bool = True) -> GeminiHandler:
+    rec = rec or BookRecorder()
     return GeminiHandler("gemini", Catalog(), rec.on_book, rec.events.append, rec.requests.append,
                          rec.states.append, discover=discover)
-
-
-def levels(book: OrderBook) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    return list(book.bids()), list(book.asks())
-
-
-def dumps(m: Any) -> bytes:
-    return json.dumps(m, separators=(",", ":")).encode()
 
 
 # -- the real capture ---------------------------------------------------------------------------
@@ -109,7 +85,7 @@ def test_capture_content(frames: list[tuple[int, bytes]]) -> None:
 
 
 def test_replay_every_book_valid(frames: list[tuple[int, bytes]]) -> None:
-    rec = Rec()
+    rec = BookRecorder()
     h = handler(rec)
     kinds: Counter[int] = Counter()
     for ns, raw in frames:
@@ -173,7 +149,7 @@ def test_lost_batch_is_caught_when_the_book_crosses_then_a_new_full_book_resyncs
             and b'"l2_updates"' in raw]
     resub_at = mine[mine.index(crossed_at) + 5]  # the new subscription's full book comes after 4 more batches
     sym = SYMBOLS[native]
-    rec = Rec()
+    rec = BookRecorder()
     h = handler(rec)
     ref = Ref()
     calls = 0
@@ -220,13 +196,11 @@ def test_changes_before_the_full_book_are_dropped(frames: list[tuple[int, bytes]
 
 # -- single hand-made frames on a real book -----------------------------------------------------------
 @pytest.fixture
-def warm(frames: list[tuple[int, bytes]]) -> tuple[GeminiHandler, Rec, list[bytes]]:
-    rec = Rec()
+def warm(frames: list[tuple[int, bytes]]) -> tuple[GeminiHandler, BookRecorder, list[bytes]]:
+    rec = BookRecorder()
     h = handler(rec)
     idx = [i for i, (_, raw) in enumerate(frames) if b'"symbol":"BTCGBP","changes"' in raw]
-    for ns, raw in frames[: idx[20]]:
-        h.on_message(raw, ns)
-    return h, rec, [frames[i][1] for i in idx[20:]]
+    return h, rec, warm_up(h, frames, idx, 20)
 
 
 def state(h: GeminiHandler) -> tuple[Any, ...]:
@@ -234,35 +208,22 @@ def state(h: GeminiHandler) -> tuple[Any, ...]:
     return (*levels(s.book), s.book.state, s.book.update_id, s.diffs_applied, s.gaps)
 
 
-def _edit(path: str, value: Any) -> Any:
-    def edit(raw: bytes) -> bytes:
-        m = json.loads(raw)
-        *parents, last = [int(k) if k.isdigit() else k for k in path.split("/")]
-        node = m
-        for k in parents:
-            node = node[k]
-        node[last] = value(node[last]) if callable(value) else value
-        return dumps(m)
-
-    return edit
-
-
 @pytest.mark.parametrize(
     "bad",
     [
         lambda raw: raw[: len(raw) // 2],
-        _edit("changes/0/0", "hold"),  # neither buy nor sell
-        _edit("changes/0/1", "abc"),  # price not a number
-        _edit("changes/0/2", "-1"),  # negative quantity
-        _edit("changes/0", ["buy", "1.0"]),  # no quantity
-        _edit("changes", {"buy": "1"}),  # changes not a list
-        _edit("changes/0/0", 1),  # side not a string
-        _edit("symbol", ""),  # no symbol
+        edit_frame("changes/0/0", "hold"),  # neither buy nor sell
+        edit_frame("changes/0/1", "abc"),  # price not a number
+        edit_frame("changes/0/2", "-1"),  # negative quantity
+        edit_frame("changes/0", ["buy", "1.0"]),  # no quantity
+        edit_frame("changes", {"buy": "1"}),  # changes not a list
+        edit_frame("changes/0/0", 1),  # side not a string
+        edit_frame("symbol", ""),  # no symbol
         lambda raw: b"[]",
     ],
     ids=["truncated", "side", "price", "negative", "short", "changes-object", "side-number", "no-symbol", "array"],
 )
-def test_malformed_frames_raise_and_leave_the_book_unchanged(warm: tuple[GeminiHandler, Rec, list[bytes]],
+def test_malformed_frames_raise_and_leave_the_book_unchanged(warm: tuple[GeminiHandler, BookRecorder, list[bytes]],
                                                                bad: Any) -> None:
     h, rec, rest = warm
     before, calls = state(h), len(rec.calls)
@@ -272,7 +233,7 @@ def test_malformed_frames_raise_and_leave_the_book_unchanged(warm: tuple[GeminiH
     assert h.on_message(rest[0], 2) == DEPTH and h.syncs["BTC/GBP"].book.valid
 
 
-def test_heartbeats_and_unknown_types(warm: tuple[GeminiHandler, Rec, list[bytes]]) -> None:
+def test_heartbeats_and_unknown_types(warm: tuple[GeminiHandler, BookRecorder, list[bytes]]) -> None:
     h, _, _ = warm
     before = state(h)
     assert h.on_message(b'{"type":"heartbeat","timestamp":1624493666869}', 1) == OTHER

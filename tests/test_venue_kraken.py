@@ -28,11 +28,11 @@ import pytest
 from cryptoarb.core.book import INVALID, SYNCING, VALID, OrderBook
 from cryptoarb.core.events import BookStateChange
 from cryptoarb.core.instruments import Instrument
-from cryptoarb.replay.cryptofeed import HTTP, RECV, read_records
 from cryptoarb.venues.base import DEPTH, OTHER, SNAPSHOT, MessageError
 from cryptoarb.venues.catalog import Catalog, UnknownInstrument
 from cryptoarb.venues.kraken import KrakenHandler, parse_rest_depth
 from cryptoarb.venues.krakenfutures import KrakenFuturesHandler, parse_rest_orderbook
+from tests.venuekit import assert_all_rejected, capture_frames, levels
 
 pytestmark = pytest.mark.realdata
 
@@ -40,17 +40,6 @@ CAPTURE = "KRAKEN.ws.50.0"
 PAIRS = ["WAVES/EUR", "XMR/USD", "KSM/XBT", "GRT/ETH", "SC/EUR", "ETH/CHF", "OCEAN/XBT", "OMG/USD", "XBT/CHF",
          "ADA/XBT"]
 UPDATES = 4269  # book updates in the capture, each with a checksum
-
-
-def capture_frames(root: Path, name: str) -> list[tuple[int, bytes]]:
-    """Received frames of a cryptofeed capture, merged by time with its ``.http.0.0`` REST file."""
-    folder = root / "exchange-captures"
-    recs = [r for r in read_records(folder / name) if r.kind == RECV]
-    http = folder / f"{name.split('.')[0]}.http.0.0"
-    if http.exists():
-        recs += [r for r in read_records(http) if r.kind == HTTP]
-    recs.sort(key=lambda r: r.ts_ns)
-    return [(r.ts_ns, r.payload) for r in recs]
 
 
 def fixture(root: Path, name: str) -> bytes:
@@ -143,10 +132,6 @@ def unified(pair: str) -> str:
     return pair.replace("XBT", "BTC")
 
 
-def full(book: OrderBook) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    return list(book.bids()), list(book.asks())
-
-
 @dataclass
 class Replay:
     frames: list[tuple[int, bytes]]
@@ -177,7 +162,7 @@ def replay(frames: list[tuple[int, bytes]]) -> Replay:
         if kind == DEPTH and (ref.updates % 400 == 0 or i == len(frames) - 1):
             checkpoints += 1
             for pair in ref.books:
-                got = full(h.syncs[unified(pair)].book)
+                got = levels(h.syncs[unified(pair)].book)
                 if got != (ref.levels(pair, "b"), ref.levels(pair, "a")) and len(mismatches) < 5:
                     mismatches.append(f"frame {i} {pair}")
     return Replay(frames, h, rec, ref, kinds, mismatches, checkpoints)
@@ -204,7 +189,7 @@ def test_capture_full_books_equal_the_reference(replay: Replay) -> None:
     assert replay.checkpoints >= UPDATES // 400
     for pair in PAIRS:
         book = replay.handler.syncs[unified(pair)].book
-        assert full(book) == (replay.ref.levels(pair, "b"), replay.ref.levels(pair, "a")), pair
+        assert levels(book) == (replay.ref.levels(pair, "b"), replay.ref.levels(pair, "a")), pair
         assert book.depth() == (len(replay.ref.books[pair]["b"]), len(replay.ref.books[pair]["a"]))
 
 
@@ -256,7 +241,7 @@ def test_lost_update_is_a_gap_then_a_fresh_snapshot_resyncs(frames: list[tuple[i
         if i == resnap_at:  # the re-subscription's snapshot, built from the true book
             assert h.on_message(ref.snapshot_frame(pair), ns) == SNAPSHOT
             assert sync is not None and sync.book.valid
-            assert full(sync.book) == (ref.levels(pair, "b"), ref.levels(pair, "a"))
+            assert levels(sync.book) == (ref.levels(pair, "b"), ref.levels(pair, "a"))
         h.on_message(raw, ns)
         sync = h.syncs.get("BTC/CHF", sync)
         if i == expose:
@@ -276,7 +261,7 @@ def test_lost_update_is_a_gap_then_a_fresh_snapshot_resyncs(frames: list[tuple[i
     assert sync is not None and sync.book.valid and sync.gaps == 1
     assert sync.dropped_before_snapshot == 18  # the updates between the gap and the snapshot
     assert h.checksum_failures == 1 and h.checksums_ok == UPDATES - 1 - 1 - 18
-    assert full(sync.book) == (ref.levels(pair, "b"), ref.levels(pair, "a"))
+    assert levels(sync.book) == (ref.levels(pair, "b"), ref.levels(pair, "a"))
     assert all(s.book.valid and s.gaps == 0 for k, s in h.syncs.items() if k != "BTC/CHF")
     assert all(valid for _, valid, _ in rec.calls)
 
@@ -306,7 +291,7 @@ def _warm(frames: list[tuple[int, bytes]], upto: int) -> KrakenHandler:
 
 
 def _state(h: KrakenHandler) -> list[Any]:
-    return [(k, full(s.book), s.book.state, s.diffs_applied, s.gaps) for k, s in sorted(h.syncs.items())] + [
+    return [(k, levels(s.book), s.book.state, s.diffs_applied, s.gaps) for k, s in sorted(h.syncs.items())] + [
         h.checksums_ok, h.checksum_failures, list(h.outbox)]
 
 
@@ -338,11 +323,7 @@ def test_malformed_frames_raise_and_leave_books_unchanged(frames: list[tuple[int
                             b'"bids":[],"asks":[],"checksum":1,"timestamp":"yesterday"}]}',
     }
     before = _state(h)
-    for what, bad in cases.items():
-        with pytest.raises(MessageError):
-            h.on_message(bad, 1)
-        assert _state(h) == before, what
-    assert h.bad_messages == len(cases)
+    assert_all_rejected(h, cases, _state)
     assert h.on_message(raw, 2) == DEPTH  # the genuine frame still applies and verifies
     assert h.checksums_ok == before[-3] + 1 and h.checksum_failures == 0
 
@@ -412,7 +393,7 @@ def test_v2_fixtures_build_the_expected_book(shared_data_root: Path) -> None:
     assert h.on_message(_restamp(snap, crc(asks, bids)), 1) == SNAPSHOT
     book = h.syncs["BTC/USD"].book
     assert book.valid and h.checksums_ok == 1
-    assert full(book) == ([(105944.2, 0.136), (105935.4, 0.024), (105920.1, 0.052)],
+    assert levels(book) == ([(105944.2, 0.136), (105935.4, 0.024), (105920.1, 0.052)],
                           [(105944.3, 0.136), (105946.9, 0.095), (105955.8, 0.003)])
     assert book.exchange_ns == 1696613755440295000
     ubids, _, _ = _v2_levels(upd)
@@ -515,7 +496,7 @@ def test_rest_depth_fixture(shared_data_root: Path) -> None:
     assert asks == [(105944.3, 0.136), (105946.9, 0.095), (105955.8, 0.003), (105955.9, 0.103), (105963.6, 0.024)]
     book = OrderBook(KrakenHandler("kraken", Catalog(), print, discover=True).instrument_for("XBTUSDT"))
     book.load_snapshot(bids, asks)
-    assert book.instrument.symbol == "BTC/USDT" and full(book) == (bids, asks)
+    assert book.instrument.symbol == "BTC/USDT" and levels(book) == (bids, asks)
     assert (book.bid, book.ask) == (105944.2, 105944.3) and not book.crossed
     with pytest.raises(MessageError, match="EQuery"):
         parse_rest_depth(b'{"error":["EQuery:Unknown asset pair"],"result":{}}')
@@ -547,9 +528,9 @@ def test_futures_fixtures_snapshot_and_zero_quantities(shared_data_root: Path) -
     assert h.on_message(fixture(shared_data_root, "kraken__ws_futures_book_snapshot.json"), 1) == SNAPSHOT
     book = h.syncs["BTC/USD:BTC"].book
     assert book.valid and book.update_id == 326072249 and book.exchange_ns == 1612269825817 * 10**6
-    assert full(book) == ([(34892.5, 6385.0), (34892.0, 10924.0)], [(34911.5, 20598.0), (34912.0, 2300.0)])
+    assert levels(book) == ([(34892.5, 6385.0), (34892.0, 10924.0)], [(34911.5, 20598.0), (34912.0, 2300.0)])
     h.on_message(fixture(shared_data_root, "kraken__ws_futures_book_snapshot_with_zero_qty.json"), 2)
-    assert full(book) == ([(34892.5, 6385.0), (34891.5, 100.0)], [(34912.0, 2300.0)])
+    assert levels(book) == ([(34892.5, 6385.0), (34891.5, 100.0)], [(34912.0, 2300.0)])
     assert len(rec.calls) == 2 and all(v for _, v, _ in rec.calls)
     assert h.syncs["BTC/USD:BTC"].instrument.kind.value == "inverse"
 
@@ -571,7 +552,7 @@ def test_futures_delta_fixture_after_its_snapshot_is_a_real_gap(shared_data_root
     assert sync.book.valid and len(rec.calls) == 2
     for seq, side, price, qty in ((326072250, "sell", 34911.5, 0), (326072251, "buy", 34893.0, 7.0)):
         h.on_message(_delta(seq, side, price, qty), 5)
-    assert full(sync.book) == ([(34893.0, 7.0), (34892.5, 6385.0), (34892.0, 10924.0)], [(34912.0, 2300.0)])
+    assert levels(sync.book) == ([(34893.0, 7.0), (34892.5, 6385.0), (34892.0, 10924.0)], [(34912.0, 2300.0)])
     h.on_message(_delta(326072250, "buy", 1.0, 1.0), 6)  # a duplicate: skipped
     assert sync.stale_skipped == 1 and sync.gaps == 1 and sync.book.update_id == 326072251
     assert len(rec.calls) == 4 and all(v for _, v, _ in rec.calls)
@@ -581,7 +562,7 @@ def test_futures_malformed_unknown_and_events(shared_data_root: Path) -> None:
     h, _ = new_futures()
     h.on_message(fixture(shared_data_root, "kraken__ws_futures_book_snapshot.json"), 1)
     book = h.syncs["BTC/USD:BTC"].book
-    before = full(book)
+    before = levels(book)
     bad = [b'{"feed":"book","product_id":"PI_XBTUSD"', b'[1,2]', b'{"feed":"book","product_id":"PI_XBTUSD",'
            b'"side":"buy","seq":"x","price":1,"qty":1}', b'{"feed":"book","product_id":"PI_XBTUSD","side":"up",'
            b'"seq":326072250,"price":1,"qty":1}', b'{"feed":"book","seq":326072250,"side":"buy","price":1,"qty":1}',
@@ -589,7 +570,7 @@ def test_futures_malformed_unknown_and_events(shared_data_root: Path) -> None:
     for raw in bad:
         with pytest.raises(MessageError):
             h.on_message(raw, 2)
-    assert h.bad_messages == len(bad) and full(book) == before and book.valid
+    assert h.bad_messages == len(bad) and levels(book) == before and book.valid
     for raw in (b'{"event":"info","version":1}', b'{"feed":"heartbeat","time":1534262350627}',
                 b'{"event":"subscribed","feed":"book","product_ids":["PI_XBTUSD"]}'):
         assert h.on_message(raw, 3) == OTHER
@@ -618,7 +599,7 @@ def test_futures_rest_fixture_and_live_settings(shared_data_root: Path) -> None:
     assert asks == [(105950.0, 0.3), (106000.0, 0.7), (106050.0, 1.1)]
     book = OrderBook(new_futures()[0].instrument_for("PF_XBTUSD"))
     book.load_snapshot(bids, asks)
-    assert full(book) == (bids, asks) and book.instrument.symbol == "BTC/USD:USD"
+    assert levels(book) == (bids, asks) and book.instrument.symbol == "BTC/USD:USD"
     with pytest.raises(MessageError):
         parse_rest_orderbook(b'{"result":"error","error":"marketUnavailable"}')
     h, _ = new_futures()

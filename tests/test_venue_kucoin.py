@@ -10,7 +10,6 @@ from the real ones.
 
 from __future__ import annotations
 
-import heapq
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -23,10 +22,11 @@ import pytest
 from cryptoarb.core.book import VALID, OrderBook
 from cryptoarb.core.events import Quote, Trade
 from cryptoarb.core.instruments import Instrument
-from cryptoarb.replay.cryptofeed import HTTP, RECV, read_records
+from cryptoarb.replay.cryptofeed import HTTP, RECV
 from cryptoarb.venues.base import DEPTH, OTHER, QUOTE, TRADE, MessageError
 from cryptoarb.venues.catalog import Catalog, UnknownInstrument
 from cryptoarb.venues.kucoin import BULLET_METHOD, FULL_SNAPSHOT_METHOD, SNAPSHOT_METHOD, KucoinHandler
+from tests.venuekit import Record, count, feed, feed_all, merged_records, mismatch
 
 pytestmark = pytest.mark.realdata
 
@@ -34,7 +34,7 @@ SYMBOLS = {"BCHSV-USDT": "BSV/USDT", "SNX-BTC": "SNX/BTC", "CAPP-BTC": "CAPP/BTC
            "FET-BTC": "FET/BTC", "DAPPT-BTC": "DAPPT/BTC", "NRG-BTC": "NRG/BTC", "COV-BTC": "COV/BTC",
            "EQZ-BTC": "EQZ/BTC"}
 
-Rec = tuple[str, str, int, bytes]  # kind, url, ts_ns, payload
+Rec = Record
 
 
 # -- independent reference ----------------------------------------------------------------
@@ -107,9 +107,7 @@ class RefKucoin:
 # -- capture and driving ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def records(shared_data_root: Path) -> list[Rec]:
-    d = shared_data_root / "exchange-captures"
-    merged = heapq.merge(read_records(d / "KUCOIN.ws.1.0"), read_records(d / "KUCOIN.http.0.0"), key=lambda r: r.ts_ns)
-    return [(r.kind, r.url, r.ts_ns, r.payload) for r in merged if r.kind in (RECV, HTTP)]
+    return merged_records(shared_data_root, "KUCOIN.ws.1.0", "KUCOIN.http.0.0")
 
 
 @dataclass
@@ -137,28 +135,6 @@ def new_handler() -> tuple[KucoinHandler, Rec0]:
     return h, rec
 
 
-def feed(h: KucoinHandler, ref: RefKucoin | None, r: Rec) -> int:
-    kind, url, ns, payload = r
-    if kind == HTTP:
-        native = h.native_of_rest_url(url)
-        h.on_snapshot(h.instrument_for(native), payload, ns)
-        if ref is not None:
-            ref.snapshot(native, payload)
-        return -1
-    if ref is not None:
-        ref.frame(payload)
-    return h.on_message(payload, ns)
-
-
-def mismatch(book: OrderBook, ref: RefKucoin, native: str) -> str | None:
-    for side, got in (("bids", list(book.bids())), ("asks", list(book.asks()))):
-        want = ref.levels(native, side)
-        if got != want:
-            bad = next((i for i, (g, w) in enumerate(zip(got, want, strict=False)) if g != w), None)
-            return f"{native} {side}: first difference at {bad}, {len(got)} vs {len(want)} levels"
-    return None
-
-
 @dataclass
 class Run:
     h: KucoinHandler
@@ -171,15 +147,8 @@ class Run:
 def run(records: list[Rec]) -> Run:
     h, rec = new_handler()
     ref = RefKucoin()
-    kinds: dict[int, int] = {}
-    for r in records:
-        k = feed(h, ref, r)
-        kinds[k] = kinds.get(k, 0) + 1
+    kinds = feed_all(h, ref, records)
     return Run(h, rec, ref, kinds)
-
-
-def count(records: list[Rec], needle: bytes) -> int:
-    return sum(1 for k, _, _, p in records if k == RECV and needle in p)
 
 
 # -- the whole real session -------------------------------------------------------------------
@@ -377,4 +346,4 @@ def test_a_cut_off_snapshot_is_exact_only_up_to_its_depth() -> None:
     data.update(sequenceStart=12, sequenceEnd=12, changes={"bids": [["1", "0", "12"]], "asks": []})
     h.on_message(json.dumps(frame).encode(), 3)
     assert not sync.book.valid and sync.resyncs == 1 and sync.gaps == 0 and rec.requests == ["ABC/USDT"]
-    assert all(valid for _, valid in rec.calls)
+    assert len(rec.calls) == 2 and all(valid for _, valid in rec.calls)

@@ -21,13 +21,12 @@ from typing import Any
 
 import pytest
 
-from cryptoarb.core.book import INVALID, SYNCING, VALID, OrderBook
-from cryptoarb.core.events import BookStateChange, Quote, Trade
-from cryptoarb.core.instruments import Instrument
-from cryptoarb.replay.cryptofeed import HTTP, RECV, read_records
+from cryptoarb.core.book import INVALID, SYNCING, VALID
+from cryptoarb.core.events import Quote, Trade
 from cryptoarb.venues.base import DEPTH, OTHER, QUOTE, SNAPSHOT, TRADE, MessageError
 from cryptoarb.venues.catalog import Catalog, UnknownInstrument
 from cryptoarb.venues.okx import OkxHandler, parse_rest_book
+from tests.venuekit import BookRecorder, dumps, edit_frame, levels, stream_frames, warm_up
 
 pytestmark = pytest.mark.realdata
 
@@ -57,8 +56,8 @@ class Ref:
     def feed(self, push: dict[str, Any], snapshot: bool) -> None:
         if snapshot:
             self.bids, self.asks = {}, {}
-        for side, levels in ((self.bids, push["bids"]), (self.asks, push["asks"])):
-            for lv in levels:
+        for side, lvls in ((self.bids, push["bids"]), (self.asks, push["asks"])):
+            for lv in lvls:
                 if Decimal(lv[1]) == 0:
                     side.pop(Decimal(lv[0]), None)
                 else:
@@ -79,11 +78,7 @@ class Ref:
 @pytest.fixture(scope="module")
 def frames(shared_data_root: Path) -> list[tuple[int, bytes]]:
     """The received frames of OKX.ws.1.0, in time order (merged with OKX.http.0.0 if it existed)."""
-    caps = shared_data_root / "exchange-captures"
-    assert not (caps / "OKX.http.0.0").exists(), "OKX books start from the stream: no REST expected"
-    recs = [r for p in sorted(caps.glob("OKX.ws.*")) for r in read_records(p)]
-    assert not [r for r in recs if r.kind == HTTP]
-    return sorted(((r.ts_ns, r.payload) for r in recs if r.kind == RECV), key=lambda x: x[0])
+    return stream_frames(shared_data_root, "OKX", "OKX")
 
 
 def books_pushes(frames: list[tuple[int, bytes]]) -> list[tuple[int, int, dict[str, Any]]]:
@@ -96,29 +91,10 @@ def books_pushes(frames: list[tuple[int, bytes]]) -> list[tuple[int, int, dict[s
     return out
 
 
-class Rec:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, bool, int]] = []
-        self.events: list[Any] = []
-        self.states: list[BookStateChange] = []
-        self.requests: list[Instrument] = []
-
-    def on_book(self, book: OrderBook, local_ns: int) -> None:
-        self.calls.append((book.key, book.valid, book.state))
-
-
-def handler(rec: Rec | None = None, catalog: Catalog | None = None, discover: bool = True) -> OkxHandler:
-    rec = rec or Rec()
+def handler(rec: BookRecorder | None = None, catalog: Catalog | None = None, discover: bool = True) -> OkxHandler:
+    rec = rec or BookRecorder()
     return OkxHandler("okx", catalog or Catalog(), rec.on_book, rec.events.append, rec.requests.append,
                       rec.states.append, discover=discover)
-
-
-def levels(book: OrderBook) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    return list(book.bids()), list(book.asks())
-
-
-def dumps(m: dict[str, Any]) -> bytes:
-    return json.dumps(m, separators=(",", ":")).encode()
 
 
 # -- the real capture ---------------------------------------------------------------------------
@@ -130,11 +106,12 @@ def test_capture_is_the_legacy_books_format(frames: list[tuple[int, bytes]]) -> 
     assert kinds == {("subscribe", ""): 18, ("tickers", ""): 28, ("trades", ""): 74,
                      ("books", "snapshot"): 3, ("books", "update"): 287}
     pushes = books_pushes(frames)
+    assert len(pushes) == 3 + 287
     assert all("seqId" not in m["data"][0] and "checksum" in m["data"][0] for _, _, m in pushes)
 
 
 def test_replay_every_book_valid_and_every_checksum_verified(frames: list[tuple[int, bytes]]) -> None:
-    rec = Rec()
+    rec = BookRecorder()
     h = handler(rec)
     kinds: Counter[int] = Counter()
     for ns, raw in frames:
@@ -178,7 +155,7 @@ def test_reference_rebuild_equals_the_books_after_every_push(frames: list[tuple[
 
 
 def test_lost_legacy_update_is_caught_by_the_checksum(frames: list[tuple[int, bytes]]) -> None:
-    rec = Rec()
+    rec = BookRecorder()
     h = handler(rec)
     pushes = [(i, m) for i, _, m in books_pushes(frames) if m["arg"]["instId"] == "BTC-USDT"]
     lost = pushes[40][0]
@@ -241,7 +218,7 @@ def test_current_format_chains_by_prev_seq_id(frames: list[tuple[int, bytes]]) -
 
 def test_seq_gap_invalidates_resubscribes_then_a_fresh_snapshot_resyncs(frames: list[tuple[int, bytes]]) -> None:
     stream = with_seq(frames, heartbeat_every=10**9)
-    rec = Rec()
+    rec = BookRecorder()
     h = handler(rec)
     ref = Ref()
     idx = [k for k, (_, raw) in enumerate(stream) if b'"books","instId":"UNI-USD-SWAP"},"action"' in raw]
@@ -320,7 +297,7 @@ def test_fixture_snapshot_and_update(shared_data_root: Path) -> None:
     # As shipped, the checksum is OKX's illustrative doc value, not the CRC of these 8+8 levels.
     true_crc = ref_crc(d["bids"], d["asks"])
     assert (d["checksum"], true_crc) == (-855196043, -2102840145)
-    rec = Rec()
+    rec = BookRecorder()
     h = handler(rec)
     assert h.on_message(dumps(snap), 1) == SNAPSHOT
     sync = h.syncs["BTC/USDT"]
@@ -328,7 +305,7 @@ def test_fixture_snapshot_and_update(shared_data_root: Path) -> None:
     assert len(h.outbox) == 2
     # With the true checksum (or 0, "not provided", as OKX sends now) it builds the exact book.
     for crc in (true_crc, 0):
-        h = handler(rec := Rec())
+        h = handler(rec := BookRecorder())
         d["checksum"] = upd["data"][0]["checksum"] = crc
         assert h.on_message(dumps(snap), 1) == SNAPSHOT
         sync = h.syncs["BTC/USDT"]
@@ -364,14 +341,12 @@ def test_fixture_rest_book(shared_data_root: Path) -> None:
 
 # -- single hand-made frames on a real book -----------------------------------------------------------
 @pytest.fixture
-def warm(frames: list[tuple[int, bytes]]) -> tuple[OkxHandler, Rec, list[bytes]]:
+def warm(frames: list[tuple[int, bytes]]) -> tuple[OkxHandler, BookRecorder, list[bytes]]:
     """A handler fed up to the 20th BTC-USDT update; returns it with the remaining BTC-USDT pushes."""
-    rec = Rec()
+    rec = BookRecorder()
     h = handler(rec)
     idx = [i for i, _, m in books_pushes(frames) if m["arg"]["instId"] == "BTC-USDT"]
-    for ns, raw in frames[: idx[20]]:
-        h.on_message(raw, ns)
-    return h, rec, [frames[i][1] for i in idx[20:]]
+    return h, rec, warm_up(h, frames, idx, 20)
 
 
 def state(h: OkxHandler) -> tuple[Any, ...]:
@@ -379,7 +354,9 @@ def state(h: OkxHandler) -> tuple[Any, ...]:
     return (*levels(s.book), s.book.state, s.book.update_id, s.diffs_applied, s.gaps, h.checksums_ok)
 
 
-def test_corrupted_checksum_counts_a_failure_and_invalidates(warm: tuple[OkxHandler, Rec, list[bytes]]) -> None:
+def test_corrupted_checksum_counts_a_failure_and_invalidates(
+    warm: tuple[OkxHandler, BookRecorder, list[bytes]],
+) -> None:
     h, rec, rest = warm
     m = json.loads(rest[0])
     m["data"][0]["checksum"] += 1
@@ -391,39 +368,24 @@ def test_corrupted_checksum_counts_a_failure_and_invalidates(warm: tuple[OkxHand
     assert rec.states[-1].state == INVALID and "checksum" in rec.states[-1].reason
 
 
-def _edit(path: str, value: Any) -> Any:
-    """A frame editor: sets ``path`` (keys/indices joined by '/') of the decoded frame to ``value``."""
-
-    def edit(raw: bytes) -> bytes:
-        m = json.loads(raw)
-        *parents, last = [int(k) if k.isdigit() else k for k in path.split("/")]
-        node = m
-        for k in parents:
-            node = node[k]
-        node[last] = value(node[last]) if callable(value) else value
-        return dumps(m)
-
-    return edit
-
-
 @pytest.mark.parametrize(
     "bad",
     [
         lambda raw: raw[: len(raw) // 2],  # truncated JSON
-        _edit("data/0/asks/0/0", float),  # a price as a JSON number
-        _edit("data", lambda d: d[0]),  # data not a list
-        _edit("data/0/bids", "x"),  # levels not a list
-        _edit("data/0/asks/0", ["30000.1"]),  # a level without a size
-        _edit("data/0/checksum", "abc"),  # checksum not a number
-        _edit("action", "partial"),  # unknown action
-        _edit("arg", None),  # no arg
-        _edit("data", []),  # no entry
+        edit_frame("data/0/asks/0/0", float),  # a price as a JSON number
+        edit_frame("data", lambda d: d[0]),  # data not a list
+        edit_frame("data/0/bids", "x"),  # levels not a list
+        edit_frame("data/0/asks/0", ["30000.1"]),  # a level without a size
+        edit_frame("data/0/checksum", "abc"),  # checksum not a number
+        edit_frame("action", "partial"),  # unknown action
+        edit_frame("arg", None),  # no arg
+        edit_frame("data", []),  # no entry
         lambda raw: b"[1,2,3]",
     ],
     ids=["truncated", "price-number", "data-object", "levels-string", "short-level", "checksum-string",
          "action", "no-arg", "empty-data", "array"],
 )
-def test_malformed_frames_raise_and_leave_the_book_unchanged(warm: tuple[OkxHandler, Rec, list[bytes]],
+def test_malformed_frames_raise_and_leave_the_book_unchanged(warm: tuple[OkxHandler, BookRecorder, list[bytes]],
                                                                bad: Any) -> None:
     h, rec, rest = warm
     before, calls = state(h), len(rec.calls)
@@ -434,7 +396,7 @@ def test_malformed_frames_raise_and_leave_the_book_unchanged(warm: tuple[OkxHand
     assert h.on_message(rest[0], 2) == DEPTH and h.checksum_failures == 0  # and the stream goes on
 
 
-def test_level_with_a_non_numeric_size_is_rejected(warm: tuple[OkxHandler, Rec, list[bytes]]) -> None:
+def test_level_with_a_non_numeric_size_is_rejected(warm: tuple[OkxHandler, BookRecorder, list[bytes]]) -> None:
     h, _, rest = warm
     before = state(h)
     m = json.loads(rest[0])
@@ -444,7 +406,7 @@ def test_level_with_a_non_numeric_size_is_rejected(warm: tuple[OkxHandler, Rec, 
     assert state(h) == before
 
 
-def test_events_pongs_and_unknown_channels(warm: tuple[OkxHandler, Rec, list[bytes]]) -> None:
+def test_events_pongs_and_unknown_channels(warm: tuple[OkxHandler, BookRecorder, list[bytes]]) -> None:
     h, _, _ = warm
     before = state(h)
     assert h.on_message(b"pong", 1) == OTHER
