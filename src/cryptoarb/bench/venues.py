@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptoarb.engine.latency import percentile
 from cryptoarb.replay.cryptofeed import HTTP, OPEN, RECV, SENT, Record, read_records, venue_of
-from cryptoarb.replay.run import REPLAY_GC_THRESHOLDS
+from cryptoarb.replay.run import REPLAY_GC_THRESHOLDS, apply_rest_snapshot
 from cryptoarb.venues.base import DEPTH, SNAPSHOT, Handler, MessageError
 from cryptoarb.venues.catalog import Catalog
 from cryptoarb.venues.registry import canonical, handler_class
@@ -134,14 +135,10 @@ def summarize(samples_ns: Sequence[int]) -> dict[str, float]:
     data = sorted(samples_ns)
     total = sum(data)
 
-    def pct(q: float) -> float:  # nearest rank, like engine.latency
-        k = max(0, min(n - 1, round(q / 100 * n + 0.5) - 1))
-        return data[k] / 1e3
-
     return {
         "count": n,
-        "p50_us": round(pct(50), 3),
-        "p99_us": round(pct(99), 3),
+        "p50_us": round(percentile(data, 50) / 1e3, 3),
+        "p99_us": round(percentile(data, 99) / 1e3, 3),
         "mean_us": round(total / n / 1e3, 3),
         "msgs_per_s": round(n / (total / 1e9), 1) if total else 0.0,
     }
@@ -170,13 +167,6 @@ def _noop(*_args: Any) -> None:
     return None
 
 
-def _rest_snapshot(handler: Handler, url: str, raw: bytes, local_ns: int) -> None:
-    """What ``replay.run._snapshot`` does with a recorded REST response."""
-    inst = handler.instrument_for(handler.native_of_rest_url(url))
-    handler.sync_for(inst)
-    handler.on_snapshot(inst, raw, local_ns)
-
-
 def _native_once(cls: type[Handler], venue: str, frames: list[tuple[str, str, int, bytes]]) -> dict[str, Any]:
     handler = cls(venue, Catalog(), _noop, discover=True)
     on_message = handler.on_message
@@ -190,7 +180,7 @@ def _native_once(cls: type[Handler], venue: str, frames: list[tuple[str, str, in
     for kind, url, ts, raw in frames:
         if kind == HTTP:
             try:
-                _rest_snapshot(handler, url, raw, ts)
+                apply_rest_snapshot(handler, ("url", url), raw, ts)
             except Exception as e:
                 rest_errors += 1
                 if not first_error:

@@ -30,10 +30,6 @@ def quote_value(inst: Instrument, qty: Decimal, price: Decimal) -> Decimal:
     return qty * cs * price
 
 
-class InsufficientBalance(Exception):
-    pass
-
-
 class Portfolio:
     """Per-venue balances (by currency) and derivative positions (by symbol)."""
 

@@ -113,7 +113,6 @@ class Engine:
         self.decision = LatencyRecorder()  # consistent book -> decision (intents included)
         self.messages = 0
         self.opportunities = 0
-        self.bad_messages = 0
         self.state_changes: list[BookStateChange] = []
         self.on_opportunity: list[Callable[[Opportunity], None]] = []
         self.clock_ns = 0

@@ -22,14 +22,14 @@ class LatencyRecorder:
         out: dict[str, float] = {}
         for q in qs:
             name = "p" + f"{q:g}".replace(".", "")
-            out[name] = round(_pct(data, q) / 1e3, 3) if data else 0.0
+            out[name] = round(percentile(data, q) / 1e3, 3) if data else 0.0
         return out
 
     def summary_us(self) -> dict[str, float]:
         return self.percentiles_us(50, 99, 99.9)
 
 
-def _pct(sorted_data: list[int], q: float) -> float:
+def percentile(sorted_data: list[int], q: float) -> float:
     """Nearest-rank percentile."""
     n = len(sorted_data)
     k = max(0, min(n - 1, round(q / 100 * n + 0.5) - 1))

@@ -71,10 +71,6 @@ class ArbExecutor:
         self.on_fill: list[Callable[[Fill], None]] = []
         self.on_trade: list[Callable[[ArbTrade], None]] = []
 
-    @property
-    def next_due_ns(self) -> int | None:
-        return self._queue[0][0] if self._queue else None
-
     def submit(self, opp: Opportunity, now_ns: int) -> ArbTrade | None:
         pair = (opp.buy_key, opp.sell_key)
         if pair in self._open:

@@ -27,7 +27,7 @@ from cryptoarb.live.markets import MarketError, resolve
 from cryptoarb.live.rest import CcxtRest
 from cryptoarb.venues.catalog import Catalog
 from cryptoarb.venues.ccxt_fallback import CcxtProFeed
-from cryptoarb.venues.registry import canonical, path_of
+from cryptoarb.venues.registry import canonical, handler_class, path_of
 
 
 @dataclass
@@ -59,12 +59,12 @@ async def plan(settings: Settings, catalog: Catalog, venues: list[str], symbols:
         p.paths[v] = path_of(v)  # raises UnknownVenue with the list
         vs = settings.live.venues.get(v)
         p.instruments[v] = await resolve(catalog, v, symbols, vs.ccxt if vs else None)
-        kinds = {i.kind.value for i in p.instruments[v]}
-        if v == "bybit" and len(kinds) > 1:
-            # Bybit streams each category on its own endpoint with identical topic names, and one
-            # handler serves one category: mixing them would misroute books.
-            raise MarketError(f"bybit: one market category per run, got {', '.join(sorted(kinds))}; "
-                              "run spot and derivatives separately")
+        cls = handler_class(v)
+        if cls is not None:
+            try:
+                cls.check_instruments(p.instruments[v])
+            except ValueError as e:
+                raise MarketError(str(e)) from None
     return p
 
 

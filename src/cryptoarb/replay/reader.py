@@ -23,7 +23,6 @@ class CaptureError(Exception):
 LINES = "lines"  # <local_ns> <raw json>: hftbacktest's collector, arb record
 CRYPTOFEED = "cryptofeed"  # cryptofeed's sample_data session captures
 TARDIS = "tardis"  # Tardis.dev incremental_book_L2 CSV
-FORMATS = (LINES, CRYPTOFEED, TARDIS)
 TARDIS_HEADER = b"exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount"
 
 

@@ -40,7 +40,9 @@ class ReplayResult:
     files: dict[str, FileReport] = field(default_factory=dict)
 
 
-def _snapshot(handler: Handler, rest: tuple[str, str], raw: bytes, local_ns: int) -> str:
+def apply_rest_snapshot(handler: Handler, rest: tuple[str, str], raw: bytes, local_ns: int) -> str:
+    """A recorded REST snapshot to its book: ``("symbol", ccxt symbol)`` from ``arb record`` or
+    ``("url", request url)`` from a cryptofeed capture. Returns the book's key."""
     kind, value = rest
     if kind == "symbol":
         inst = handler.catalog.get(handler.venue, value)
@@ -96,7 +98,7 @@ def replay(
                 if rest is None:
                     on_message(handler, raw, local_ns)
                 else:
-                    report.books.add(_snapshot(handler, rest, raw, local_ns))
+                    report.books.add(apply_rest_snapshot(handler, rest, raw, local_ns))
             except MessageError as e:
                 if strict:
                     raise ReplayError(f"{path}:{lineno}: {e}") from None

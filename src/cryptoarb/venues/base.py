@@ -170,6 +170,11 @@ class Handler:
     def on_connect_response(self, body: bytes) -> None:
         raise NotImplementedError
 
+    @classmethod
+    def check_instruments(cls, insts: list[Instrument]) -> None:
+        """Refuse (``ValueError`` with the reason) a set of instruments one handler cannot serve
+        together in a live run; checked before anything connects."""
+
     def url_for(self, inst: Instrument) -> str:
         """The endpoint streaming ``inst`` (venues with one URL per market category override)."""
         return self.ws_url
@@ -246,10 +251,6 @@ class Handler:
         sync.book.set_state(SYNCING)
         if self.request_snapshot is not None:
             self.request_snapshot(sync.instrument)
-
-    @staticmethod
-    def _valid(sync: BookSync) -> bool:
-        return sync.book.state == VALID
 
     # -- the steps every handler takes on a book ---------------------------------------
     def _buffer(self, sync: BookSync, pending: Any) -> None:

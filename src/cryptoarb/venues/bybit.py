@@ -154,6 +154,15 @@ class BybitHandler(ResubscribingHandler):
         self._req = 0
 
     # -- live ------------------------------------------------------------------------
+    @classmethod
+    def check_instruments(cls, insts: list[Instrument]) -> None:
+        """Each category streams on its own endpoint with identical topic names, and one handler
+        serves one category: mixing them in a run would misroute books."""
+        cats = sorted({_CATEGORY[i.kind] for i in insts})
+        if len(cats) > 1:
+            raise ValueError(f"bybit: one market category per run, got {', '.join(cats)}; "
+                             "run spot and derivatives separately")
+
     def url_for(self, inst: Instrument) -> str:
         """Each category has its own endpoint: the feed needs one connection per category."""
         return _WS[_CATEGORY[inst.kind]]
