@@ -165,7 +165,8 @@ def test_balances_committed_to_a_trade_in_flight_are_reserved_until_it_settles()
     pf = funded(a_USDT="1000", b_BTC="1")
     ex = executor({a.key: a, b.key: b}, pf)
     ex.submit(opportunity(), 0)
-    assert ex.reserved[("a", "USDT")] == pytest.approx(100.0 * 1.001)
-    assert ex.reserved[("b", "BTC")] == pytest.approx(1.0)
+    # the venue's rule: qty x limit price (+ the fee, charged in quote here), exactly
+    assert ex.reserved[("a", "USDT")] == D("100.1")
+    assert ex.reserved[("b", "BTC")] == D("1")
     ex.drain()
     assert ex.reserved == {}

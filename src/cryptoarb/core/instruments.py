@@ -8,8 +8,9 @@ users' configuration all speak one language.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
+from math import lcm
 
 
 class Kind(StrEnum):
@@ -24,6 +25,8 @@ class Fees:
 
     taker: float
     maker: float = 0.0
+    # where a spot buy's fee is charged: the quote currency (Kraken, Coinbase) or the asset received
+    buy_fee_in_quote: bool = True
 
     def __post_init__(self) -> None:
         if not -0.01 <= self.maker <= 0.05 or not 0.0 <= self.taker <= 0.05:
@@ -86,9 +89,64 @@ class Instrument:
         return base_qty / self.contract_size
 
     def round_qty(self, qty: float) -> float:
-        """Round a native quantity down to the lot size (never up: we must not over-trade)."""
-        lots = int(qty / self.lot_size + 1e-9)
-        return round(lots * self.lot_size, 12)
+        """Round a native quantity down to the lot size (never up: we must not over-trade).
+
+        The result is an exact multiple of the lot as the venue reads it (its decimal string):
+        ``float`` arithmetic would send 22900.100000000002 for 229001 lots of 0.1.
+        """
+        return float(floor_step(qty, self.lot_size))
+
+    def round_price(self, price: float, up: bool) -> float:
+        """A price on the tick grid: up for a buy limit (never tighter), down for a sell limit."""
+        return float(floor_step(price, self.tick_size) if not up else ceil_step(price, self.tick_size))
+
+    def base_step(self) -> Decimal:
+        """One lot in base units (linear/spot): the grid both legs of a trade must share."""
+        return dec(self.lot_size) * dec(self.contract_size)
+
+    def buy_check_quote(self, qty: Decimal, limit_price: Decimal) -> Decimal:
+        """Free quote a spot venue requires before it accepts an IOC limit buy of ``qty``.
+
+        Venues lock ``qty x limit price`` (not the VWAP the order will get), plus the taker fee
+        when the fee is charged in the quote currency. The detector sizes with this rule and
+        the executor and paper venue check with it, so an order we send is never refused for
+        a balance we computed differently.
+        """
+        need = qty * limit_price
+        if self.fees.buy_fee_in_quote:
+            need += need * dec(self.fees.taker)
+        return need
+
+
+# counts of lots within this fraction of a lot of the next whole count are float noise
+_LOT_EPS = Decimal("1e-9")
+
+
+def floor_step(value: float, step: float) -> Decimal:
+    """The largest multiple of ``step`` not above ``value``, exactly, from the shortest reprs."""
+    s = dec(step)
+    n = (dec(value) / s + _LOT_EPS).to_integral_value(ROUND_FLOOR)
+    return n * s
+
+
+def ceil_step(value: float, step: float) -> Decimal:
+    """The smallest multiple of ``step`` not below ``value``, exactly."""
+    s = dec(step)
+    n = (dec(value) / s - _LOT_EPS).to_integral_value(ROUND_CEILING)
+    return n * s
+
+
+def common_step(*steps: Decimal) -> Decimal:
+    """The least common multiple of decimal steps (lots 20 and 30 -> 60; 0.001 and 0.0001 -> 0.001)."""
+    places = 0
+    for s in steps:
+        exp = s.normalize().as_tuple().exponent
+        if not isinstance(exp, int):
+            raise ValueError(f"not a finite step: {s}")
+        places = max(places, -exp)
+    scale = Decimal(10) ** places
+    ints = [int((s * scale).to_integral_value()) for s in steps]
+    return Decimal(lcm(*ints)) / scale
 
 
 def dec(x: float | int | str) -> Decimal:

@@ -1,6 +1,6 @@
 """A constant-product pool seen as an order book, so book-walking detectors size against it.
 
-``CrossVenueDetector`` reads ``bid``/``ask``, ``valid``, ``local_ns``, ``key``, ``instrument`` and
+``CrossVenueDetector`` reads ``bid``/``ask``, ``valid``, ``local_ns``, ``update_id``, ``key``, ``instrument`` and
 walks ``bids()``/``asks()`` best first. :class:`AmmDepth` provides exactly that from a V2
 pool's reserves: level boundaries are where the pool's marginal price (fee included) has moved by
 ``step_bps``, and each level's price is the exact average price of that chunk on the continuous
@@ -56,6 +56,7 @@ class AmmDepth:
         self.local_ns = 0
         self.exchange_ns = 0
         self.block = 0
+        self.update_id = 0  # the book-state stamp our footprint keys on (core/footprint.py)
 
     # -- state ------------------------------------------------------------------------
     def update(self, reserve_base: int, reserve_quote: int, local_ns: int, block: int = 0) -> None:
@@ -65,6 +66,7 @@ class AmmDepth:
         self.local_ns = local_ns
         self.exchange_ns = local_ns
         self.block = block
+        self.update_id += 1
         if reserve_base <= 0 or reserve_quote <= 0:
             self.invalidate()
             return

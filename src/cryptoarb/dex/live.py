@@ -270,7 +270,7 @@ class DexRuntime:
         reserved = self.engine.executor.reserved
         for venue, ccys in self.engine.portfolio.balances.items():
             for ccy, amount in ccys.items():
-                av[(venue, ccy)] = float(amount) - reserved.get((venue, ccy), 0.0)
+                av[(venue, ccy)] = float(amount - reserved.get((venue, ccy), 0))
 
     def _found(self, pair: Pair, opp: DexOpportunity, now_ns: int) -> None:
         o = opp.opportunity

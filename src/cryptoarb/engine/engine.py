@@ -18,6 +18,7 @@ from cryptoarb.config import ConfigError, Settings
 from cryptoarb.core.accounting import Portfolio
 from cryptoarb.core.book import OrderBook
 from cryptoarb.core.events import BookStateChange
+from cryptoarb.core.footprint import Footprints
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.core.opportunity import Opportunity
 from cryptoarb.detect.cross_venue import CrossVenueDetector, Limits
@@ -80,6 +81,7 @@ class Engine:
             max_notional_quote=d.max_notional_quote,
             max_quote_age_ns=int(d.max_quote_age_ms * 1e6),
         )
+        self.footprints = Footprints()  # our own orders' footprint on the books (detector + paper venue)
         self.portfolio = Portfolio()
         for venue, ccys in settings.paper.balances.items():
             for ccy, amount in ccys.items():
@@ -87,7 +89,7 @@ class Engine:
         p = settings.paper
         self.executor = ArbExecutor(
             self.portfolio,
-            {v: PaperVenue(v, self.portfolio, p.fail_rate, p.seed) for v in self.venues},
+            {v: PaperVenue(v, self.portfolio, p.fail_rate, p.seed, self.footprints) for v in self.venues},
             self.books.get,
             ExecConfig(
                 latency_ns={k: int(v * 1e6) for k, v in p.latency_ms.items()},
@@ -96,10 +98,15 @@ class Engine:
                 max_open_trades=p.max_open_trades,
             ),
             run_id=self.run_id,
+            footprints=self.footprints,
         )
         self.available: dict[tuple[str, str], float] = {}
+        self.available_exact: dict[tuple[str, str], Decimal] = {}
         self._refresh_available()
-        self.detector = CrossVenueDetector(self.plan.groups, self.limits, self.available)
+        self.detector = CrossVenueDetector(
+            self.plan.groups, self.limits, self.available, footprints=self.footprints,
+            available_exact=self.available_exact,
+        )
         self.executor.on_trade.append(self._on_trade)
         if sink is not None:
             self.executor.on_order.append(sink.order)
@@ -142,13 +149,19 @@ class Engine:
         self.detector.add_book(book)
 
     def _refresh_available(self) -> None:
-        """Balances as floats for sizing, less what trades in flight have committed."""
+        """Balances for sizing (floats) and for the venue checks (exact), less what trades in
+        flight have reserved."""
         av = self.available
+        exact = self.available_exact
         av.clear()
+        exact.clear()
         reserved = self.executor.reserved
+        zero = Decimal(0)
         for venue, ccys in self.portfolio.balances.items():
             for ccy, amount in ccys.items():
-                av[(venue, ccy)] = float(amount) - reserved.get((venue, ccy), 0.0)
+                left = amount - reserved.get((venue, ccy), zero)
+                exact[(venue, ccy)] = left
+                av[(venue, ccy)] = float(left)
 
     # -- hot path ----------------------------------------------------------------------
     def on_book(self, book: OrderBook, local_ns: int) -> None:
@@ -190,17 +203,18 @@ class Engine:
         fresh = self._fresh
         self._fresh = []
         sink = self.sink
-        submitted = False
         for opp in fresh:
             self.opportunities += 1
-            submitted = self.executor.submit(opp, now_ns) is not None or submitted
+            if self.executor.submit(opp, now_ns) is None:
+                self.detector.release(opp)  # not traded: its liquidity is there for the next one
             for fn in self.on_opportunity:
                 fn(opp)
             if sink is not None:
                 sink.opportunity(opp)
                 sink.feature(features(opp, self.books))
-        if submitted:
-            self._refresh_available()
+        # the detector took each opportunity's balances as it found it; the executor's
+        # reservations are now the truth (opportunities not traded gave theirs back)
+        self._refresh_available()
 
     def on_state(self, change: BookStateChange) -> None:
         self.state_changes.append(change)

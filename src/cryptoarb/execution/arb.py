@@ -15,9 +15,11 @@ from decimal import Decimal
 
 from cryptoarb.core.accounting import Portfolio, settle_arb
 from cryptoarb.core.book import OrderBook
-from cryptoarb.core.instruments import Kind, dec
+from cryptoarb.core.footprint import Footprints
+from cryptoarb.core.instruments import dec
 from cryptoarb.core.opportunity import Opportunity, OrderIntent
-from cryptoarb.core.orders import ArbStatus, ArbTrade, Fill, Order, OrderStatus
+from cryptoarb.core.orders import ZERO, ArbStatus, ArbTrade, Fill, Order, OrderStatus
+from cryptoarb.detect.cross_venue import reservations
 from cryptoarb.execution.paper import PaperVenue
 
 
@@ -49,12 +51,16 @@ class ArbExecutor:
         books: Callable[[str], OrderBook | None],
         config: ExecConfig | None = None,
         run_id: str = "run",
+        footprints: Footprints | None = None,
     ) -> None:
         self.portfolio = portfolio
         self.venues = venues
         self.books = books
         self.config = config or ExecConfig()
         self.run_id = run_id
+        # our own footprint on the books: the detector holds the levels an opportunity takes;
+        # the hold ends when the order arrives (the paper venue then records what it took)
+        self.footprints = footprints if footprints is not None else Footprints()
         self.stats = ExecStats()
         self.trades: list[ArbTrade] = []
         self._queue: list[tuple[int, int, Order]] = []  # (arrival_ns, seq, order)
@@ -63,9 +69,9 @@ class ArbExecutor:
         self._cooldown_until: dict[tuple[str, str], int] = {}
         self._by_order: dict[str, ArbTrade] = {}
         # balances committed to trades in flight, so that the detector does not size the next
-        # opportunity with money the previous one is already spending
-        self.reserved: dict[tuple[str, str], float] = {}
-        self._holds: dict[int, list[tuple[tuple[str, str], float]]] = {}
+        # opportunity with money the previous one is already spending (the venue's own rule)
+        self.reserved: dict[tuple[str, str], Decimal] = {}
+        self._holds: dict[int, list[tuple[tuple[str, str], Decimal]]] = {}
         # listeners (storage, metrics, risk); called off the hot path
         self.on_order: list[Callable[[Order], None]] = []
         self.on_fill: list[Callable[[Fill], None]] = []
@@ -106,24 +112,18 @@ class ArbExecutor:
         return trade
 
     def _hold(self, arb_id: int, opp: Opportunity) -> None:
-        holds = []
-        for intent in (opp.buy, opp.sell):
-            book = self.books(intent.key)
-            if book is None or book.instrument.kind is not Kind.SPOT:
-                continue
-            inst = book.instrument
-            if intent.side == "buy":
-                holds.append(((inst.venue, inst.quote), intent.qty * intent.limit_price * (1 + inst.fees.taker)))
-            else:
-                holds.append(((inst.venue, inst.base), intent.qty))
+        bb, sb = self.books(opp.buy_key), self.books(opp.sell_key)
+        if bb is None or sb is None:
+            return
+        holds = reservations(opp, bb.instrument, sb.instrument)
         for key, amount in holds:
-            self.reserved[key] = self.reserved.get(key, 0.0) + amount
+            self.reserved[key] = self.reserved.get(key, ZERO) + amount
         self._holds[arb_id] = holds
 
     def _release(self, arb_id: int) -> None:
         for key, amount in self._holds.pop(arb_id, []):
-            left = self.reserved.get(key, 0.0) - amount
-            if left <= 1e-12:
+            left = self.reserved.get(key, ZERO) - amount
+            if left <= 0:
                 self.reserved.pop(key, None)
             else:
                 self.reserved[key] = left
@@ -156,6 +156,7 @@ class ArbExecutor:
 
     def _deliver(self, order: Order, now_ns: int) -> None:
         key = f"{order.venue} {order.symbol}"
+        self.footprints[key].release(f"{order.arb_id}{'b' if order.side == 'buy' else 's'}")
         book = self.books(key)
         venue = self.venues.get(order.venue)
         if book is None or venue is None:

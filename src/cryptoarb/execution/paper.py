@@ -9,10 +9,10 @@ on a real venue. Fees are charged at the instrument's taker rate. An optional fa
 from __future__ import annotations
 
 import random
-from decimal import Decimal
 
 from cryptoarb.core.accounting import Portfolio
 from cryptoarb.core.book import OrderBook
+from cryptoarb.core.footprint import Footprints
 from cryptoarb.core.instruments import Instrument, Kind, dec
 from cryptoarb.core.orders import Fill, Order, OrderStatus
 
@@ -20,7 +20,14 @@ from cryptoarb.core.orders import Fill, Order, OrderStatus
 class PaperVenue:
     """Fills orders for one venue against the books it is handed."""
 
-    def __init__(self, venue: str, portfolio: Portfolio, fail_rate: float = 0.0, seed: int = 7) -> None:
+    def __init__(
+        self,
+        venue: str,
+        portfolio: Portfolio,
+        fail_rate: float = 0.0,
+        seed: int = 7,
+        footprints: Footprints | None = None,
+    ) -> None:
         if not 0.0 <= fail_rate <= 1.0:
             raise ValueError(f"{venue}: fail_rate must be within [0, 1], got {fail_rate}")
         self.venue = venue
@@ -28,8 +35,9 @@ class PaperVenue:
         self.fail_rate = fail_rate
         self._rng = random.Random(f"{venue}:{seed}")
         # Liquidity our own fills took, per book, until that book next changes: two orders
-        # meeting the same displayed level between two updates must not both get it.
-        self._taken: dict[str, tuple[tuple[int, int], dict[tuple[str, float], Decimal]]] = {}
+        # meeting the same displayed level between two updates must not both get it. Shared
+        # with the detector, which must not size a trade on it either.
+        self.footprints = footprints if footprints is not None else Footprints()
 
     def execute(self, order: Order, book: OrderBook, now_ns: int) -> list[Fill]:
         """Submit and fill ``order`` (IOC) on ``book``; the rest is canceled."""
@@ -57,7 +65,7 @@ class PaperVenue:
             return ""
         pf = self.portfolio
         if order.side == "buy":
-            need = order.qty * order.limit_price * (1 + dec(inst.fees.taker))
+            need = inst.buy_check_quote(order.qty, order.limit_price)
             have = pf.balance(self.venue, inst.quote)
             if have < need:
                 return f"insufficient {inst.quote}: need {need:.8f}, have {have:.8f}"
@@ -75,20 +83,16 @@ class PaperVenue:
         fills: list[Fill] = []
         remaining = order.qty
         stamp = (book.update_id, book.local_ns)
-        entry = self._taken.get(book.key)
-        if entry is None or entry[0] != stamp:
-            entry = self._taken[book.key] = (stamp, {})
-        taken = entry[1]
-        zero = Decimal(0)
+        fp = self.footprints[book.key]
+        side = "asks" if buying else "bids"
         for p, q in levels:
             if (p > limit) if buying else (p < limit):
                 break
-            level = (order.side, p)
-            left = dec(q) - taken.get(level, zero)
+            left = dec(q) - fp.taken_at(side, p, stamp)
             if left <= 0:
                 continue
             take = min(remaining, left)
-            taken[level] = taken.get(level, zero) + take
+            fp.take(side, p, take)
             price = dec(p)
             if inst.kind is Kind.INVERSE:
                 fee = take * dec(inst.contract_size) / price * fee_rate
