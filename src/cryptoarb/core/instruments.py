@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
+FEE_SIDES = ("", "get", "give", "quote", "base")
+
 
 class Kind(StrEnum):
     SPOT = "spot"
@@ -49,6 +51,9 @@ class Instrument:
     contract_size: float = 1.0
     fees: Fees = field(default_factory=lambda: Fees(taker=0.001, maker=0.001))
     exchange_symbol: str = ""  # the venue's own id, e.g. BTCUSDT or BTCUSD_PERP
+    # which asset a spot fee is taken in, named the ccxt way ("get": the asset received, "give":
+    # the asset paid, "quote", "base"); "" = the venue's rule (core.accounting.VENUE_FEE_SIDE)
+    fee_side: str = ""
 
     def __post_init__(self) -> None:
         for name in ("tick_size", "lot_size", "contract_size"):
@@ -56,6 +61,8 @@ class Instrument:
                 raise ValueError(f"{self.key}: {name} must be positive")
         if self.min_notional < 0:
             raise ValueError(f"{self.key}: min_notional must not be negative")
+        if self.fee_side not in FEE_SIDES:
+            raise ValueError(f"{self.key}: fee_side must be one of {', '.join(repr(x) for x in FEE_SIDES)}")
         expected_settle = {Kind.SPOT: None, Kind.LINEAR: self.quote, Kind.INVERSE: self.base}[self.kind]
         if expected_settle is not None and ":" not in self.symbol:
             raise ValueError(f"{self.key}: a {self.kind.value} contract needs a ccxt symbol with ':SETTLE'")

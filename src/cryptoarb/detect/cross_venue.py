@@ -98,7 +98,7 @@ class CrossVenueDetector:
         return self._count
 
     def add_book(self, book: OrderBook) -> None:
-        """Register a book; it is compared only with books sharing one of its groups."""
+        """Register a book; it is compared only with books sharing one of its groups, once per peer."""
         key = book.key
         if key in self._legs or key not in self._member_of:
             return
@@ -107,7 +107,9 @@ class CrossVenueDetector:
         for g in self._member_of[key]:
             for other_key in g.members:
                 other = self._legs.get(other_key)
-                if other is None or other_key == key:
+                # two books in several groups (spot markets sit in their spot group and in the
+                # basis group) are one pair: the first group listing them names it
+                if other is None or other_key == key or any(p.other is other for p in self._pairs[key]):
                     continue
                 self._pairs[key].append(_Pair(other, g))
                 self._pairs[other_key].append(_Pair(leg, g))
