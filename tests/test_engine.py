@@ -153,15 +153,27 @@ def test_linear_perp_wallet_moves_by_realised_pnl_not_notional(zero_fee_run: Eng
         assert pos.entry_price() > 0
 
 
+def test_pnl_snapshot_is_what_the_live_view_reads(zero_fee_run: Engine) -> None:
+    snap = zero_fee_run.pnl_snapshot()
+    for name in ("realised", "unrealised", "total", "max_unhedged_quote", "unhedged_quote"):
+        assert type(getattr(snap, name)) is float, name
+    assert snap.currency == "USDT" and snap.total == pytest.approx(snap.realised + snap.unrealised)
+    rows = {(r.venue, r.asset): r for r in snap.exposures}
+    pos = zero_fee_run.portfolio.derivatives["binanceusdm BTC/USDT:USDT"]
+    if pos.qty:
+        row = rows[("binanceusdm", "BTC/USDT:USDT")]
+        assert row.kind == "position" and row.qty == float(pos.qty)
+    assert snap.max_unhedged_quote >= snap.unhedged_quote
+
+
 def test_spot_vs_coin_m_replay_reports_the_account_change(data: Path, tmp_path: Path) -> None:
-    """The issue's repro: spot + COIN-M, zero fees. The old summary booked +53.99 as realised while the
-    account (valued at the final mids) lost money and carried ~2.9 BTC unhedged."""
+    """The issue's repro: spot + COIN-M, zero fees. The old summary booked the entry spreads as realised
+    profit while the account (valued at the final mids) lost money and carried ~2.9 BTC unhedged."""
     cfg = tmp_path / "arb.toml"
     cfg.write_text(COIN_M)
     settings = load_settings(cfg, storage={"enabled": False})
     sources = parse_sources(
-        [f"binance:{data / 'spot_btcusdt_20240808.gz'}", f"binance:{data / 'spot_btcusdt_20240809.gz'}",
-         f"binancecoinm:{data / 'cm_btcusd_perp_20240808.gz'}", f"binancecoinm:{data / 'cm_btcusd_perp_20240809.gz'}"],
+        [f"binance:{data / 'spot_btcusdt_20240808.gz'}", f"binancecoinm:{data / 'cm_btcusd_perp_20240808.gz'}"],
         ["binance", "binancecoinm"],
     )
     engine = Engine(settings, [s.venue for s in sources])

@@ -242,3 +242,29 @@ def test_a_swap_booked_as_an_exchange_is_trading_not_a_deposit() -> None:
     assert pf.balance("wallet", "ETH") == D("0.999") and pf.deposits["wallet"]["BTC"] == 0
     snap = value(pf, {"BTC": D(110), "ETH": D(2000)}, {})
     assert snap.exact == (-2, 10, 8)  # -100 USDT + 1 BTC x 110 - 0.001 ETH x 2000
+
+
+# -- marks and the valuation currency ----------------------------------------------------------------
+def test_marks_are_mids_of_the_books_that_price_an_asset() -> None:
+    from cryptoarb.core.book import INVALID
+    from cryptoarb.detect.groups import auto_groups
+    from cryptoarb.engine.valuation import Marks, cash_set, valuation_currency
+
+    a, b, inv = spot("a"), spot("b"), inverse("cm")
+    eth = Instrument("a", "ETH/BTC", "ETH", "BTC", Kind.SPOT, 1e-6, 1e-4, 0.0, 1.0, Fees(0.001), "ETHBTC")
+    eq = [{"USD", "USDT"}]
+    insts = [a, b, inv, eth]
+    assert valuation_currency(auto_groups(insts, equivalents=eq).groups, insts, eq) == "USDT"
+    books = {x.key: x for x in (book(a, [(99.0, 1)], [(101.0, 1)]), book(b, [(101.0, 1)], [(103.0, 1)]),
+                                book(inv, [(90.0, 1)], [(91.0, 1)]), book(eth, [(0.049, 1)], [(0.051, 1)]))}
+    marks = Marks(books, "USDT", cash_set("USDT", eq))
+    assert marks.cash == {"USD", "USDT"}
+    assert marks.price("BTC") == 101  # spot mids averaged (100, 102); the perpetual is not used
+    assert marks.price("ETH") == D("0.050") * 101  # through BTC
+    assert marks.mid(inv.key) == D("90.5") and marks.price("USD") == 1
+    books[b.key].set_state(INVALID)  # resyncing: its last valid mid stands
+    assert marks.price("BTC") == 101
+    del books[a.key], books[b.key]
+    marks = Marks(books, "USDT", cash_set("USDT", eq))
+    assert marks.price("BTC") == D("90.5")  # no spot book: the perpetual's mid
+    assert marks.price("DOGE") is None
