@@ -127,11 +127,14 @@ def test_market_gaps_are_resynced_through_snapshot_requests() -> None:
 def test_run_demo_is_reproducible_and_prints() -> None:
     a = run_demo(_settings(), 6, live=False, speed=0, seed=11, start_ns=0)
     b = run_demo(_settings(), 6, live=False, speed=0, seed=11, start_ns=10**18)
-    for key in ("messages", "opportunities", "trades", "expected_pnl", "realized_pnl", "balances", "books"):
+    for key in ("messages", "opportunities", "trades", "expected_pnl", "realized_pnl", "balances", "books", "pnl",
+                "max_unhedged_quote"):
         assert a[key] == b[key], key
     con = Console(width=100, record=True, force_terminal=False)
     print_summary(a, con)
-    assert "SIMULATED" in con.export_text()
+    text = con.export_text()
+    assert "SIMULATED" in text
+    assert "unrealised PnL at final mids" in text and f"{a['pnl']['total']:,.2f}" in text
 
 
 def test_view_renders_in_100_columns(demo_run: Any) -> None:
