@@ -116,6 +116,7 @@ def test_market_gaps_are_resynced_through_snapshot_requests() -> None:
     assert demo.market.dropped > 0 and gaps > 0
     assert sum(b["resyncs"] for b in summary["books"].values()) >= gaps
     assert summary["market"]["snapshots"] > len(summary["books"])  # answers beyond the first ones
+    assert_pnl_invariant(demo.engine, summary)
     invalid = [c for c in demo.engine.state_changes if c.state == INVALID]
     assert invalid
     # each invalidation is followed by the book becoming valid again (unless at the very end)

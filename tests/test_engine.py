@@ -105,6 +105,7 @@ def test_default_fees_leave_no_opportunity_in_this_window(data: Path) -> None:
     replay(engine, sources)
     assert engine.opportunities == 0 and engine.executor.trades == []
     assert engine.detector.evaluations > 1000
+    assert assert_pnl_invariant(engine) == 0
 
 
 def test_zero_fee_basis_run_detects_trades_and_settles_everything(zero_fee_run: Engine) -> None:

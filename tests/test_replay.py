@@ -202,7 +202,9 @@ def head_lines(shared_data: Path) -> Callable[[str, int], list[bytes]]:
 
 def run_one(venue: str, path: Path, strict: bool = False) -> tuple[Engine, ReplayResult]:
     engine = Engine(settings(), [venue])
-    return engine, replay(engine, parse_sources([f"{venue}:{path}"], list(VENUES)), strict=strict)
+    result = replay(engine, parse_sources([f"{venue}:{path}"], list(VENUES)), strict=strict)
+    assert_pnl_invariant(engine)
+    return engine, result
 
 
 @pytest.mark.realdata
