@@ -77,14 +77,6 @@ def base_qty(inst: Instrument, qty: Decimal, price: Decimal) -> Decimal:
     return qty * cs
 
 
-def quote_value(inst: Instrument, qty: Decimal, price: Decimal) -> Decimal:
-    """Quote-currency value of a native fill quantity at ``price``."""
-    cs = Decimal(repr(inst.contract_size))
-    if inst.kind is Kind.INVERSE:
-        return qty * cs
-    return qty * cs * price
-
-
 def contract_value(inst: Instrument, qty: Decimal, price: Decimal) -> Decimal:
     """Signed value of ``qty`` contracts at ``price`` in the settlement currency, the quantity
     whose change is a position's PnL: ``qty x cs x price`` (linear), ``-qty x cs / price``
