@@ -7,10 +7,10 @@ from cryptoarb.core.instruments import Fees, Instrument, Kind
 
 
 def spot(venue: str, taker: float = 0.001, lot: float = 0.001, min_notional: float = 0.0,
-         symbol: str = "BTC/USDT") -> Instrument:
+         symbol: str = "BTC/USDT", fee_side: str = "") -> Instrument:
     base, quote = symbol.split("/")
     return Instrument(venue, symbol, base, quote, Kind.SPOT, 0.01, lot, min_notional, 1.0,
-                      Fees(taker, taker), base + quote)
+                      Fees(taker, taker), base + quote, fee_side)
 
 
 def book(inst: Instrument, bids: list[tuple[float, float]], asks: list[tuple[float, float]],

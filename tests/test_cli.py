@@ -52,7 +52,8 @@ def test_replay_writes_the_summary_contract_and_stores_the_run(spot_head: Path, 
     r = arb("replay", f"binance:{spot_head}", "--summary-json", str(summary), "--db", str(db))
     assert r.returncode == 0, r.stderr
     s = json.loads(summary.read_text())
-    assert set(s) == {"messages", "books", "opportunities", "trades", "pnl_quote", "latency_us"}
+    assert set(s) == {"messages", "books", "opportunities", "trades", "pnl_quote", "pnl", "max_unhedged_quote",
+                      "latency_us"}
     assert s["messages"] == 3000
     book = s["books"]["binance BTC/USDT"]
     assert set(book) == CONTRACT_BOOK_KEYS and book["gaps"] == 0 and book["diffs_applied"] > 0
@@ -60,7 +61,9 @@ def test_replay_writes_the_summary_contract_and_stores_the_run(spot_head: Path, 
     assert set(s["latency_us"]) == {"p50", "p99", "p999"}
     with sqlite3.connect(db) as con:
         (mode,) = con.execute("select mode from runs").fetchone()
+        pnl = con.execute("select realised, unrealised, total, currency from pnl").fetchall()
     assert mode == "replay"
+    assert pnl and pnl[-1][3] == "USDT"  # the run's final PnL is stored
 
 
 def test_malformed_line_is_counted_skipped_and_named(spot_head: Path, tmp_path: Path) -> None:

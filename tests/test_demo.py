@@ -24,6 +24,7 @@ from cryptoarb.demo.view import BANNER, DemoView
 from cryptoarb.venues.base import DEPTH, SNAPSHOT, MessageError
 from cryptoarb.venues.catalog import UnknownInstrument
 from cryptoarb.venues.simulated import SIM_SYMBOLS, SIM_VENUES, SimulatedHandler, demo_catalog
+from tests.accounting import assert_pnl_invariant
 
 SECONDS = 30
 
@@ -73,11 +74,15 @@ def test_every_trade_settled_with_realised_pnl(demo_run: Any) -> None:
     assert Decimal(summary["realized_pnl"]) == ex.stats.realized_pnl
     assert Decimal(summary["expected_pnl"]) == ex.stats.expected_pnl
     for t in trades:
-        b, s = t.buy_order, t.sell_order
-        if t.status is ArbStatus.COMPLETE:
-            # fully hedged: realised is exactly the cash the two legs made
-            cash = s.notional - b.notional - b.fee - s.fee
-            assert abs(t.realized_pnl - cash) < Decimal("1e-9")
+        fills = [*t.buy_order.fills, *t.sell_order.fills]
+        assert t.realized_pnl == sum((f.pnl for f in fills), Decimal(0))
+        assert t.fees_quote == sum((f.fee_quote for f in fills), Decimal(0))
+
+
+def test_equity_change_is_realised_plus_unrealised(demo_run: Any) -> None:
+    demo, summary, _ = demo_run
+    assert_pnl_invariant(demo.engine, summary)
+    assert summary["pnl"]["total"] == pytest.approx(summary["pnl"]["realised"] + summary["pnl"]["unrealised"])
 
 
 def test_balances_move_only_by_fills(demo_run: Any) -> None:
@@ -91,11 +96,14 @@ def test_balances_move_only_by_fills(demo_run: Any) -> None:
         for o in (t.buy_order, t.sell_order):
             sign = 1 if o.side == "buy" else -1
             flows[(o.venue, base)] += sign * o.filled_qty
-            flows[(o.venue, "USDT")] -= sign * o.notional + o.fee
+            flows[(o.venue, "USDT")] -= sign * o.notional
+            for f in o.fills:  # in the asset the venue takes it in (base when buying on most)
+                flows[(o.venue, f.fee_currency)] -= f.fee
     for venue, ccys in pf.balances.items():
         for ccy, amount in ccys.items():
             assert amount == start.get((venue, ccy), Decimal(0)) + flows[(venue, ccy)], (venue, ccy)
     # summed over venues, base moves only by what one leg bought and the other did not sell
+    # (fees taken in base included)
     for base in ("BTC", "ETH"):
         total = sum((pf.balance(v, base) - start[(v, base)] for v in SIM_VENUES), Decimal(0))
         assert total == unhedged[base]
@@ -108,6 +116,7 @@ def test_market_gaps_are_resynced_through_snapshot_requests() -> None:
     assert demo.market.dropped > 0 and gaps > 0
     assert sum(b["resyncs"] for b in summary["books"].values()) >= gaps
     assert summary["market"]["snapshots"] > len(summary["books"])  # answers beyond the first ones
+    assert_pnl_invariant(demo.engine, summary)
     invalid = [c for c in demo.engine.state_changes if c.state == INVALID]
     assert invalid
     # each invalidation is followed by the book becoming valid again (unless at the very end)
@@ -119,11 +128,14 @@ def test_market_gaps_are_resynced_through_snapshot_requests() -> None:
 def test_run_demo_is_reproducible_and_prints() -> None:
     a = run_demo(_settings(), 6, live=False, speed=0, seed=11, start_ns=0)
     b = run_demo(_settings(), 6, live=False, speed=0, seed=11, start_ns=10**18)
-    for key in ("messages", "opportunities", "trades", "expected_pnl", "realized_pnl", "balances", "books"):
+    for key in ("messages", "opportunities", "trades", "expected_pnl", "realized_pnl", "balances", "books", "pnl",
+                "max_unhedged_quote"):
         assert a[key] == b[key], key
     con = Console(width=100, record=True, force_terminal=False)
     print_summary(a, con)
-    assert "SIMULATED" in con.export_text()
+    text = con.export_text()
+    assert "SIMULATED" in text
+    assert "unrealised PnL at final mids" in text and f"{a['pnl']['total']:,.2f}" in text
 
 
 def test_view_renders_in_100_columns(demo_run: Any) -> None:

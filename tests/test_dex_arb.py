@@ -34,7 +34,10 @@ pytest_plugins = ["dex.fixtures"]  # dex_env (session) and chain (snapshot per t
 
 
 WEI = Decimal(10) ** 18
-CEX = Instrument("binance", "ETH/USDC", "ETH", "USDC", tick_size=0.01, lot_size=0.0001, fees=Fees(0.001, 0.001))
+# fee in quote: the DEX settlement (dex/settle.py) still books the CEX fee as quote; Binance's own
+# rule (fee in the asset received) needs the DEX path to value a base fee and hedge net of it
+CEX = Instrument("binance", "ETH/USDC", "ETH", "USDC", tick_size=0.01, lot_size=0.0001, fees=Fees(0.001, 0.001),
+                 fee_side="quote")
 
 
 def make_book(bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> OrderBook:

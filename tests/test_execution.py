@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from cryptoarb.core.accounting import Portfolio
+from cryptoarb.core.accounting import Portfolio, fee_asset, spot_need
 from cryptoarb.core.book import INVALID, VALID
 from cryptoarb.core.opportunity import BUY, SELL, Opportunity, OrderIntent
 from cryptoarb.core.orders import ArbStatus, InvalidTransition, Order, OrderStatus
@@ -30,16 +30,55 @@ def funded(**amounts):
 
 def test_buy_walks_levels_up_to_the_limit_then_cancels_the_rest():
     pf = funded(a_USDT="1000")
-    b = book(spot("a", taker=0.001), [(99.0, 1)], [(100.0, 1.0), (101.0, 0.25), (102.0, 5)])
+    b = book(spot("a", taker=0.001, fee_side="quote"), [(99.0, 1)], [(100.0, 1.0), (101.0, 0.25), (102.0, 5)])
     o = order(qty="1.5", limit="101")
     fills = PaperVenue("a", pf).execute(o, b, 10)
     assert [(f.price, f.qty) for f in fills] == [(D("100.0"), D("1.0")), (D("101.0"), D("0.25"))]
     assert o.status is OrderStatus.CANCELED and o.filled_qty == D("1.25")
     assert o.avg_price == (D(100) + D("25.25")) / D("1.25")
     fee = (D(100) + D("25.25")) * D("0.001")
-    assert o.fee == fee
+    assert o.fee == fee and o.fee_currency == "USDT"
     assert pf.balance("a", "BTC") == D("1.25")
     assert pf.balance("a", "USDT") == D(1000) - D("125.25") - fee  # exact decimals
+
+
+def test_spot_buy_fee_is_taken_in_the_base_received_by_default():
+    """Most venues (Binance, Bybit, OKX, ...) take a spot fee from the asset received."""
+    pf = funded(a_USDT="126.25")  # exactly qty x limit: no quote fee on top
+    b = book(spot("a", taker=0.001), [(99.0, 1)], [(100.0, 1.0), (101.0, 0.25), (102.0, 5)])
+    o = order(qty="1.25", limit="101")
+    PaperVenue("a", pf).execute(o, b, 10)
+    assert o.status is OrderStatus.FILLED
+    assert o.fee == D("1.25") * D("0.001") and o.fee_currency == "BTC"
+    assert pf.balance("a", "BTC") == D("1.25") - D("0.00125")
+    assert pf.balance("a", "USDT") == 1
+    # the fee is valued at each fill's price
+    assert sum((f.fee_quote for f in o.fills), D(0)) == D("0.001") * 100 + D("0.00025") * 101
+    # a sell on the same rule pays in quote, the asset it receives
+    pf2 = funded(a_BTC="1")
+    s = order(side="sell", qty="1", limit="99")
+    PaperVenue("a", pf2).execute(s, b, 11)
+    assert s.fee_currency == "USDT" and pf2.balance("a", "USDT") == D(99) - D("0.099")
+
+
+@pytest.mark.parametrize(("rule", "buy_ccy", "sell_ccy"), [
+    ("get", "BTC", "USDT"), ("give", "USDT", "BTC"), ("quote", "USDT", "USDT"), ("base", "BTC", "BTC"),
+])
+def test_fee_side_rule(rule, buy_ccy, sell_ccy):
+    inst = spot("a", fee_side=rule)
+    assert fee_asset(inst, "buy") == buy_ccy and fee_asset(inst, "sell") == sell_ccy
+    # the balance a venue checks includes the fee only when it is taken from what is spent
+    ccy, need = spot_need(inst, "buy", D(2), D(100), D("0.001"))
+    assert ccy == "USDT" and need == (D("200.2") if buy_ccy == "USDT" else D(200))
+    ccy, need = spot_need(inst, "sell", D(2), D(100), D("0.001"))
+    assert ccy == "BTC" and need == (D("2.002") if sell_ccy == "BTC" else D(2))
+
+
+def test_venue_rule_and_bad_fee_side():
+    assert fee_asset(spot("coinbase"), "buy") == "USDT"  # Coinbase charges in quote
+    assert fee_asset(spot("binance"), "buy") == "BTC"
+    with pytest.raises(ValueError, match="fee_side"):
+        spot("a", fee_side="bnb")
 
 
 def test_sell_fills_fully_and_fee_is_in_quote():
@@ -97,8 +136,8 @@ def executor(books, pf, latency_ns=1_000):
 
 
 def test_arb_fills_after_latency_and_books_realised_next_to_expected():
-    a = book(spot("a"), [(99.0, 5)], [(100.0, 1.0)])
-    b = book(spot("b"), [(101.0, 1.0)], [(102.0, 5)])
+    a = book(spot("a", fee_side="quote"), [(99.0, 5)], [(100.0, 1.0)])
+    b = book(spot("b", fee_side="quote"), [(101.0, 1.0)], [(102.0, 5)])
     pf = funded(a_USDT="1000", b_BTC="1")
     ex = executor({a.key: a, b.key: b}, pf)
     trade = ex.submit(opportunity(), 0)
@@ -115,8 +154,8 @@ def test_arb_fills_after_latency_and_books_realised_next_to_expected():
 
 
 def test_book_moving_away_during_latency_leaves_a_failed_leg():
-    a = book(spot("a"), [(99.0, 5)], [(100.0, 1.0)])
-    b = book(spot("b"), [(101.0, 1.0)], [(102.0, 5)])
+    a = book(spot("a", fee_side="quote"), [(99.0, 5)], [(100.0, 1.0)])
+    b = book(spot("b", fee_side="quote"), [(101.0, 1.0)], [(102.0, 5)])
     pf = funded(a_USDT="1000", b_BTC="1")
     ex = executor({a.key: a, b.key: b}, pf)
     trade = ex.submit(opportunity(), 0)
@@ -130,8 +169,8 @@ def test_book_moving_away_during_latency_leaves_a_failed_leg():
 
 
 def test_partial_fill_on_one_leg_is_partial_with_residual():
-    a = book(spot("a"), [(99.0, 5)], [(100.0, 1.0)])
-    b = book(spot("b"), [(101.0, 1.0)], [(102.0, 5)])
+    a = book(spot("a", fee_side="quote"), [(99.0, 5)], [(100.0, 1.0)])
+    b = book(spot("b", fee_side="quote"), [(101.0, 1.0)], [(102.0, 5)])
     pf = funded(a_USDT="1000", b_BTC="1")
     ex = executor({a.key: a, b.key: b}, pf)
     trade = ex.submit(opportunity(), 0)
@@ -165,8 +204,8 @@ def test_balances_committed_to_a_trade_in_flight_are_reserved_until_it_settles()
     pf = funded(a_USDT="1000", b_BTC="1")
     ex = executor({a.key: a, b.key: b}, pf)
     ex.submit(opportunity(), 0)
-    # the venue's rule: qty x limit price (+ the fee, charged in quote here), exactly
-    assert ex.reserved[("a", "USDT")] == D("100.1")
+    # the venue's rule: qty x limit price, exactly (the buy's fee is charged in the BTC received)
+    assert ex.reserved[("a", "USDT")] == D("100.00")
     assert ex.reserved[("b", "BTC")] == D("1")
     ex.drain()
     assert ex.reserved == {}

@@ -22,6 +22,7 @@ from cryptoarb.engine.engine import Engine
 from cryptoarb.replay.reader import BadLine, CaptureError, LineStats, parse_sources, read_lines
 from cryptoarb.replay.run import ReplayError, ReplayResult, replay
 from cryptoarb.venues.binance import VENUES
+from tests.accounting import assert_pnl_invariant
 from tests.refbook import RefBook, split_line
 
 SPOT = ("spot_btcusdt_20240808.gz", "spot_btcusdt_20240809.gz")
@@ -85,7 +86,10 @@ def replayed(shared_data: Path) -> Replayed:
 @pytest.mark.realdata
 def test_summary_contract(replayed: Replayed) -> None:
     s = replayed.summary
-    assert set(s) == {"messages", "books", "opportunities", "trades", "pnl_quote", "latency_us"}
+    assert set(s) == {"messages", "books", "opportunities", "trades", "pnl_quote", "pnl", "max_unhedged_quote",
+                      "latency_us"}
+    assert set(s["pnl"]) == {"realised", "unrealised", "total"} and all(type(v) is float for v in s["pnl"].values())
+    assert type(s["max_unhedged_quote"]) is float and s["pnl"]["realised"] == s["pnl_quote"]
     assert type(s["messages"]) is int
     assert type(s["opportunities"]) is int and s["opportunities"] >= 0
     assert type(s["trades"]) is int and 0 <= s["trades"] <= s["opportunities"]
@@ -104,6 +108,11 @@ def test_summary_contract(replayed: Replayed) -> None:
         for c in ("diffs_applied", "dropped_before_snapshot", "gaps", "resyncs"):
             assert type(b[c]) is int, (key, c)
     assert json.loads(json.dumps(s)) == s  # what --summary-json writes
+
+
+@pytest.mark.realdata
+def test_equity_change_is_realised_plus_unrealised(replayed: Replayed) -> None:
+    assert_pnl_invariant(replayed.engine, replayed.summary)
 
 
 @pytest.mark.realdata
@@ -193,7 +202,9 @@ def head_lines(shared_data: Path) -> Callable[[str, int], list[bytes]]:
 
 def run_one(venue: str, path: Path, strict: bool = False) -> tuple[Engine, ReplayResult]:
     engine = Engine(settings(), [venue])
-    return engine, replay(engine, parse_sources([f"{venue}:{path}"], list(VENUES)), strict=strict)
+    result = replay(engine, parse_sources([f"{venue}:{path}"], list(VENUES)), strict=strict)
+    assert_pnl_invariant(engine)
+    return engine, result
 
 
 @pytest.mark.realdata

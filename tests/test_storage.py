@@ -21,6 +21,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 
 from cryptoarb.core.opportunity import BUY, SELL, Opportunity, OrderIntent
 from cryptoarb.core.orders import ArbStatus, ArbTrade, Fill, Order, OrderStatus
+from cryptoarb.core.pnl import PnlSnapshot
 from cryptoarb.storage import StorageError, StorageWriter, connect, upgrade
 from cryptoarb.storage.models import Base
 from cryptoarb.storage.urls import normalize_url
@@ -121,7 +122,7 @@ def test_migrations_match_models(engine: Engine) -> None:
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
         assert compare_metadata(ctx, Base.metadata) == []
-        assert ctx.get_current_revision() == "0001"
+        assert ctx.get_current_revision() == "0002_pnl"
     upgrade(engine)  # idempotent at head
     assert count(engine, "orders") == 0
 
@@ -206,6 +207,19 @@ def test_decimals_round_like_postgresql(engine: Engine, writer: StorageWriter) -
     writer.flush()
     amounts = [b["amount"] for b in rows(engine, "balances")]
     assert amounts == [D("0.123456789012345679"), D("-0.000000000000000001"), D("0.1")]
+
+
+def test_pnl_snapshots_are_stored_exactly(engine: Engine, writer: StorageWriter) -> None:
+    realised, unrealised = D("-298.035120244997912345678901234"), D("12.5")
+    snap = PnlSnapshot("USDT", float(realised), float(unrealised), float(realised + unrealised), 1.5, 178660.25,
+                       (realised, unrealised, realised + unrealised))
+    writer.pnl(7, snap)
+    writer.flush()
+    (row,) = rows(engine, "pnl")
+    assert row["run_id"] == "run-1" and row["ts_ns"] == 7 and row["currency"] == "USDT"
+    assert row["realised"] == D("-298.035120244997912346") and row["unrealised"] == D("12.5")
+    assert row["total"] == D("-285.535120244997912346")
+    assert row["unhedged_quote"] == 1.5 and row["max_unhedged_quote"] == 178660.25
 
 
 def test_order_upsert_ends_in_final_state(engine: Engine, writer: StorageWriter) -> None:

@@ -40,6 +40,9 @@ class InstrumentSpec(BaseModel):
     contract_size: float = Field(1.0, gt=0)
     taker_fee: float = Field(0.001, ge=0, le=0.05)
     maker_fee: float = Field(0.001, ge=-0.01, le=0.05)
+    # spot fee currency (ccxt's feeSide): "get" the asset received, "give", "quote", "base";
+    # "" = the venue's rule (most venues: "get")
+    fee_side: Literal["", "get", "give", "quote", "base"] = ""
 
     def build(self) -> Instrument:
         pair = self.symbol.split(":", 1)[0]
@@ -51,6 +54,7 @@ class InstrumentSpec(BaseModel):
             return Instrument(
                 self.venue, self.symbol, base, quote, self.kind, self.tick_size, self.lot_size,
                 self.min_notional, self.contract_size, Fees(self.taker_fee, self.maker_fee), native,
+                self.fee_side,
             )
         except ValueError as e:
             raise ConfigError(f"instrument {self.venue} {self.symbol}: {e}") from None

@@ -1,17 +1,72 @@
-"""Balances, positions and realised PnL in exact decimals.
+"""Balances, derivative positions and realised PnL in exact decimals.
 
-Derivatives are booked cash-settled: buying moves the settlement currency by the notional
-and the position carries the exposure, so equity = cash + position x mark at any time and an
-arbitrage's realised PnL is the same number whether its legs are spot or perpetual.
+Booked the way venues book them:
+
+* **Spot**: the base and quote balances move by the fill; the fee is taken in the asset the
+  venue's rule says (:func:`fee_asset`; most venues take it from the asset received).
+* **Derivatives** (linear and inverse) are margin-style: the position carries quantity and entry
+  value, and the wallet (settlement currency) moves only by realised PnL when a position is
+  reduced, and by fees. An inverse contract's PnL is ``qty x cs x (1/entry - 1/exit)`` in base.
+
+Every fill is also booked in the run's :class:`~cryptoarb.core.pnl.PnlLedger`, which values it
+in the valuation currency and says how much PnL the fill *realised* (closed); the rest of the
+account's change is open inventory, marked to the books (see docs/pnl.md).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
 
 from cryptoarb.core.instruments import Instrument, Kind
-from cryptoarb.core.orders import ZERO, ArbStatus, ArbTrade, Fill
+from cryptoarb.core.orders import ZERO, ArbStatus, ArbTrade, Fill, Order
+from cryptoarb.core.pnl import PREC, PnlLedger
+
+# Spot fee side per venue when the instrument does not say (ccxt's ``feeSide`` vocabulary).
+# Most venues take the fee from the asset received ("get"): Binance, Bybit, OKX, Gate, HTX,
+# Bitfinex, KuCoin. These take it in the quote currency on both sides:
+VENUE_FEE_SIDE: dict[str, str] = {"coinbase": "quote", "kraken": "quote", "bitstamp": "quote", "gemini": "quote"}
+DEFAULT_FEE_SIDE = "get"
+
+
+def fee_side(inst: Instrument) -> str:
+    return inst.fee_side or VENUE_FEE_SIDE.get(inst.venue, DEFAULT_FEE_SIDE)
+
+
+def fee_asset(inst: Instrument, side: str) -> str:
+    """The currency a fill's fee is charged in: the settlement currency for derivatives, the
+    instrument's fee side for spot (``get`` = base when buying, quote when selling)."""
+    if inst.kind is not Kind.SPOT:
+        return inst.settle
+    rule = fee_side(inst)
+    if rule == "get":
+        return inst.base if side == "buy" else inst.quote
+    if rule == "give":
+        return inst.quote if side == "buy" else inst.base
+    return inst.base if rule == "base" else inst.quote
+
+
+def fill_fee(inst: Instrument, side: str, qty: Decimal, price: Decimal, rate: Decimal) -> tuple[Decimal, str]:
+    """The taker fee of one fill and its currency: ``rate`` x the fill's value in that currency."""
+    ccy = fee_asset(inst, side)
+    cs = Decimal(repr(inst.contract_size))
+    if inst.kind is Kind.INVERSE:
+        return qty * cs / price * rate, ccy
+    if inst.kind is Kind.SPOT and ccy == inst.base:
+        return qty * cs * rate, ccy
+    return qty * cs * price * rate, ccy
+
+
+def spot_need(inst: Instrument, side: str, qty: Decimal, limit: Decimal, rate: Decimal) -> tuple[str, Decimal]:
+    """What a venue checks before accepting a spot order: (currency, amount), the fee included
+    only when it is charged in the currency being spent."""
+    spend = inst.quote if side == "buy" else inst.base
+    amount = qty * limit if side == "buy" else qty
+    if fee_asset(inst, side) == spend:
+        amount += amount * rate
+    return spend, amount
 
 
 def base_qty(inst: Instrument, qty: Decimal, price: Decimal) -> Decimal:
@@ -22,68 +77,190 @@ def base_qty(inst: Instrument, qty: Decimal, price: Decimal) -> Decimal:
     return qty * cs
 
 
-def quote_value(inst: Instrument, qty: Decimal, price: Decimal) -> Decimal:
-    """Quote-currency value of a native fill quantity at ``price``."""
+def contract_value(inst: Instrument, qty: Decimal, price: Decimal) -> Decimal:
+    """Signed value of ``qty`` contracts at ``price`` in the settlement currency, the quantity
+    whose change is a position's PnL: ``qty x cs x price`` (linear), ``-qty x cs / price``
+    (inverse: a long gains BTC when the USD price rises)."""
     cs = Decimal(repr(inst.contract_size))
     if inst.kind is Kind.INVERSE:
-        return qty * cs
+        return -qty * cs / price
     return qty * cs * price
 
 
-class Portfolio:
-    """Per-venue balances (by currency) and derivative positions (by symbol)."""
+@dataclass(slots=True)
+class Position:
+    """A derivative position: signed native quantity and the entry value of what is open."""
 
-    def __init__(self) -> None:
+    inst: Instrument
+    qty: Decimal = ZERO
+    cost: Decimal = ZERO  # sum of contract_value(q, entry price) over the open quantity
+
+    def apply(self, dq: Decimal, price: Decimal) -> Decimal:
+        """Add ``dq`` contracts (signed) at ``price``; returns the PnL realised, in settlement currency."""
+        qty = self.qty
+        if not qty or (qty > 0) == (dq > 0):
+            self.qty = qty + dq
+            self.cost += contract_value(self.inst, dq, price)
+            return ZERO
+        closing = -dq if abs(dq) <= abs(qty) else qty  # same sign as qty
+        released = self.cost if closing == qty else self.cost * closing / qty
+        realised = contract_value(self.inst, closing, price) - released
+        self.qty = qty - closing
+        self.cost -= released
+        rest = dq + closing
+        if rest:
+            self.cost += contract_value(self.inst, rest, price)
+            self.qty += rest
+        return realised
+
+    def unrealised(self, mark: Decimal) -> Decimal:
+        """Open PnL at ``mark``, in settlement currency."""
+        if not self.qty or not mark:
+            return ZERO
+        return contract_value(self.inst, self.qty, mark) - self.cost
+
+    def entry_price(self) -> Decimal:
+        if not self.qty or not self.cost:
+            return ZERO
+        cs = Decimal(repr(self.inst.contract_size))
+        if self.inst.kind is Kind.INVERSE:
+            return -self.qty * cs / self.cost
+        return self.cost / (self.qty * cs)
+
+
+PriceFn = Callable[[str], Decimal | None]
+
+
+class Portfolio:
+    """Per-venue balances (by currency), derivative positions and the run's PnL ledger.
+
+    ``currency`` is what PnL is valued in; ``equivalents`` count 1:1 with it (USD ~ USDT);
+    ``price(asset)`` gives any other asset's current price in ``currency`` (the engine reads the
+    books' mids). Without a currency, the quote currency of the first fill is used.
+    """
+
+    def __init__(
+        self, currency: str | None = None, equivalents: frozenset[str] = frozenset(), price: PriceFn | None = None
+    ) -> None:
         self.balances: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        self.deposits: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        # native quantity per venue and symbol (a reader's view of ``derivatives``)
         self.positions: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        self.derivatives: dict[str, Position] = {}  # instrument key -> position
+        self.price = price
+        self.ledger: PnlLedger | None = PnlLedger(currency, equivalents) if currency else None
+        self._equivalents = equivalents
 
     def deposit(self, venue: str, currency: str, amount: Decimal) -> None:
+        """Money arriving from outside the run: starting inventory, not PnL."""
         self.balances[venue][currency] += amount
+        self.deposits[venue][currency] += amount
 
     def balance(self, venue: str, currency: str) -> Decimal:
         return self.balances[venue][currency]
 
+    def _rate(self, ccy: str) -> Decimal:
+        """The price of ``ccy`` in the valuation currency now (0 when nothing prices it)."""
+        led = self.ledger
+        assert led is not None
+        if led.is_cash(ccy):
+            return Decimal(1)
+        px = self.price(ccy) if self.price is not None else None
+        if px is None:
+            led.unpriced.add(ccy)
+            return ZERO
+        return px
+
     def apply_fill(self, inst: Instrument, fill: Fill) -> None:
-        """Move balances for one fill. Spot fees are charged in the quote currency,
-        derivative fees in the settlement currency."""
-        venue = self.balances[inst.venue]
+        """Move balances and positions for one fill, and book it in the ledger: sets
+        ``fill.pnl`` (realised by this fill) and ``fill.fee_quote`` (in the valuation currency)."""
+        if self.ledger is None:
+            self.ledger = PnlLedger(inst.quote, self._equivalents)
+        led = self.ledger
+        wallet = self.balances[inst.venue]
         sign = 1 if fill.side == "buy" else -1
-        if inst.kind is Kind.SPOT:
-            venue[inst.base] += sign * fill.qty
-            venue[inst.quote] -= sign * fill.qty * fill.price
-        elif inst.kind is Kind.LINEAR:
-            self.positions[inst.venue][inst.symbol] += sign * fill.qty
-            venue[inst.settle] -= sign * fill.qty * Decimal(repr(inst.contract_size)) * fill.price
-        else:
-            self.positions[inst.venue][inst.symbol] += sign * fill.qty
-            venue[inst.settle] -= sign * base_qty(inst, fill.qty, fill.price)
-        venue[fill.fee_currency] -= fill.fee
+        with localcontext() as ctx:
+            ctx.prec = PREC
+            realised = ZERO
+            if inst.kind is Kind.SPOT:
+                q_rate = self._rate(inst.quote)
+                base_px = fill.price * q_rate  # the base asset's price in valuation currency
+                wallet[inst.base] += sign * fill.qty
+                wallet[inst.quote] -= sign * fill.qty * fill.price
+                realised += led.flow(inst.base, sign * fill.qty, base_px)
+                realised += led.flow(inst.quote, -sign * fill.qty * fill.price, q_rate)
+                fee_rate = base_px if fill.fee_currency == inst.base else self._rate(fill.fee_currency)
+            else:
+                pos = self.derivatives.get(inst.key)
+                if pos is None:
+                    pos = self.derivatives[inst.key] = Position(inst)
+                pnl = pos.apply(sign * fill.qty, fill.price)
+                self.positions[inst.venue][inst.symbol] = pos.qty
+                # an inverse contract settles in its base: priced by the fill itself
+                s_rate = fill.price * self._rate(inst.quote) if inst.kind is Kind.INVERSE else self._rate(inst.settle)
+                if pnl:
+                    wallet[inst.settle] += pnl
+                    realised += led.income(inst.settle, pnl, s_rate)
+                fee_rate = s_rate if fill.fee_currency == inst.settle else self._rate(fill.fee_currency)
+            if fill.fee:
+                wallet[fill.fee_currency] -= fill.fee
+                realised += led.income(fill.fee_currency, -fill.fee, fee_rate)
+            fill.pnl = realised
+            fill.fee_quote = fill.fee * fee_rate
+
+    def apply_exchange(
+        self, venue: str, moves: list[tuple[str, Decimal]], fees: list[tuple[str, Decimal]] | None = None
+    ) -> Decimal:
+        """Book a trade that is not a venue fill (a DEX swap): ``moves`` are signed balance changes
+        (+ received, - paid), ``fees`` amounts paid (gas). Unlike :meth:`deposit`, this is trading:
+        the ledger values it at the current prices; returns the PnL it realised."""
+        if self.ledger is None:
+            self.ledger = PnlLedger(next((c for c, _ in moves if c in self._equivalents), moves[0][0]),
+                                    self._equivalents)
+        led = self.ledger
+        realised = ZERO
+        with localcontext() as ctx:
+            ctx.prec = PREC
+            for ccy, amount in moves:
+                self.balances[venue][ccy] += amount
+                realised += led.flow(ccy, amount, self._rate(ccy))
+            for ccy, amount in fees or []:
+                self.balances[venue][ccy] -= amount
+                realised += led.income(ccy, -amount, self._rate(ccy))
+        return realised
 
     def snapshot(self) -> list[tuple[str, str, Decimal]]:
         rows = [(v, c, amt) for v, ccys in self.balances.items() for c, amt in ccys.items()]
-        rows += [(v, s, qty) for v, pos in self.positions.items() for s, qty in pos.items() if qty]
+        rows += [(p.inst.venue, p.inst.symbol, p.qty) for p in self.derivatives.values() if p.qty]
         return sorted(rows)
 
 
-def settle_arb(trade: ArbTrade, buy_inst: Instrument, sell_inst: Instrument, ts_ns: int) -> None:
-    """Compute realised PnL and status once both legs are terminal.
+def order_base(inst: Instrument, order: Order) -> tuple[Decimal, Decimal]:
+    """(base quantity filled, base paid or received as fees), converted fill by fill."""
+    got = fee = ZERO
+    for f in order.fills:
+        got += base_qty(inst, f.qty, f.price)
+        if inst.kind is Kind.SPOT and f.fee_currency == inst.base:
+            fee += f.fee
+    return got, fee
 
-    Realised PnL = matched base quantity x (sell VWAP - buy VWAP) - every fee paid (in quote).
-    Quantity filled on one leg beyond the other is unhedged exposure: recorded, not marked.
+
+def settle_arb(trade: ArbTrade, buy_inst: Instrument, sell_inst: Instrument, ts_ns: int) -> None:
+    """Status, quantities and realised PnL once both legs are terminal.
+
+    The trade's realised PnL is what its fills closed (``Fill.pnl``, from the ledger), fees
+    included: a failed leg or the open legs of a basis trade realise only their fees, the
+    position they leave is open inventory, marked to the books. Base quantities are converted
+    fill by fill (inverse: ``sum of q x cs / p``); ``unhedged_qty_base`` is the base the trade
+    left behind, spot fees taken in base included.
     """
     b, s = trade.buy_order, trade.sell_order
-    bq = base_qty(buy_inst, b.filled_qty, b.avg_price) if b.filled_qty else ZERO
-    sq = base_qty(sell_inst, s.filled_qty, s.avg_price) if s.filled_qty else ZERO
-    matched = min(bq, sq)
-    buy_px = quote_value(buy_inst, b.filled_qty, b.avg_price) / bq if bq else ZERO
-    sell_px = quote_value(sell_inst, s.filled_qty, s.avg_price) / sq if sq else ZERO
-    fees = _fee_in_quote(buy_inst, b.fee, b.fee_currency, buy_px) + _fee_in_quote(
-        sell_inst, s.fee, s.fee_currency, sell_px
-    )
-    trade.matched_qty_base = matched
-    trade.unhedged_qty_base = bq - sq
-    trade.fees_quote = fees
-    trade.realized_pnl = matched * (sell_px - buy_px) - fees
+    bq, b_fee = order_base(buy_inst, b)
+    sq, s_fee = order_base(sell_inst, s)
+    trade.matched_qty_base = min(bq, sq)
+    trade.unhedged_qty_base = (bq - b_fee) - (sq + s_fee)
+    trade.fees_quote = sum((f.fee_quote for f in (*b.fills, *s.fills)), ZERO)
+    trade.realized_pnl = sum((f.pnl for f in (*b.fills, *s.fills)), ZERO)
     trade.closed_ns = ts_ns
     if bq == 0 and sq == 0:
         trade.status = ArbStatus.FAILED
@@ -93,11 +270,3 @@ def settle_arb(trade: ArbTrade, buy_inst: Instrument, sell_inst: Instrument, ts_
         trade.status = ArbStatus.COMPLETE
     else:
         trade.status = ArbStatus.PARTIAL
-
-
-def _fee_in_quote(inst: Instrument, fee: Decimal, currency: str, price: Decimal) -> Decimal:
-    if not fee:
-        return ZERO
-    if currency == inst.base:
-        return fee * price
-    return fee

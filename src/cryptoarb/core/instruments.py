@@ -12,6 +12,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 from math import lcm
 
+FEE_SIDES = ("", "get", "give", "quote", "base")
+
 
 class Kind(StrEnum):
     SPOT = "spot"
@@ -25,8 +27,6 @@ class Fees:
 
     taker: float
     maker: float = 0.0
-    # where a spot buy's fee is charged: the quote currency (Kraken, Coinbase) or the asset received
-    buy_fee_in_quote: bool = True
 
     def __post_init__(self) -> None:
         if not -0.01 <= self.maker <= 0.05 or not 0.0 <= self.taker <= 0.05:
@@ -52,6 +52,9 @@ class Instrument:
     contract_size: float = 1.0
     fees: Fees = field(default_factory=lambda: Fees(taker=0.001, maker=0.001))
     exchange_symbol: str = ""  # the venue's own id, e.g. BTCUSDT or BTCUSD_PERP
+    # which asset a spot fee is taken in, named the ccxt way ("get": the asset received, "give":
+    # the asset paid, "quote", "base"); "" = the venue's rule (core.accounting.VENUE_FEE_SIDE)
+    fee_side: str = ""
 
     def __post_init__(self) -> None:
         for name in ("tick_size", "lot_size", "contract_size"):
@@ -59,6 +62,8 @@ class Instrument:
                 raise ValueError(f"{self.key}: {name} must be positive")
         if self.min_notional < 0:
             raise ValueError(f"{self.key}: min_notional must not be negative")
+        if self.fee_side not in FEE_SIDES:
+            raise ValueError(f"{self.key}: fee_side must be one of {', '.join(repr(x) for x in FEE_SIDES)}")
         expected_settle = {Kind.SPOT: None, Kind.LINEAR: self.quote, Kind.INVERSE: self.base}[self.kind]
         if expected_settle is not None and ":" not in self.symbol:
             raise ValueError(f"{self.key}: a {self.kind.value} contract needs a ccxt symbol with ':SETTLE'")
@@ -103,19 +108,6 @@ class Instrument:
     def base_step(self) -> Decimal:
         """One lot in base units (linear/spot): the grid both legs of a trade must share."""
         return dec(self.lot_size) * dec(self.contract_size)
-
-    def buy_check_quote(self, qty: Decimal, limit_price: Decimal) -> Decimal:
-        """Free quote a spot venue requires before it accepts an IOC limit buy of ``qty``.
-
-        Venues lock ``qty x limit price`` (not the VWAP the order will get), plus the taker fee
-        when the fee is charged in the quote currency. The detector sizes with this rule and
-        the executor and paper venue check with it, so an order we send is never refused for
-        a balance we computed differently.
-        """
-        need = qty * limit_price
-        if self.fees.buy_fee_in_quote:
-            need += need * dec(self.fees.taker)
-        return need
 
 
 # counts of lots within this fraction of a lot of the next whole count are float noise

@@ -63,6 +63,9 @@ class Fill:
     fee_currency: str
     ts_ns: int
     liquidity: str = "taker"
+    # set by the portfolio when the fill is booked, in the run's valuation currency
+    pnl: Decimal = ZERO  # PnL this fill realised (closed inventory, fees)
+    fee_quote: Decimal = ZERO  # the fee's value
 
 
 @dataclass(slots=True)

@@ -220,6 +220,9 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         ("trades by status", ", ".join(f"{k} {v}" for k, v in summary["trades_by_status"].items()) or "-"),
         ("expected PnL (USDT)", f"{Decimal(summary['expected_pnl']):,.2f}"),
         ("realised PnL (USDT)", f"{Decimal(summary['realized_pnl']):,.2f}"),
+        *((("unrealised PnL at final mids", f"{summary['pnl']['unrealised']:,.2f}"),
+           ("total PnL (account change)", f"{summary['pnl']['total']:,.2f}"),
+           ("max unhedged exposure", f"{summary.get('max_unhedged_quote', 0.0):,.2f}")) if "pnl" in summary else ()),
         ("latency p50 / p99 / p99.9 (µs)",
          " / ".join(f"{lat.get(k, 0.0):.1f}" for k in ("p50", "p99", "p999"))),
     ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
+from cryptoarb.core.accounting import spot_need
 from cryptoarb.core.book import OrderBook
 from cryptoarb.core.footprint import Footprints
 from cryptoarb.core.instruments import Instrument, Kind, common_step, dec
@@ -79,7 +80,7 @@ class CrossVenueDetector:
         return self._count
 
     def add_book(self, book: OrderBook) -> None:
-        """Register a book; it is compared only with books sharing one of its groups."""
+        """Register a book; it is compared only with books sharing one of its groups, once per peer."""
         key = book.key
         if key in self._legs or key not in self._member_of:
             return
@@ -182,8 +183,8 @@ class CrossVenueDetector:
 def reservations(opp: Opportunity, bi: Instrument, si: Instrument) -> list[tuple[tuple[str, str], Decimal]]:
     """Balances a trade's orders lock at their venues, by the rule the venue checks."""
     out: list[tuple[tuple[str, str], Decimal]] = []
-    if bi.kind is Kind.SPOT:
-        out.append(((bi.venue, bi.quote), bi.buy_check_quote(dec(opp.buy.qty), dec(opp.buy.limit_price))))
-    if si.kind is Kind.SPOT:
-        out.append(((si.venue, si.base), dec(opp.sell.qty)))
+    for inst, intent in ((bi, opp.buy), (si, opp.sell)):
+        if inst.kind is Kind.SPOT:
+            ccy, need = spot_need(inst, intent.side, dec(intent.qty), dec(intent.limit_price), dec(inst.fees.taker))
+            out.append(((inst.venue, ccy), need))
     return out

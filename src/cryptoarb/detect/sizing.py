@@ -9,7 +9,8 @@ edge only falls as the size grows) and the largest size that meets it is the bes
 size does.
 
 Balances are checked by the rule the venue applies to an IOC limit buy: ``qty x limit price``
-(+ fee where charged in quote), the limit being the worst level walked, not the VWAP. The
+(+ the fee where it is charged in quote, see ``core.accounting.spot_need``), the limit being the
+worst level walked, not the VWAP; a sell needs its base (+ the fee where charged in base). The
 rounded size is checked exactly (decimals) against that rule and stepped down by whole lots
 until it passes, so an order we send is never refused for a balance we computed differently.
 """
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
+from cryptoarb.core.accounting import fee_asset, spot_need
 from cryptoarb.core.book import OrderBook
 from cryptoarb.core.footprint import Footprint
 from cryptoarb.core.instruments import Instrument, Kind, dec, floor_step
@@ -40,7 +42,9 @@ class Limits:
 class Leg:
     """Precomputed per-book numbers, so the hot check touches no Instrument attributes."""
 
-    __slots__ = ("book", "buy_mult", "check_mult", "cs", "fp", "inst", "inverse", "sell_mult", "spot")
+    __slots__ = (
+        "book", "buy_mult", "check_mult", "cs", "fee", "fp", "inst", "inverse", "sell_check_mult", "sell_mult", "spot"
+    )
 
     def __init__(self, book: OrderBook, fp: Footprint) -> None:
         inst = book.instrument
@@ -49,10 +53,13 @@ class Leg:
         self.fp = fp
         self.buy_mult = 1.0 + inst.fees.taker
         self.sell_mult = 1.0 - inst.fees.taker
-        # what the venue locks per unit of limit price on a buy
-        self.check_mult = self.buy_mult if inst.fees.buy_fee_in_quote else 1.0
         self.inverse = inst.kind is Kind.INVERSE
         self.spot = inst.kind is Kind.SPOT
+        self.fee = dec(inst.fees.taker)
+        # what a spot venue locks: a buy's quote per unit of limit price, a sell's base per unit,
+        # the fee included where it is charged in the currency spent (core.accounting.spot_need)
+        self.check_mult = self.buy_mult if self.spot and fee_asset(inst, "buy") == inst.quote else 1.0
+        self.sell_check_mult = self.buy_mult if self.spot and fee_asset(inst, "sell") == inst.base else 1.0
         self.cs = inst.contract_size
 
 
@@ -145,7 +152,9 @@ def plan_trade(
         return None
     asks = _Side(buy, "asks")
     bids = _Side(sell, "bids")
-    qty = _walk(buy, sell, asks, bids, limits, _INF if spend is None else spend, _INF if deliver is None else deliver)
+    spend = _INF if spend is None else spend
+    deliver = _INF if deliver is None else deliver / sell.sell_check_mult
+    qty = _walk(buy, sell, asks, bids, limits, spend, deliver)
     if qty <= 0.0:
         return None
     return _finish(buy, sell, asks, bids, step, qty, limits, have_quote, have_base)
@@ -248,9 +257,7 @@ def _finish(
         short = b_got < float(bq) * (1.0 - 1e-9) or s_got < float(sq) * (1.0 - 1e-9)
         b_limit = bi.round_price(b_worst, up=True)
         s_limit = si.round_price(s_worst, up=False)
-        if not short and (have_quote is None or bi.buy_check_quote(bq, dec(b_limit)) <= have_quote) and (
-            have_base is None or sq <= have_base
-        ):
+        if not short and _fits(buy, sell, bq, dec(b_limit), sq, have_quote, have_base):
             break
         base -= step
     else:
@@ -263,6 +270,21 @@ def _finish(
         _Priced(float(sq), fb, s_notional, s_limit, s_takes),
         limits,
     )
+
+
+def _fits(
+    buy: Leg,
+    sell: Leg,
+    bq: Decimal,
+    b_limit: Decimal,
+    sq: Decimal,
+    have_quote: Decimal | None,
+    have_base: Decimal | None,
+) -> bool:
+    """Both spot legs pass their venue's balance check, exactly (None: a margin leg, no check)."""
+    if have_quote is not None and spot_need(buy.inst, "buy", bq, b_limit, buy.fee)[1] > have_quote:
+        return False
+    return have_base is None or spot_need(sell.inst, "sell", sq, Decimal(0), sell.fee)[1] <= have_base
 
 
 def _price(bi: Instrument, si: Instrument, b: _Priced, s: _Priced, limits: Limits) -> Plan | None:
@@ -343,9 +365,7 @@ def _finish_inverse(
             return None
     b_limit = bi.round_price(b_worst, up=True)
     s_limit = si.round_price(s_worst, up=False)
-    if have_quote is not None and bi.buy_check_quote(dec(bq), dec(b_limit)) > have_quote:
-        return None
-    if have_base is not None and dec(sq) > have_base:
+    if not _fits(buy, sell, dec(bq), dec(b_limit), dec(sq), have_quote, have_base):
         return None
     return _price(
         bi, si, _Priced(bq, b_base, b_notional, b_limit, b_takes), _Priced(sq, s_base, s_notional, s_limit, s_takes),

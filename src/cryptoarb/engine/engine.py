@@ -21,9 +21,12 @@ from cryptoarb.core.events import BookStateChange
 from cryptoarb.core.footprint import Footprints
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.core.opportunity import Opportunity
+from cryptoarb.core.pnl import PnlSnapshot
+from cryptoarb.core.pnl import snapshot as value_portfolio
 from cryptoarb.detect.cross_venue import CrossVenueDetector, Limits
 from cryptoarb.detect.groups import GroupError, GroupPlan, auto_groups, explicit_groups
 from cryptoarb.engine.latency import LatencyRecorder
+from cryptoarb.engine.valuation import Marks, cash_set, valuation_currency
 from cryptoarb.execution.arb import ArbExecutor, ExecConfig
 from cryptoarb.execution.paper import PaperVenue
 from cryptoarb.venues.base import DEPTH, Handler
@@ -38,6 +41,7 @@ class Sink(Protocol):
     def fill(self, fill: Any) -> None: ...
     def arb_trade(self, trade: Any) -> None: ...
     def balances(self, ts_ns: int, rows: list[tuple[str, str, Decimal]]) -> None: ...
+    def pnl(self, ts_ns: int, snap: PnlSnapshot) -> None: ...
     def feature(self, row: dict[str, Any]) -> None: ...
 
 
@@ -82,7 +86,11 @@ class Engine:
             max_quote_age_ns=int(d.max_quote_age_ms * 1e6),
         )
         self.footprints = Footprints()  # our own orders' footprint on the books (detector + paper venue)
-        self.portfolio = Portfolio()
+        eq = [set(x) for x in d.quote_equivalents]
+        self.currency = valuation_currency(self.plan.groups, insts, eq)
+        self.marks = Marks(self.books, self.currency, cash_set(self.currency, eq))
+        self.portfolio = Portfolio(self.currency, self.marks.cash, self.marks.price)
+        self.max_unhedged_quote = 0.0
         for venue, ccys in settings.paper.balances.items():
             for ccy, amount in ccys.items():
                 self.portfolio.deposit(venue, ccy, Decimal(amount))
@@ -224,13 +232,25 @@ class Engine:
     def _on_trade(self, trade: Any) -> None:
         if trade.closed_ns:
             self._refresh_available()
+            snap = self.pnl_snapshot()  # also samples the unhedged exposure the trade left
             if self.sink is not None:
                 self.sink.balances(trade.closed_ns, self.portfolio.snapshot())
+                self.sink.pnl(trade.closed_ns, snap)
+
+    def pnl_snapshot(self) -> PnlSnapshot:
+        """Realised, unrealised (marked at the books' mids now), total and exposure, in
+        ``self.currency``. Not for the hot path: the live view calls it at its refresh rate."""
+        snap = value_portfolio(self.portfolio, self.currency, self.marks.cash, self.marks.price, self.marks.mid,
+                            self.max_unhedged_quote)
+        self.max_unhedged_quote = snap.max_unhedged_quote
+        return snap
 
     # -- end of run --------------------------------------------------------------------
     def finish(self) -> None:
-        """Deliver orders still in flight, so every trade has a realised PnL."""
+        """Deliver orders still in flight, so every trade has a realised PnL; store the final PnL."""
         self.executor.drain()
+        if self.sink is not None:
+            self.sink.pnl(self.clock_ns, self.pnl_snapshot())
 
     def summary(self) -> dict[str, Any]:
         """The summary contract of ``arb replay --summary-json``."""
@@ -240,12 +260,15 @@ class Engine:
                 bids, asks = sync.book.top(5)
                 books[sync.book.key] = {"bids": bids, "asks": asks, **sync.counters()}
         ex = self.executor
+        pnl = self.pnl_snapshot()
         return {
             "messages": self.messages,
             "books": books,
             "opportunities": self.opportunities,
             "trades": len(ex.settled()),
-            "pnl_quote": float(ex.stats.realized_pnl),
+            "pnl_quote": pnl.realised,
+            "pnl": {"realised": pnl.realised, "unrealised": pnl.unrealised, "total": pnl.total},
+            "max_unhedged_quote": pnl.max_unhedged_quote,
             "latency_us": self.latency.summary_us(),
         }
 

@@ -2,7 +2,8 @@
 
 Orders arrive after a configurable latency, so the book they meet is not the book that
 produced the opportunity: partial fills, worse prices and rejections happen the way they do
-on a real venue. Fees are charged at the instrument's taker rate. An optional failure rate
+on a real venue. Fees are charged at the instrument's taker rate, in the currency the venue takes
+them in (``core.accounting.fee_asset``). An optional failure rate
 (seeded) models a venue that errors or times out.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from cryptoarb.core.accounting import Portfolio
+from cryptoarb.core.accounting import Portfolio, fill_fee, spot_need
 from cryptoarb.core.book import OrderBook
 from cryptoarb.core.footprint import Footprints
 from cryptoarb.core.instruments import Instrument, Kind, dec
@@ -61,18 +62,13 @@ class PaperVenue:
         return fills
 
     def _check_balance(self, inst: Instrument, order: Order, book: OrderBook) -> str:
+        """The venue's own check: the currency spent, with the fee when it is charged in it."""
         if inst.kind is not Kind.SPOT:
             return ""
-        pf = self.portfolio
-        if order.side == "buy":
-            need = inst.buy_check_quote(order.qty, order.limit_price)
-            have = pf.balance(self.venue, inst.quote)
-            if have < need:
-                return f"insufficient {inst.quote}: need {need:.8f}, have {have:.8f}"
-        else:
-            have = pf.balance(self.venue, inst.base)
-            if have < order.qty:
-                return f"insufficient {inst.base}: need {order.qty}, have {have}"
+        ccy, need = spot_need(inst, order.side, order.qty, order.limit_price, dec(inst.fees.taker))
+        have = self.portfolio.balance(self.venue, ccy)
+        if have < need:
+            return f"insufficient {ccy}: need {need:.8f}, have {have:.8f}"
         return ""
 
     def _match(self, inst: Instrument, order: Order, book: OrderBook, now_ns: int) -> list[Fill]:
@@ -94,12 +90,7 @@ class PaperVenue:
             take = min(remaining, left)
             fp.take(side, p, take)
             price = dec(p)
-            if inst.kind is Kind.INVERSE:
-                fee = take * dec(inst.contract_size) / price * fee_rate
-                fee_ccy = inst.settle
-            else:
-                fee = take * dec(inst.contract_size) * price * fee_rate
-                fee_ccy = inst.quote if inst.kind is Kind.SPOT else inst.settle
+            fee, fee_ccy = fill_fee(inst, order.side, take, price, fee_rate)
             fill = Fill(order.id, self.venue, inst.symbol, order.side, price, take, fee, fee_ccy, now_ns)
             order.add_fill(fill)
             self.portfolio.apply_fill(inst, fill)

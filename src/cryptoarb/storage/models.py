@@ -116,7 +116,10 @@ class FillRow(Base):
 
 
 class ArbTradeRow(Base):
-    """Latest known state of an arbitrage attempt; ``closed_ns`` is NULL until it settles."""
+    """Latest known state of an arbitrage attempt; ``closed_ns`` is NULL until it settles.
+
+    ``realized_pnl`` is what the trade's fills closed (fees included; see docs/pnl.md): the
+    positions a failed leg or a basis trade leaves open are valued in the ``pnl`` table."""
 
     __tablename__ = "arb_trades"
     run_id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -146,6 +149,24 @@ class BalanceRow(Base):
     amount: Mapped[Decimal]
 
     __table_args__ = (Index("ix_balances_run_id_ts_ns", "run_id", "ts_ns"),)
+
+
+class PnlRow(Base):
+    """The run's PnL at a moment (every settled trade, and the end of the run): realised,
+    unrealised at the books' mids then, their total, and the net exposure (see docs/pnl.md)."""
+
+    __tablename__ = "pnl"
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ID)
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(ID)
+    realised: Mapped[Decimal]
+    unrealised: Mapped[Decimal]
+    total: Mapped[Decimal]
+    unhedged_quote: Mapped[float]
+    max_unhedged_quote: Mapped[float]
+
+    __table_args__ = (Index("ix_pnl_run_id_ts_ns", "run_id", "ts_ns"),)
 
 
 class TrainingFeature(Base):

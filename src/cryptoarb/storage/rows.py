@@ -17,12 +17,13 @@ from typing import Any
 
 from cryptoarb.core.opportunity import Opportunity
 from cryptoarb.core.orders import ZERO, ArbTrade, Fill, Order
+from cryptoarb.core.pnl import PnlSnapshot
 from cryptoarb.storage.coltypes import to_exact
 
 Row = dict[str, Any]
 
 # Queue item kinds. The item is (kind, payload).
-OPP, ORDER, FILL, ARB, BALANCES, FEATURE, AUDIT, RUN_START, RUN_END = range(9)
+OPP, ORDER, FILL, ARB, BALANCES, FEATURE, AUDIT, RUN_START, RUN_END, PNL = range(10)
 
 
 def order_snapshot(o: Order) -> tuple[Any, ...]:
@@ -219,6 +220,17 @@ def _balances(p: tuple[int, tuple[tuple[str, str, Decimal], ...]], run_id: str) 
     return [dict(run_id=run_id, ts_ns=ts_ns, venue=v, asset=a, amount=_d(amt)) for v, a, amt in rows]
 
 
+def pnl_snapshot(snap: PnlSnapshot) -> tuple[Any, ...]:
+    realised, unrealised, total = snap.exact
+    return (snap.currency, realised, unrealised, total, snap.unhedged_quote, snap.max_unhedged_quote)
+
+
+def _pnl(p: tuple[int, tuple[Any, ...]], run_id: str) -> list[Row]:
+    ts_ns, (currency, realised, unrealised, total, unhedged, max_unhedged) = p
+    return [dict(run_id=run_id, ts_ns=ts_ns, currency=currency, realised=_d(realised), unrealised=_d(unrealised),
+                 total=_d(total), unhedged_quote=_f(unhedged), max_unhedged_quote=_f(max_unhedged))]
+
+
 _FEATURE_COLUMNS = ("spread_bps", "net_bps", "buy_depth_quote", "sell_depth_quote")
 _FEATURE_KEYS = {"run_id", "ts_ns", "group", "buy_key", "sell_key", "features", "label", *_FEATURE_COLUMNS}
 
@@ -263,6 +275,7 @@ BUILDERS: dict[int, tuple[str, Callable[[Any, str], list[Row]]]] = {
     ARB: ("arb_trades", _arb),
     FILL: ("fills", _fill),
     BALANCES: ("balances", _balances),
+    PNL: ("pnl", _pnl),
     FEATURE: ("training_features", _feature),
     AUDIT: ("audit_log", _audit),
     RUN_END: ("run_end", _run_end),

@@ -28,6 +28,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError
 
 from cryptoarb.core.opportunity import Opportunity
 from cryptoarb.core.orders import ArbTrade, Fill, Order
+from cryptoarb.core.pnl import PnlSnapshot
 from cryptoarb.storage import rows as R
 from cryptoarb.storage.models import Base
 
@@ -89,6 +90,10 @@ class StorageWriter:
     def balances(self, ts_ns: int, rows: Iterable[tuple[str, str, Decimal]]) -> None:
         """``rows`` as from ``Portfolio.snapshot()``: (venue, currency or symbol, amount)."""
         self._put(R.BALANCES, (ts_ns, tuple(rows)))
+
+    def pnl(self, ts_ns: int, snap: PnlSnapshot) -> None:
+        """The run's realised / unrealised / total PnL and exposure at ``ts_ns``."""
+        self._put(R.PNL, (ts_ns, R.pnl_snapshot(snap)))
 
     def feature(self, row: Mapping[str, Any]) -> None:
         """A training row: ts_ns, group, buy_key, sell_key, spread_bps, net_bps, buy_depth_quote,
