@@ -49,7 +49,16 @@ def _settings(config: Path | None, db: str | None, no_store: bool) -> Settings:
         upd["url"] = db
     if no_store:
         upd["enabled"] = False
-    return s.model_copy(update={"storage": s.storage.model_copy(update=upd)}) if upd else s
+    s = s.model_copy(update={"storage": s.storage.model_copy(update=upd)}) if upd else s
+    _hide_secrets(s)
+    return s
+
+
+def _hide_secrets(settings: Settings) -> None:
+    """From here on, no log line shows a credential of these settings (see cryptoarb.redact)."""
+    from cryptoarb.redact import install_log_redaction, secret_values
+
+    install_log_redaction(secret_values(settings.model_dump()))
 
 
 def _open_sink(settings: Settings, mode: str, detail: dict[str, object]) -> StorageWriter | None:
@@ -245,9 +254,11 @@ def demo(
     no_live: Annotated[bool, typer.Option("--no-live", help="No live view, summary only")] = False,
 ) -> None:
     """Run the whole engine on a built-in SIMULATED multi-venue market, paper-trading into SQLite."""
-    from cryptoarb.demo.run import print_summary, run_demo
+    from cryptoarb.demo.run import demo_settings, print_summary, run_demo
+    from cryptoarb.venues.simulated import SIM_VENUES
 
-    settings = _settings(config, db, no_store)
+    # the run stores the balances and latencies the demo trades with, not the stock ones
+    settings = demo_settings(_settings(config, db, no_store), list(SIM_VENUES))
     sink = _open_sink(settings, "demo", {"seed": seed, "duration": duration, "simulated": True})
     try:
         summary = run_demo(

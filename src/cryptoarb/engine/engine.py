@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from time import perf_counter_ns
 from typing import Any, Protocol
@@ -42,6 +43,26 @@ class Sink(Protocol):
 
 HandlerFactory = Callable[["Engine", str], Handler]
 
+_NEVER = 1 << 62  # a clock no run reaches: "no balance snapshot pending"
+
+
+@dataclass(frozen=True, slots=True)
+class PnlSnapshot:
+    """The run's profit and loss in the quote currency, as the views show it (four rows).
+
+    ``realised``: settled arbitrage trades (matched quantity x VWAP difference, less every fee).
+    ``unrealised``: open exposure marked to the books; ``unrealised_marked`` False means it is not
+    computed yet and is reported as 0 (TODO, issue 7: the accounting's marked value replaces it).
+    ``total``: realised + unrealised. ``max_unhedged_quote``: the largest open unhedged exposure
+    seen during the run, in quote (per pair group, |net unhedged base| x the price it filled at).
+    """
+
+    realised: Decimal
+    unrealised: Decimal
+    total: Decimal
+    max_unhedged_quote: Decimal
+    unrealised_marked: bool = False
+
 
 def build_catalog(settings: Settings) -> Catalog:
     catalog = Catalog()
@@ -65,13 +86,19 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.catalog = catalog or build_catalog(settings)
-        self.run_id = run_id or uuid.uuid4().hex[:12]
+        # order ids carry the run id: it must be the id the sink stores the run under
+        sink_run = getattr(sink, "run_id", None)
+        if run_id and sink_run and run_id != sink_run:
+            raise ValueError(f"run_id {run_id!r} differs from the sink's run {sink_run!r}")
+        self.run_id = run_id or sink_run or uuid.uuid4().hex[:12]
         self.sink = sink
         self.venues = list(dict.fromkeys(venues))
         insts = instruments if instruments is not None else [
             i for i in self.catalog.all() if i.venue in self.venues
         ]
         self.books: dict[str, OrderBook] = {}
+        #: the instruments this run follows (the views list every one, grouped or not)
+        self.instruments: list[Instrument] = list(insts)
         self.plan = self._plan_groups(insts)
         d = settings.detector
         self.limits = Limits(
@@ -118,6 +145,15 @@ class Engine:
         self.clock_ns = 0
         #: handlers name markets missing from the catalog provisionally (third-party captures)
         self.discover = False
+        # balance snapshots: the starting one at the first clock, then one per nanosecond in
+        # which trades closed, written once the clock has passed it (see record_balances)
+        self._bal_start = sink is not None
+        self._bal_rows: list[tuple[str, str, Decimal]] | None = None
+        self._bal_ts = 0
+        self._bal_due = -1 if sink is not None else _NEVER
+        self._unhedged: dict[str, Decimal] = {}  # group -> net unhedged base
+        self._unhedged_px: dict[str, Decimal] = {}
+        self.max_unhedged_quote = Decimal(0)
 
     # -- set-up ------------------------------------------------------------------------
     def _plan_groups(self, insts: list[Instrument]) -> GroupPlan:
@@ -164,8 +200,8 @@ class Engine:
         self.messages += 1
         self.clock_ns = local_ns
         q = self._exec_queue
-        if q and q[0][0] <= local_ns:
-            self.executor.advance(local_ns)
+        if (q and q[0][0] <= local_ns) or self._bal_due < local_ns:
+            self._advance(local_ns)
         t0 = perf_counter_ns()
         kind = handler.on_message(raw, local_ns)
         if kind == DEPTH:
@@ -178,8 +214,42 @@ class Engine:
         """Advance event time without a message (live runs): deliver paper orders now due."""
         self.clock_ns = max(self.clock_ns, now_ns)
         q = self._exec_queue
+        if (q and q[0][0] <= now_ns) or self._bal_due < now_ns:
+            self._advance(now_ns)
+
+    def _advance(self, now_ns: int) -> None:
+        """Deliver paper orders due by ``now_ns``, then write a balance snapshot older than it
+        (no trade can close at an earlier time any more)."""
+        q = self._exec_queue
         if q and q[0][0] <= now_ns:
             self.executor.advance(now_ns)
+        if self._bal_due < now_ns:
+            self._flush_balances(now_ns)
+
+    def record_balances(self, ts_ns: int) -> None:
+        """Snapshot the balances as of ``ts_ns`` (a trade just closed then). Trades closing in
+        the same nanosecond share one snapshot, the state after the last of them; it is handed
+        to the sink when the clock passes ``ts_ns`` or the run finishes."""
+        if self.sink is None:
+            return
+        if self._bal_start or (self._bal_rows is not None and self._bal_ts != ts_ns):
+            self._flush_balances(min(ts_ns, self.clock_ns) if self.clock_ns else ts_ns)
+        self._bal_rows = self.portfolio.snapshot()
+        self._bal_ts = ts_ns
+        self._bal_due = ts_ns
+
+    def _flush_balances(self, now_ns: int) -> None:
+        """Write the pending snapshot; the starting one (before any trade) is stamped ``now_ns``."""
+        self._bal_due = _NEVER
+        sink = self.sink
+        if sink is None:
+            return
+        if self._bal_start:
+            self._bal_start = False
+            sink.balances(now_ns, self.portfolio.snapshot())
+        rows, self._bal_rows = self._bal_rows, None
+        if rows is not None:
+            sink.balances(self._bal_ts, rows)
 
     def flush(self, now_ns: int) -> None:
         """Hand opportunities found outside ``on_message`` (ccxt fallback) to execution."""
@@ -210,13 +280,34 @@ class Engine:
     def _on_trade(self, trade: Any) -> None:
         if trade.closed_ns:
             self._refresh_available()
-            if self.sink is not None:
-                self.sink.balances(trade.closed_ns, self.portfolio.snapshot())
+            self._track_unhedged(trade)
+            self.record_balances(trade.closed_ns)
+
+    def _track_unhedged(self, trade: Any) -> None:
+        """Open unhedged exposure per pair group: nothing re-hedges a leg yet, so what a failed or
+        partial trade leaves adds up; its quote value at the price the longer leg filled at."""
+        q = trade.unhedged_qty_base
+        if not q:
+            return
+        leg = trade.buy_order if q > 0 else trade.sell_order
+        self._unhedged[trade.group] = self._unhedged.get(trade.group, Decimal(0)) + q
+        self._unhedged_px[trade.group] = leg.avg_price
+        exposure = sum((abs(n) * self._unhedged_px[g] for g, n in self._unhedged.items()), Decimal(0))
+        self.max_unhedged_quote = max(self.max_unhedged_quote, exposure)
+
+    def pnl_snapshot(self) -> PnlSnapshot:
+        """What the PnL panels show. TODO(issue 7): unrealised PnL marked to the books comes
+        from the accounting; until then it is 0 and ``unrealised_marked`` is False."""
+        realised = self.executor.stats.realized_pnl
+        unrealised = Decimal(0)
+        return PnlSnapshot(realised, unrealised, realised + unrealised, self.max_unhedged_quote)
 
     # -- end of run --------------------------------------------------------------------
     def finish(self) -> None:
-        """Deliver orders still in flight, so every trade has a realised PnL."""
+        """Deliver orders still in flight, so every trade has a realised PnL; write the last
+        balance snapshot (and the starting one, if no message ever came)."""
         self.executor.drain()
+        self._flush_balances(self.clock_ns)
 
     def summary(self) -> dict[str, Any]:
         """The summary contract of ``arb replay --summary-json``."""
