@@ -189,8 +189,8 @@ def _print_summary(summary: dict, engine) -> None:  # type: ignore[no-untyped-de
     for key, b in summary["books"].items():
         book = engine.books.get(key)
         state = STATE_NAMES[book.state] if book is not None else "?"
-        bid = f"{b['bids'][0][0]:g} x {b['bids'][0][1]:g}" if b["bids"] else "-"
-        ask = f"{b['asks'][0][0]:g} x {b['asks'][0][1]:g}" if b["asks"] else "-"
+        bid = _level(b["bids"], book)
+        ask = _level(b["asks"], book)
         t.add_row(key, state, bid, ask, str(b["diffs_applied"]), str(b["dropped_before_snapshot"]),
                   str(b["gaps"]), str(b["resyncs"]))
     console.print(t)
@@ -203,6 +203,17 @@ def _print_summary(summary: dict, engine) -> None:  # type: ignore[no-untyped-de
         f"p99.9 {lat['p999']} µs; decision alone p50 {dec['p50']} µs",
         highlight=False,
     )
+
+
+def _level(levels: list[list[float]], book) -> str:  # type: ignore[no-untyped-def]
+    """The best level as ``price x qty`` at the instrument's tick and lot precision."""
+    from cryptoarb.fmt import num
+
+    if not levels:
+        return "-"
+    (price, qty), inst = levels[0], book.instrument if book is not None else None
+    return (f"{num(price, inst.tick_size)} x {num(qty, inst.lot_size, sep=False)}" if inst is not None
+            else f"{num(price, 0.01)} x {num(qty, 1e-8, sep=False)}")
 
 
 @app.command()

@@ -7,6 +7,7 @@ chain, :mod:`cryptoarb.dex.live`) beside the CEX feeds.
 from __future__ import annotations
 
 import os
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -135,6 +136,7 @@ def run(
         # the CEX view needs CEX venues (its balance table has a row per venue): DEX-only runs skip it
         return Group(view.render(), _dex_table(dex)) if lp.venues else _dex_table(dex)
 
+    started = time.monotonic()
     try:
         if no_view:
             asyncio.run(run_feeds(engine, feeds, duration, services=services))
@@ -152,7 +154,7 @@ def run(
     rows = [(f.venue, f.stats) for f in feeds] + (list(dex.stats.items()) if dex is not None else [])
     summary["feeds"] = {v: {"path": s.path, "connects": s.connects, "disconnects": s.disconnects,
                             "messages": s.messages, "bad_messages": s.bad_messages} for v, s in rows}
-    summary.update(_money(engine))
+    summary.update(_money(engine), duration_s=round(time.monotonic() - started, 3))  # wall-clock run time
     print_summary(summary, console)
     _print_feeds(rows)
     if dex is not None:

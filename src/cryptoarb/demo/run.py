@@ -209,8 +209,9 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
     t.add_column("metric")
     t.add_column("value", justify="right")
     lat = summary.get("latency_us", {})
+    simulated = summary.get("simulated", True)
     rows = [
-        ("simulated seconds", f"{summary.get('duration_s', 0):.1f}"
+        ("simulated seconds" if simulated else "run time (s)", f"{summary.get('duration_s', 0):.1f}"
          + (" (stopped early)" if summary.get("interrupted") else "")),
         ("messages", f"{summary['messages']:,}"),
         ("gaps / resyncs", " / ".join(str(sum(b[k] for b in summary["books"].values()))
