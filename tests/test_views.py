@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from rich.text import Text
 
 import test_live
 from cryptoarb.config import load_settings
@@ -125,6 +126,15 @@ def test_smaller_screens_drop_whole_rows_and_say_so(demo_view: Any) -> None:
     text = _render(view.render(), 80, 16)
     assert len(text.splitlines()) <= 16 and "more book(s)" in text
     assert "realised PnL" in text.splitlines()[1]
+
+
+def test_a_panel_below_keeps_its_lines(demo_view: Any) -> None:
+    """The DEX panel of a live run goes under the view, which leaves it room at 80x24."""
+    _, view = demo_view
+    below = Text("\n".join(f"dex pool {i}" for i in range(5)))
+    lines = _render(view.render(below=below), 80, 24).splitlines()
+    assert len(lines) <= 24 and lines[-1].startswith("dex pool 4"), lines
+    assert "realised PnL" in lines[1] and "more book(s)" in "\n".join(lines)
 
 
 def test_wide_tall_screen_gets_the_full_layout(demo_view: Any) -> None:

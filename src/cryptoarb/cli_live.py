@@ -110,7 +110,6 @@ def run(
     """Run the engine on live public order books (paper trading, no API keys)."""
     import asyncio
 
-    from rich.console import Group
     from rich.live import Live
 
     from cryptoarb.demo.run import print_summary
@@ -134,7 +133,7 @@ def run(
         if dex is None:
             return view.render()
         # the CEX view needs CEX venues (its balance table has a row per venue): DEX-only runs skip it
-        return Group(view.render(), _dex_table(dex)) if lp.venues else _dex_table(dex)
+        return view.render(below=_dex_table(dex)) if lp.venues else _dex_table(dex)
 
     started = time.monotonic()
     try:

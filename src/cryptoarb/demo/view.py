@@ -88,9 +88,10 @@ class DemoView:
         self.recent.append((opp, trade))
 
     # -- rendering -----------------------------------------------------------------------
-    def render(self) -> RenderableType:
-        """The screen; its layout is picked when rich renders it, from the space it gets."""
-        return _Screen(self)
+    def render(self, below: RenderableType | None = None) -> RenderableType:
+        """The screen; its layout is picked when rich renders it, from the space it gets.
+        ``below`` (the DEX panel of a live run) is shown under it, its lines kept free."""
+        return _Screen(self, below)
 
     def full(self) -> RenderableType:
         return Group(
@@ -305,18 +306,22 @@ class DemoView:
 class _Screen:
     """Renders the full layout when it fits the space rich offers, the compact one otherwise."""
 
-    def __init__(self, view: DemoView) -> None:
+    def __init__(self, view: DemoView, below: RenderableType | None = None) -> None:
         self.view = view
+        self.below = below
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        height = options.height or options.size.height
+        free = options.update(height=None)
+        below = console.render_lines(self.below, free, pad=False) if self.below is not None else []
+        height = (options.height or options.size.height) - len(below)
         if options.max_width >= FULL_WIDTH:
-            full = self.view.full()
-            lines = console.render_lines(full, options.update(height=None), pad=False)
+            lines = console.render_lines(self.view.full(), free, pad=False)
             if len(lines) <= height:
                 yield from _lines(lines)
+                yield from _lines(below)
                 return
         yield self.view.compact(max(height, 12))
+        yield from _lines(below)
 
 
 def _lines(lines: list[list[Any]]) -> Iterator[Any]:
