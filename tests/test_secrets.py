@@ -69,6 +69,16 @@ def test_text_without_credentials_is_unchanged() -> None:
         assert redact_text(s) == s
 
 
+def test_an_rpc_urls_path_is_scrubbed_from_logs() -> None:
+    key = "0123456789abcdef0123456789abcdef"
+    secrets = secret_values({"dex": {"chains": [{"rpc_url": f"https://mainnet.example/v3/{key}"}]}})
+    flt = RedactingFilter(secrets)
+    rec = logging.LogRecord("x", logging.WARNING, __file__, 1, "chain 1: %s", (
+        f"HTTPSConnectionPool(host='mainnet.example', port=443): Max retries exceeded with url: /v3/{key}",), None)
+    flt.filter(rec)
+    assert key not in rec.getMessage() and "Max retries" in rec.getMessage()
+
+
 def test_log_records_are_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
     flt = RedactingFilter(secret_values({"ccxt": CREDENTIALS}))
     log = logging.getLogger("cryptoarb.test_secrets")

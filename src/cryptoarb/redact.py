@@ -33,6 +33,7 @@ _CCXT_CREDENTIALS = frozenset(
 )
 _SECRET_PARTS = ("secret", "password", "passwd", "passphrase", "apikey", "privatekey", "token", "auth",
                  "credential", "mnemonic", "signature", "cookie", "sessionid")
+_PATH_KEYED = frozenset({"rpc_url"})  # URLs whose path itself is a credential
 _MIN_SCRUB = 4  # shorter values are not scrubbed from free text (they would mangle it)
 
 # scheme://user:PASSWORD@host  (also when the text around it is not a URL at all)
@@ -89,6 +90,8 @@ def secret_values(obj: Any) -> set[str]:
     def walk(o: Any, secret: bool) -> None:
         if isinstance(o, Mapping):
             for k, v in o.items():
+                if k in _PATH_KEYED and isinstance(v, str):
+                    found.update(_path_secret(v))
                 walk(v, secret or is_secret_key(k))
         elif isinstance(o, list | tuple | set | frozenset):
             for v in o:
@@ -102,6 +105,16 @@ def secret_values(obj: Any) -> set[str]:
 
     walk(obj, False)
     return {s for s in found if len(s) >= _MIN_SCRUB}
+
+
+def _path_secret(url: str) -> set[str]:
+    """An RPC endpoint's path and query (Infura, Alchemy: ``/v3/<API key>``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return set()
+    rest = parts.path.strip("/") + (f"?{parts.query}" if parts.query else "")
+    return {rest} if rest else set()
 
 
 def _url_secrets(text: str) -> set[str]:
