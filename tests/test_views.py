@@ -158,6 +158,22 @@ def test_a_one_venue_run_shows_its_books() -> None:
     assert "61,602.01" in row and "61,602.02" in row
 
 
+@pytest.mark.parametrize("width", [80, 72])
+def test_long_market_names_are_narrowed_before_any_number(width: int) -> None:
+    """Spot, USDⓈ-M and COIN-M names are long: when the row is too wide, a name is shortened;
+    prices, states and balances stay whole."""
+    e = Engine(load_settings(storage={"enabled": False}), ["binance", "binanceusdm", "binancecoinm"])
+    btc = [i for i in e.instruments if i.base == "BTC"]
+    for inst in btc:
+        e.register_book(book(inst, [(61602.01, 1.0)], [(61602.02, 2.0)]))
+    text = _render(DemoView(e, banner="LIVE").render(), width, 24)
+    lines = text.splitlines()
+    assert len(lines) <= 24 and all(len(line) <= width for line in lines), text
+    tokens = [tok for line in lines for tok in line.split()]
+    assert tokens.count("61,602.01") == tokens.count("61,602.02") == len(btc), text
+    assert tokens.count("valid") == len(btc) and "gaps" in tokens and "100,000.00" in tokens, text
+
+
 def test_arb_run_live_one_venue_shows_its_book_and_run_time(venue: Any, tmp_path: Path) -> None:
     r = _arb("run", "--live", "--venues", "binance", "--symbols", "BTC/USDT", "--duration", "2",
              "--no-store", "--config", str(test_live._config(tmp_path, venue)))

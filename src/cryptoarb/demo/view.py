@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
 from rich.table import Table
@@ -136,7 +137,10 @@ class DemoView:
         e = self.engine
         if self.start_ns is None and e.clock_ns:
             self.start_ns = e.clock_ns
-        t = (e.clock_ns - self.start_ns) / 1e9 if self.start_ns is not None else 0.0
+        if self.market is None and self.start_ns is not None:  # live: wall-clock run time
+            t = (time.time_ns() - self.start_ns) / 1e9
+        else:
+            t = (e.clock_ns - self.start_ns) / 1e9 if self.start_ns is not None else 0.0
         of = f" / {self.duration:g}s" if self.duration else ""
         pace = f"{self.speed:g}x" if self.speed else "max"
         if self.market is None:
@@ -221,25 +225,27 @@ class DemoView:
         return out
 
     def _books(self, compact: bool, rows: Iterable[tuple[str, Instrument, OrderBook | None]] | None = None,
-               hidden: int = 0) -> Table:
+               hidden: int = 0) -> RenderableType:
         e = self.engine
         rows = self._book_rows() if rows is None else rows
+        cells: list[list[str | Text]] = []
         t = Table(box=None if compact else box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
-                  header_style="bold underline" if compact else "bold")
+                  header_style="bold underline" if compact else "bold", collapse_padding=compact)
         cols: list[tuple[str, str]] = [("venue", "left"), ("market", "left")]
         if not compact:
             cols.insert(0, ("group", "left"))
         cols += [("bid", "right"), ("ask", "right"), ("spr bps", "right"), ("age ms", "right")]
         cols += [("state", "left"), ("gaps", "right")] if compact else [
             ("fee", "right"), ("state", "left"), ("gaps", "right")]
-        for name, just in cols:
-            t.add_column(name, justify=just, no_wrap=True)  # type: ignore[arg-type]
+        lead_n = 2 if compact else 3
+        for n, (name, just) in enumerate(cols):  # names may be shortened when space runs out
+            t.add_column(name, justify=just, no_wrap=n >= lead_n, overflow="ellipsis")  # type: ignore[arg-type]
         for group, inst, book in rows:
             lead = [inst.venue, inst.symbol] if compact else [group, inst.venue, inst.symbol]
             fee = [] if compact else [f"{inst.fees.taker * 100:.2f}%"]
             if book is None or not (book.bid or book.ask):
                 waiting = STATE_NAMES[book.state] if book is not None else "waiting"
-                t.add_row(*lead, "-", "-", "-", "-", *fee, Text(waiting, style="dim"), "-")
+                cells.append([*lead, "-", "-", "-", "-", *fee, Text(waiting, style="dim"), "-"])
                 continue
             h = e.handlers.get(inst.venue)
             sync = h.syncs.get(inst.symbol) if h is not None else None
@@ -248,17 +254,18 @@ class DemoView:
             # a REST snapshot can be stamped after the engine's last message: age 0, not negative
             age = f"{max(0, e.clock_ns - book.local_ns) / 1e6:,.0f}" if book.local_ns else "-"
             state = Text(STATE_NAMES[book.state], style="green" if book.state == VALID else "bold red")
-            t.add_row(*lead, num(book.bid, inst.tick_size), num(book.ask, inst.tick_size), spr, age, *fee,
-                      state, str(sync.gaps) if sync is not None else "-")
+            cells.append([*lead, num(book.bid, inst.tick_size), num(book.ask, inst.tick_size), spr, age, *fee,
+                          state, str(sync.gaps) if sync is not None else "-"])
+        _whole(t, cells, range(lead_n, len(cols)))
         if hidden:
-            t.add_row(Text(f"… {hidden} more book(s): enlarge the terminal", style="dim"))
+            return Group(t, Text(f"… {hidden} more book(s): enlarge the terminal", style="dim"))
         return t
 
     # -- opportunities ------------------------------------------------------------------
     def _opportunities(self, compact: bool, limit: int | None = None) -> Table:
         t = Table(title=None if compact else "last opportunities", title_justify="left",
                   box=None if compact else box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
-                  header_style="bold underline" if compact else "bold")
+                  header_style="bold underline" if compact else "bold", collapse_padding=compact)
         cols = [("#", "right"), ("group", "left"), ("buy", "left"), ("sell", "left"), ("qty", "right"),
                 ("net bps", "right"), ("exp", "right"), ("trade", "left"), ("real", "right")]
         for name, just in cols:
@@ -280,27 +287,40 @@ class DemoView:
         held = [v for v in e.portfolio.balances if v not in e.venues]  # DEX wallets
         return [v for v in e.venues if v in e.portfolio.balances] + held
 
-    def _balances(self, compact: bool, venues: list[str] | None = None, hidden: int = 0) -> Table:
+    def _balances(self, compact: bool, venues: list[str] | None = None, hidden: int = 0) -> RenderableType:
         """Balances per venue, and the cross-venue total, which only unhedged legs move."""
         e = self.engine
         bal = Table(title=None if compact else "paper balances", title_justify="left",
                     box=None if compact else box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
-                    header_style="bold underline" if compact else "bold")
+                    header_style="bold underline" if compact else "bold", collapse_padding=compact)
         ccys = sorted({c for cs in e.portfolio.balances.values() for c in cs})
-        bal.add_column("balances" if compact else "venue", no_wrap=True)
+        bal.add_column("balances" if compact else "venue", overflow="ellipsis")
         for c in ccys:
             bal.add_column(c, justify="right", no_wrap=True)
         total: dict[str, Decimal] = {}
         for cs in e.portfolio.balances.values():
             for c in ccys:
                 total[c] = total.get(c, Decimal(0)) + cs.get(c, Decimal(0))
+        cells: list[list[str | Text]] = []
         for venue in self._balance_venues() if venues is None else venues:
             cs = e.portfolio.balances.get(venue, {})
-            bal.add_row(venue, *(_amount(c, cs.get(c, Decimal(0))) for c in ccys))
+            cells.append([venue, *(_amount(c, cs.get(c, Decimal(0))) for c in ccys)])
+        tot: list[str | Text] = ["total", *(_amount(c, total.get(c, Decimal(0))) for c in ccys)]
+        _whole(bal, [*cells, tot], range(1, len(ccys) + 1), last_style="bold")
         if hidden:
-            bal.add_row(Text(f"… {hidden} more", style="dim"))
-        bal.add_row("total", *(_amount(c, total.get(c, Decimal(0))) for c in ccys), style="bold")
+            return Group(bal, Text(f"… {hidden} more venue(s) not shown, counted in the total", style="dim"))
         return bal
+
+
+def _whole(t: Table, rows: list[list[str | Text]], keep: Iterable[int], last_style: str = "") -> None:
+    """Add ``rows`` to ``t``; the ``keep`` columns (numbers, states) get their widest cell as
+    minimum width, so when space runs short rich narrows the name columns, never these."""
+    for i in keep:
+        col = t.columns[i]
+        widths = [cell_len(c.plain if isinstance(c, Text) else c) for r in rows for c in r[i:i + 1]]
+        col.min_width = max([cell_len(str(col.header)), *widths])
+    for n, r in enumerate(rows):
+        t.add_row(*r, style=last_style if n == len(rows) - 1 and last_style else None)
 
 
 class _Screen:
