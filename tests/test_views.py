@@ -121,6 +121,16 @@ def test_demo_at_80x24_shows_every_number_whole_pnl_first(demo_view: Any) -> Non
     assert "total PnL" in text and "unrealised PnL" in text and "max unhedged" in text
 
 
+def test_a_taller_narrow_screen_adds_the_last_opportunities(demo_view: Any) -> None:
+    _, view = demo_view
+    text = _render(view.render(), 80, 34)
+    assert len(text.splitlines()) <= 34 and "net bps" in text
+    tokens = _tokens(text)
+    assert view.recent
+    for opp, _trade in view.recent:
+        assert f"{opp.profit_bps:.1f}" in tokens and f"{opp.qty_base:.5f}" in tokens, text
+
+
 def test_smaller_screens_drop_whole_rows_and_say_so(demo_view: Any) -> None:
     _, view = demo_view
     text = _render(view.render(), 80, 16)
@@ -183,6 +193,14 @@ def test_arb_run_live_one_venue_shows_its_book_and_run_time(venue: Any, tmp_path
     assert "simulated seconds" not in r.stdout
     m = re.search(r"run time \(s\)\s*│\s*([\d.]+)", r.stdout)
     assert m and float(m[1]) >= 2.0, r.stdout
+
+
+def test_demo_summary_starts_on_its_own_line_after_the_last_frame() -> None:
+    """Off a terminal, rich ends the live display's last frame without a newline."""
+    r = _arb("demo", "--duration", "2", "--speed", "0", "--no-store")
+    assert r.returncode == 0, r.stderr
+    line = next(line for line in r.stdout.splitlines() if "Demo summary" in line)
+    assert line.strip().startswith("Demo summary"), line
 
 
 def test_live_summary_says_run_time() -> None:

@@ -143,6 +143,8 @@ def run(
             with Live(render(), console=console, refresh_per_second=4, transient=False) as lv:
                 asyncio.run(run_feeds(engine, feeds, duration, on_refresh=lambda: lv.update(render()),
                                       services=services))
+            if not console.is_terminal:
+                console.line()  # the last frame ends without a newline off a tty
     except FeedError as e:
         fail(str(e))
     except DexError as e:

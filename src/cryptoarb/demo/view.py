@@ -269,16 +269,17 @@ class DemoView:
         cols = [("#", "right"), ("group", "left"), ("buy", "left"), ("sell", "left"), ("qty", "right"),
                 ("net bps", "right"), ("exp", "right"), ("trade", "left"), ("real", "right")]
         for name, just in cols:
-            t.add_column(name, justify=just, no_wrap=True)  # type: ignore[arg-type]
-        recent = list(reversed(self.recent))[:limit]
-        for opp, trade in recent:
+            t.add_column(name, justify=just, no_wrap=name not in ("group", "buy", "sell"), overflow="ellipsis")  # type: ignore[arg-type]
+        cells: list[list[str | Text]] = []
+        for opp, trade in list(reversed(self.recent))[:limit]:
             if trade is None:
                 status, real = Text("skipped", style="dim"), Text("-")
             else:
                 status = Text(trade.status.value, style=_STATUS_STYLE[trade.status])
                 real = _money(trade.realized_pnl) if trade.closed_ns else Text("…")
-            t.add_row(str(opp.id), opp.group, opp.buy.venue, opp.sell.venue, f"{opp.qty_base:.5f}",
-                      f"{opp.profit_bps:.1f}", _money(opp.profit_quote), status, real)
+            cells.append([str(opp.id), opp.group, opp.buy.venue, opp.sell.venue, f"{opp.qty_base:.5f}",
+                          f"{opp.profit_bps:.1f}", _money(opp.profit_quote), status, real])
+        _whole(t, cells, (0, 4, 5, 6, 7, 8))
         return t
 
     # -- balances ------------------------------------------------------------------------
