@@ -63,6 +63,14 @@ def test_redact_config_hides_every_credential_and_keeps_the_rest() -> None:
     assert cfg["storage"]["url"].endswith("/arb") and DB_PASSWORD in cfg["storage"]["url"]  # a copy
 
 
+def test_storage_urls_hide_a_password_given_as_a_query_parameter() -> None:
+    from cryptoarb.storage.urls import normalize_url, redact
+
+    url = f"postgresql://postgres@127.0.0.1:5432/test?password={DB_PASSWORD}"
+    assert DB_PASSWORD not in redact(url) and DB_PASSWORD not in redact(normalize_url(url))
+    assert redact(f"postgresql://u:{DB_PASSWORD}@h/db") == "postgresql://u:***@h/db"
+
+
 def test_text_without_credentials_is_unchanged() -> None:
     for s in ("sqlite:///cryptoarb.db", "postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3Dx",
               "a=b c=d", "https://api.binance.com/api/v3/depth?symbol=BTCUSDT&limit=1000"):
