@@ -50,15 +50,10 @@ def _settings(config: Path | None, db: str | None, no_store: bool) -> Settings:
     if no_store:
         upd["enabled"] = False
     s = s.model_copy(update={"storage": s.storage.model_copy(update=upd)}) if upd else s
-    _hide_secrets(s)
+    from cryptoarb.redact import hide_in_logs
+
+    hide_in_logs(s)  # from here on, no log line shows a credential of these settings
     return s
-
-
-def _hide_secrets(settings: Settings) -> None:
-    """From here on, no log line shows a credential of these settings (see cryptoarb.redact)."""
-    from cryptoarb.redact import install_log_redaction, secret_values
-
-    install_log_redaction(secret_values(settings.model_dump()))
 
 
 def _open_sink(settings: Settings, mode: str, detail: dict[str, object]) -> StorageWriter | None:
@@ -185,12 +180,13 @@ def _print_summary(summary: dict, engine) -> None:  # type: ignore[no-untyped-de
     for col in ("book", "state", "best bid", "best ask", "diffs", "dropped", "gaps", "resyncs"):
         t.add_column(col, justify="right" if col not in ("book", "state") else "left")
     from cryptoarb.core.book import STATE_NAMES
+    from cryptoarb.fmt import level_text
 
     for key, b in summary["books"].items():
         book = engine.books.get(key)
         state = STATE_NAMES[book.state] if book is not None else "?"
-        bid = _level(b["bids"], book)
-        ask = _level(b["asks"], book)
+        inst = book.instrument if book is not None else None
+        bid, ask = level_text(b["bids"], inst), level_text(b["asks"], inst)
         t.add_row(key, state, bid, ask, str(b["diffs_applied"]), str(b["dropped_before_snapshot"]),
                   str(b["gaps"]), str(b["resyncs"]))
     console.print(t)
@@ -203,17 +199,6 @@ def _print_summary(summary: dict, engine) -> None:  # type: ignore[no-untyped-de
         f"p99.9 {lat['p999']} µs; decision alone p50 {dec['p50']} µs",
         highlight=False,
     )
-
-
-def _level(levels: list[list[float]], book) -> str:  # type: ignore[no-untyped-def]
-    """The best level as ``price x qty`` at the instrument's tick and lot precision."""
-    from cryptoarb.fmt import num
-
-    if not levels:
-        return "-"
-    (price, qty), inst = levels[0], book.instrument if book is not None else None
-    return (f"{num(price, inst.tick_size)} x {num(qty, inst.lot_size, sep=False)}" if inst is not None
-            else f"{num(price, 0.01)} x {num(qty, 1e-8, sep=False)}")
 
 
 @app.command()

@@ -4,8 +4,13 @@ notation (0.00001234, not 1.234e-05)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryptoarb.core.instruments import Instrument
 
 MAX_PLACES = 12  # a value needing more decimals than its step is shown to this many at most
 
@@ -39,3 +44,13 @@ def num(value: float | Decimal, step: float, sep: bool = True) -> str:
     """``value`` at ``step`` precision, fixed-point; with thousands separators if ``sep``."""
     p = places(float(value), step)
     return f"{value:,.{p}f}" if sep else f"{value:.{p}f}"
+
+
+def level_text(levels: Sequence[Sequence[float]], inst: Instrument | None) -> str:
+    """The best of ``levels`` as ``price x qty`` at the instrument's tick and lot precision
+    (without one: cents and satoshis, more where the value needs it); ``-`` for none."""
+    if not levels:
+        return "-"
+    price, qty = levels[0][0], levels[0][1]
+    tick, lot = (inst.tick_size, inst.lot_size) if inst is not None else (0.01, 1e-8)
+    return f"{num(price, tick)} x {num(qty, lot, sep=False)}"

@@ -191,3 +191,9 @@ def install_log_redaction(secrets: Iterable[str] = ()) -> RedactingFilter:
         if _FILTER not in h.filters:
             h.addFilter(_FILTER)
     return _FILTER
+
+
+def hide_in_logs(settings: Any) -> RedactingFilter:
+    """:func:`install_log_redaction` with every secret of ``settings`` (a pydantic model, as
+    loaded by ``load_settings``; its python dump, so DEX RPC URLs are seen unredacted)."""
+    return install_log_redaction(secret_values(settings.model_dump()))
