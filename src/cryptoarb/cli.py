@@ -49,7 +49,11 @@ def _settings(config: Path | None, db: str | None, no_store: bool) -> Settings:
         upd["url"] = db
     if no_store:
         upd["enabled"] = False
-    return s.model_copy(update={"storage": s.storage.model_copy(update=upd)}) if upd else s
+    s = s.model_copy(update={"storage": s.storage.model_copy(update=upd)}) if upd else s
+    from cryptoarb.redact import hide_in_logs
+
+    hide_in_logs(s)  # from here on, no log line shows a credential of these settings
+    return s
 
 
 def _open_sink(settings: Settings, mode: str, detail: dict[str, object]) -> StorageWriter | None:
@@ -176,12 +180,13 @@ def _print_summary(summary: dict, engine) -> None:  # type: ignore[no-untyped-de
     for col in ("book", "state", "best bid", "best ask", "diffs", "dropped", "gaps", "resyncs"):
         t.add_column(col, justify="right" if col not in ("book", "state") else "left")
     from cryptoarb.core.book import STATE_NAMES
+    from cryptoarb.fmt import level_text
 
     for key, b in summary["books"].items():
         book = engine.books.get(key)
         state = STATE_NAMES[book.state] if book is not None else "?"
-        bid = f"{b['bids'][0][0]:g} x {b['bids'][0][1]:g}" if b["bids"] else "-"
-        ask = f"{b['asks'][0][0]:g} x {b['asks'][0][1]:g}" if b["asks"] else "-"
+        inst = book.instrument if book is not None else None
+        bid, ask = level_text(b["bids"], inst), level_text(b["asks"], inst)
         t.add_row(key, state, bid, ask, str(b["diffs_applied"]), str(b["dropped_before_snapshot"]),
                   str(b["gaps"]), str(b["resyncs"]))
     console.print(t)
@@ -245,9 +250,11 @@ def demo(
     no_live: Annotated[bool, typer.Option("--no-live", help="No live view, summary only")] = False,
 ) -> None:
     """Run the whole engine on a built-in SIMULATED multi-venue market, paper-trading into SQLite."""
-    from cryptoarb.demo.run import print_summary, run_demo
+    from cryptoarb.demo.run import demo_settings, print_summary, run_demo
+    from cryptoarb.venues.simulated import SIM_VENUES
 
-    settings = _settings(config, db, no_store)
+    # the run stores the balances and latencies the demo trades with, not the stock ones
+    settings = demo_settings(_settings(config, db, no_store), list(SIM_VENUES))
     sink = _open_sink(settings, "demo", {"seed": seed, "duration": duration, "simulated": True})
     try:
         summary = run_demo(

@@ -7,6 +7,7 @@ chain, :mod:`cryptoarb.dex.live`) beside the CEX feeds.
 from __future__ import annotations
 
 import os
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -109,7 +110,6 @@ def run(
     """Run the engine on live public order books (paper trading, no API keys)."""
     import asyncio
 
-    from rich.console import Group
     from rich.live import Live
 
     from cryptoarb.demo.run import print_summary
@@ -133,8 +133,9 @@ def run(
         if dex is None:
             return view.render()
         # the CEX view needs CEX venues (its balance table has a row per venue): DEX-only runs skip it
-        return Group(view.render(), _dex_table(dex)) if lp.venues else _dex_table(dex)
+        return view.render(below=_dex_table(dex)) if lp.venues else _dex_table(dex)
 
+    started = time.monotonic()
     try:
         if no_view:
             asyncio.run(run_feeds(engine, feeds, duration, services=services))
@@ -142,6 +143,8 @@ def run(
             with Live(render(), console=console, refresh_per_second=4, transient=False) as lv:
                 asyncio.run(run_feeds(engine, feeds, duration, on_refresh=lambda: lv.update(render()),
                                       services=services))
+            if not console.is_terminal:
+                console.line()  # the last frame ends without a newline off a tty
     except FeedError as e:
         fail(str(e))
     except DexError as e:
@@ -152,7 +155,7 @@ def run(
     rows = [(f.venue, f.stats) for f in feeds] + (list(dex.stats.items()) if dex is not None else [])
     summary["feeds"] = {v: {"path": s.path, "connects": s.connects, "disconnects": s.disconnects,
                             "messages": s.messages, "bad_messages": s.bad_messages} for v, s in rows}
-    summary.update(_money(engine))
+    summary.update(_money(engine), duration_s=round(time.monotonic() - started, 3))  # wall-clock run time
     print_summary(summary, console)
     _print_feeds(rows)
     if dex is not None:

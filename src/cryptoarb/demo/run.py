@@ -99,8 +99,9 @@ class Demo:
         bad = 0
         last = start
         interrupted = False
+        con = console or Console()
         live_ctx: contextlib.AbstractContextManager[Any] = (
-            Live(view.render(), console=console or Console(), auto_refresh=False)
+            Live(view.render(), console=con, auto_refresh=False)
             if live
             else contextlib.nullcontext()
         )
@@ -129,6 +130,8 @@ class Demo:
         except KeyboardInterrupt:  # Ctrl-C when not in the main thread (no signal handler)
             interrupted = True
             engine.finish()
+        if live and not con.is_terminal:
+            con.line()  # rich ends a live display's last frame without a newline when not on a tty
         return _summary(engine, market, start, last, interrupted, bad, self.seed)
 
 
@@ -209,8 +212,9 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
     t.add_column("metric")
     t.add_column("value", justify="right")
     lat = summary.get("latency_us", {})
+    simulated = summary.get("simulated", True)
     rows = [
-        ("simulated seconds", f"{summary.get('duration_s', 0):.1f}"
+        ("simulated seconds" if simulated else "run time (s)", f"{summary.get('duration_s', 0):.1f}"
          + (" (stopped early)" if summary.get("interrupted") else "")),
         ("messages", f"{summary['messages']:,}"),
         ("gaps / resyncs", " / ".join(str(sum(b[k] for b in summary["books"].values()))

@@ -321,4 +321,4 @@ class DexRuntime:
             for f in order.fills:
                 sink.fill(f)
         sink.arb_trade(trade)
-        sink.balances(trade.closed_ns, self.engine.portfolio.snapshot())
+        self.engine.record_balances(trade.closed_ns)

@@ -47,6 +47,8 @@ class Sink(Protocol):
 
 HandlerFactory = Callable[["Engine", str], Handler]
 
+_NEVER = 1 << 62  # a clock no run reaches: "no balance snapshot pending"
+
 
 def build_catalog(settings: Settings) -> Catalog:
     catalog = Catalog()
@@ -70,13 +72,19 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.catalog = catalog or build_catalog(settings)
-        self.run_id = run_id or uuid.uuid4().hex[:12]
+        # order ids carry the run id: it must be the id the sink stores the run under
+        sink_run = getattr(sink, "run_id", None)
+        if run_id and sink_run and run_id != sink_run:
+            raise ValueError(f"run_id {run_id!r} differs from the sink's run {sink_run!r}")
+        self.run_id = run_id or sink_run or uuid.uuid4().hex[:12]
         self.sink = sink
         self.venues = list(dict.fromkeys(venues))
         insts = instruments if instruments is not None else [
             i for i in self.catalog.all() if i.venue in self.venues
         ]
         self.books: dict[str, OrderBook] = {}
+        #: the instruments this run follows (the views list every one, grouped or not)
+        self.instruments: list[Instrument] = list(insts)
         self.plan = self._plan_groups(insts)
         d = settings.detector
         self.limits = Limits(
@@ -133,6 +141,12 @@ class Engine:
         self.clock_ns = 0
         #: handlers name markets missing from the catalog provisionally (third-party captures)
         self.discover = False
+        # balance snapshots: the starting one at the first clock, then one per nanosecond in
+        # which trades closed, written once the clock has passed it (see record_balances)
+        self._bal_start = sink is not None
+        self._bal_rows: list[tuple[str, str, Decimal]] | None = None
+        self._bal_ts = 0
+        self._bal_due = -1 if sink is not None else _NEVER
 
     # -- set-up ------------------------------------------------------------------------
     def _plan_groups(self, insts: list[Instrument]) -> GroupPlan:
@@ -185,8 +199,8 @@ class Engine:
         self.messages += 1
         self.clock_ns = local_ns
         q = self._exec_queue
-        if q and q[0][0] <= local_ns:
-            self.executor.advance(local_ns)
+        if (q and q[0][0] <= local_ns) or self._bal_due < local_ns:
+            self._advance(local_ns)
         t0 = perf_counter_ns()
         kind = handler.on_message(raw, local_ns)
         if kind == DEPTH:
@@ -199,8 +213,42 @@ class Engine:
         """Advance event time without a message (live runs): deliver paper orders now due."""
         self.clock_ns = max(self.clock_ns, now_ns)
         q = self._exec_queue
+        if (q and q[0][0] <= now_ns) or self._bal_due < now_ns:
+            self._advance(now_ns)
+
+    def _advance(self, now_ns: int) -> None:
+        """Deliver paper orders due by ``now_ns``, then write a balance snapshot older than it
+        (no trade can close at an earlier time any more)."""
+        q = self._exec_queue
         if q and q[0][0] <= now_ns:
             self.executor.advance(now_ns)
+        if self._bal_due < now_ns:
+            self._flush_balances(now_ns)
+
+    def record_balances(self, ts_ns: int) -> None:
+        """Snapshot the balances as of ``ts_ns`` (a trade just closed then). Trades closing in
+        the same nanosecond share one snapshot, the state after the last of them; it is handed
+        to the sink when the clock passes ``ts_ns`` or the run finishes."""
+        if self.sink is None:
+            return
+        if self._bal_start or (self._bal_rows is not None and self._bal_ts != ts_ns):
+            self._flush_balances(min(ts_ns, self.clock_ns) if self.clock_ns else ts_ns)
+        self._bal_rows = self.portfolio.snapshot()
+        self._bal_ts = ts_ns
+        self._bal_due = ts_ns
+
+    def _flush_balances(self, now_ns: int) -> None:
+        """Write the pending snapshot; the starting one (before any trade) is stamped ``now_ns``."""
+        self._bal_due = _NEVER
+        sink = self.sink
+        if sink is None:
+            return
+        if self._bal_start:
+            self._bal_start = False
+            sink.balances(now_ns, self.portfolio.snapshot())
+        rows, self._bal_rows = self._bal_rows, None
+        if rows is not None:
+            sink.balances(self._bal_ts, rows)
 
     def flush(self, now_ns: int) -> None:
         """Hand opportunities found outside ``on_message`` (ccxt fallback) to execution."""
@@ -233,22 +281,24 @@ class Engine:
         if trade.closed_ns:
             self._refresh_available()
             snap = self.pnl_snapshot()  # also samples the unhedged exposure the trade left
+            self.record_balances(trade.closed_ns)
             if self.sink is not None:
-                self.sink.balances(trade.closed_ns, self.portfolio.snapshot())
                 self.sink.pnl(trade.closed_ns, snap)
 
     def pnl_snapshot(self) -> PnlSnapshot:
         """Realised, unrealised (marked at the books' mids now), total and exposure, in
         ``self.currency``. Not for the hot path: the live view calls it at its refresh rate."""
         snap = value_portfolio(self.portfolio, self.currency, self.marks.cash, self.marks.price, self.marks.mid,
-                            self.max_unhedged_quote)
+                               self.max_unhedged_quote)
         self.max_unhedged_quote = snap.max_unhedged_quote
         return snap
 
     # -- end of run --------------------------------------------------------------------
     def finish(self) -> None:
-        """Deliver orders still in flight, so every trade has a realised PnL; store the final PnL."""
+        """Deliver orders still in flight, so every trade has a realised PnL; write the last
+        balance snapshot (and the starting one, if no message ever came) and the final PnL."""
         self.executor.drain()
+        self._flush_balances(self.clock_ns)
         if self.sink is not None:
             self.sink.pnl(self.clock_ns, self.pnl_snapshot())
 

@@ -6,16 +6,19 @@ import re
 
 from sqlalchemy.engine import URL, make_url
 
+from cryptoarb.redact import redact_text
+
 DEFAULT_URL = "sqlite:///cryptoarb.db"
 
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
 def redact(url: str | URL) -> str:
-    """The URL with its password hidden; works on strings too malformed to parse."""
+    """The URL with its password hidden (also one given as a query parameter, such as
+    ``?password=``); works on strings too malformed to parse."""
     if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    return _PASSWORD.sub(r"\1***@", url)
+        return redact_text(url.render_as_string(hide_password=True))
+    return redact_text(_PASSWORD.sub(r"\1***@", url))
 
 
 def normalize_url(url: str | None) -> URL:

@@ -29,6 +29,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError
 from cryptoarb.core.opportunity import Opportunity
 from cryptoarb.core.orders import ArbTrade, Fill, Order
 from cryptoarb.core.pnl import PnlSnapshot
+from cryptoarb.redact import redact_config
 from cryptoarb.storage import rows as R
 from cryptoarb.storage.models import Base
 
@@ -101,11 +102,12 @@ class StorageWriter:
         self._put(R.FEATURE, R.feature_snapshot(row))
 
     def audit(self, actor: str, action: str, detail: Mapping[str, Any]) -> None:
-        self._put(R.AUDIT, (time.time(), actor, action, R.jsonable(detail)))
+        self._put(R.AUDIT, (time.time(), actor, action, R.jsonable(redact_config(detail))))
 
     def start_run(self, mode: str, config: Mapping[str, Any]) -> None:
-        """Record this run (``mode``: replay / demo / paper / live) and its configuration."""
-        self._put(R.RUN_START, (mode, R.jsonable(config), time.time_ns()))
+        """Record this run (``mode``: replay / demo / paper / live) and its configuration,
+        credentials hidden (database passwords, ccxt keys: see :mod:`cryptoarb.redact`)."""
+        self._put(R.RUN_START, (mode, redact_config(R.jsonable(config)), time.time_ns()))
 
     def end_run(self) -> None:
         self._put(R.RUN_END, time.time_ns())
