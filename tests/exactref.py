@@ -20,7 +20,8 @@ venue B's bids, both as taker IOC limit orders.
   B), where the buy leg's balance check is :func:`buy_reserve`, the venue's own rule.
 
 Linear and spot legs are covered; inverse (coin-margined) legs are not (their base quantity
-depends on the levels walked, so the two legs cannot match exactly on a grid).
+depends on the levels walked, so the two legs cannot match exactly on a grid): their
+policy-free properties are in tests/test_detector_inverse_props.py.
 """
 
 from __future__ import annotations

@@ -330,3 +330,14 @@ def test_size_and_profit_are_optimal_within_one_lot(case: Case) -> None:
     assert profit >= floor, (opp, float(profit), float(strict.best.profit), float(strict.best.base))
     base = ref.F(opp.buy.qty) * case.ma.contract_size
     assert strict.argmax_lo - r.step <= base <= exact.argmax_hi + r.step, (opp, strict.argmax_lo, exact.argmax_hi)
+
+
+@settings(PROPS, max_examples=60)
+@given(cases())
+def test_reference_bisect_walk_equals_the_level_by_level_walk(case: Case) -> None:
+    """The reference's fast cumulative walk agrees with the plain walk (the reference's own check)."""
+    r = case.reference
+    for pt in r.points()[:: max(1, len(r.points()) // 40)]:
+        assert pt.buy == ref.walk(case.ma, pt.buy.native), pt
+        assert pt.sell == ref.walk(case.mb, pt.sell.native, buying=False), pt
+        assert pt.profit == pt.sell.notional * (1 - case.mb.fee) - pt.buy.notional * (1 + case.ma.fee)
