@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from decimal import Decimal as D
 from fractions import Fraction
 
-import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
@@ -101,7 +100,7 @@ def _inst(venue: str, spot: bool, tick: D, lot: D, min_notional: D, cs: D, fee: 
     kind = Kind.SPOT if spot else Kind.LINEAR
     symbol = "X/Q" if spot else "X/Q:Q"
     return Instrument(venue, symbol, "X", "Q", kind, _f(tick), _f(lot), _f(min_notional), _f(cs),
-                      Fees(_f(fee), _f(fee)), "XQ")
+                      Fees(_f(fee), _f(fee)), "XQ", "quote")  # fees in quote: the reference's rule
 
 
 def make_case(ma: ref.Market, mb: ref.Market, limits: ref.Limits, changed_a: bool = True,
@@ -228,7 +227,6 @@ def _legs(case: Case, opp: Opportunity) -> tuple[ref.Walk, ref.Walk, Fraction, F
 
 
 # -- the properties ---------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="issue 7 item 5: legs of different base qty (lots 20/30), float lots")
 @PROPS
 @given(cases())
 @example(ITEM5)
@@ -244,7 +242,6 @@ def test_every_order_passes_the_venues_own_checks(case: Case) -> None:
     assert ref.F(opp.buy.qty) * case.ma.contract_size == ref.F(opp.sell.qty) * case.mb.contract_size, opp
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 item 2: buy leg sized on VWAP, checked at qty x limit x (1+fee)")
 @PROPS
 @given(cases())
 @example(ITEM2)
@@ -267,7 +264,6 @@ def test_never_violates_a_limit(case: Case) -> None:
         assert cost <= Fraction(lim.max_notional * (1 + REL)), (opp, lim)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 item 2: buy leg sized on VWAP, checked at qty x limit x (1+fee)")
 @PROPS
 @given(cases(only="quote"))
 @example(ITEM2)
@@ -299,7 +295,6 @@ def test_never_a_loss_on_exact_repricing(case: Case) -> None:
         opp, float(profit))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 items 6, 5: marginal cut-off and lot rounding leave profit behind")
 @PROPS
 @given(cases())
 @example(ITEM6)

