@@ -82,9 +82,24 @@ _KINDS = {"depth": DEPTH, "bookTicker": QUOTE, "trade": TRADE}
 
 _WS = {
     "binance": "wss://stream.binance.com:9443/stream",
-    "binanceusdm": "wss://fstream.binance.com/stream",
+    # USDⓈ-M has one base URL per traffic category since 2026-04-23 (the plain ``/stream`` is
+    # retired): ``/public`` (books, book tickers, trades), ``/market`` (the rest), ``/private``
+    "binanceusdm": "wss://fstream.binance.com/{category}/stream",
     "binancecoinm": "wss://dstream.binance.com/stream",
 }
+#: the streams we subscribe per symbol (``<symbol>@<stream>``)
+STREAMS = ("depth@100ms", "bookTicker", "trade")
+#: USDⓈ-M streams served by ``/public`` (ccxt.pro 4.5.90 ``binance.get_future_ws_category``)
+_PUBLIC = frozenset({"depth", "rpiDepth", "bookTicker", "trade"})
+
+
+def stream_category(channel: str) -> str:
+    """The USDⓈ-M endpoint category (``public`` or ``market``) serving stream ``channel``."""
+    return "public" if channel in _PUBLIC else "market"
+
+
+_CATEGORIES = {stream_category(s.split("@")[0]) for s in STREAMS}
+assert len(_CATEGORIES) == 1, "every stream of a connection must be served by one USDⓈ-M endpoint"
 _DEPTH_CALL = {"binance": "public_get_depth", "binanceusdm": "fapipublic_get_depth",
                "binancecoinm": "dapipublic_get_depth"}
 _QUOTES = ("USDT", "FDUSD", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY", "BRL", "JPY", "DAI", "USD")
@@ -101,7 +116,7 @@ class BinanceHandler(Handler):
 
     def _setup(self) -> None:
         self.futures = self.venue in FUTURES
-        self.ws_url = _WS[self.venue]
+        self.ws_url = _WS[self.venue].format(category=next(iter(_CATEGORIES)))
         self._routes: dict[str, tuple[BookSync, int]] = {}
         self._sub_id = 0
 
@@ -112,7 +127,7 @@ class BinanceHandler(Handler):
             streams = []
             for inst in insts[i : i + self.max_symbols_per_message]:
                 n = inst.exchange_symbol.lower()
-                streams += [f"{n}@depth@100ms", f"{n}@bookTicker", f"{n}@trade"]
+                streams += [f"{n}@{s}" for s in STREAMS]
             self._sub_id += 1
             msgs.append(orjson.dumps({"method": "SUBSCRIBE", "params": streams, "id": self._sub_id}).decode())
         return msgs
