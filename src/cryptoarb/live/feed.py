@@ -59,6 +59,8 @@ class FeedStats:
     last_message_ns: int = 0
     last_error: str = ""
     errors_seen: set[str] = field(default_factory=set)
+    #: what could not be streamed and will not be retried (market or subscription -> reason)
+    failures: dict[str, str] = field(default_factory=dict)
 
 
 class VenueFeed:
