@@ -9,7 +9,10 @@ local receive time. Around it, this module keeps the guarantees a live book need
 - a lost connection invalidates its books at once, then reconnects with jittered exponential
   backoff;
 - REST snapshots asked by the handler are fetched through ccxt (deduplicated, retried);
-- replies the venue demands (pongs, resubscriptions) are sent from ``handler.outbox``.
+- replies the venue demands (pongs, resubscriptions) are sent from ``handler.outbox``;
+- each connection has its own handler (``Handler.for_connection``): what a venue keeps per
+  connection (channel ids, sequence numbers, flags) is per connection here too, and a reply is
+  sent on the connection it is about. The books are shared: each market is on one connection.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from cryptoarb.core.instruments import Instrument
 from cryptoarb.engine.engine import Engine
 from cryptoarb.live.backoff import Backoff
 from cryptoarb.live.rest import CcxtRest, RestError
-from cryptoarb.venues.base import MessageError
+from cryptoarb.venues.base import Handler, MessageError
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,9 @@ class VenueFeed:
         self._pending: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._ws: Any = None
+        #: the handler of each connection (the engine's for the first), and of each market
+        self.handlers: list[Handler] = []
+        self._owner: dict[str, Handler] = {}
         #: test hook: awaited after each frame (a slow consumer is simulated with it)
         self.after_frame: Callable[[], Awaitable[None]] | None = None
 
@@ -110,8 +116,11 @@ class VenueFeed:
         for inst in self.insts:
             by_url.setdefault(self.url or self.handler.url_for(inst), []).append(inst)
         conns = [(url, insts[i : i + per]) for url, insts in by_url.items() for i in range(0, len(insts), per)]
+        self.handlers = [self.handler if n == 0 else self.handler.for_connection() for n in range(len(conns))]
+        self._owner = {inst.symbol: h for h, (_, chunk) in zip(self.handlers, conns, strict=True) for inst in chunk}
         try:
-            await asyncio.gather(*(self._connection(url, chunk, stop) for url, chunk in conns))
+            await asyncio.gather(*(self._connection(url, chunk, h, stop)
+                                   for h, (url, chunk) in zip(self.handlers, conns, strict=True)))
         finally:
             for t in list(self._tasks):
                 t.cancel()
@@ -119,18 +128,18 @@ class VenueFeed:
             if close is not None:
                 await close()
 
-    async def _connection(self, url: str, insts: list[Instrument], stop: asyncio.Event) -> None:
+    async def _connection(self, url: str, insts: list[Instrument], handler: Handler, stop: asyncio.Event) -> None:
         from websockets.asyncio.client import connect
         from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
 
         while not stop.is_set():
             reason = ""
             try:
-                pre = self.handler.connect_request()
+                pre = handler.connect_request()
                 if pre is not None:  # e.g. a fresh KuCoin token (and endpoint) per connection
                     rest = self.rest if self.rest is not None else CcxtRest(self.venue)
-                    self.handler.on_connect_response(await rest.native(*pre))
-                    url = self.url or self.handler.ws_url
+                    handler.on_connect_response(await rest.native(*pre))
+                    url = self.url or handler.ws_url
                 async with connect(
                     url, open_timeout=self.open_timeout, ping_interval=self.ws_ping_interval,
                     max_size=2**25, compression="deflate",
@@ -138,10 +147,10 @@ class VenueFeed:
                     self._ws = ws
                     self.stats.connects += 1
                     self.backoff.reset()
-                    self.handler.on_connect(insts, time.time_ns())
-                    for msg in self.handler.subscribe_messages(insts):
+                    handler.on_connect(insts, time.time_ns())
+                    for msg in handler.subscribe_messages(insts):
                         await ws.send(msg)
-                    reason = await self._pump(ws, insts, stop)
+                    reason = await self._pump(ws, handler, stop)
             except InvalidURI as e:
                 raise FeedError(f"{self.venue}: bad WebSocket URL {url!r}: {e}") from None
             except (TimeoutError, OSError, InvalidHandshake, WebSocketException, RestError) as e:
@@ -154,17 +163,16 @@ class VenueFeed:
             self.stats.last_error = reason
             now = time.time_ns()
             for inst in insts:
-                self.handler.reset(inst, now, reason)
+                handler.reset(inst, now, reason)
             self._log_once(reason.split(":")[0], f"{self.venue}: {reason}; reconnecting")
             delay = self.backoff.next()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 
-    async def _pump(self, ws: Any, insts: list[Instrument], stop: asyncio.Event) -> str:
+    async def _pump(self, ws: Any, handler: Handler, stop: asyncio.Event) -> str:
         """Receive until stop, staleness or disconnection; returns why it ended."""
         from websockets.exceptions import ConnectionClosed
 
-        handler = self.handler
         on_message = self.engine.on_message
         sink = self.sink
         stats = self.stats
@@ -184,7 +192,7 @@ class VenueFeed:
                         frame = await ws.recv()
                 except TimeoutError:
                     if ping and time.monotonic() >= next_ping:
-                        await ws.send(self._ping_payload())
+                        await ws.send(self._ping_payload(handler))
                         next_ping = time.monotonic() + ping[0]
                         continue
                     stats.stale += 1
@@ -215,15 +223,16 @@ class VenueFeed:
                     await ws.close()
                     return "the venue asked us to reconnect"
                 if ping and time.monotonic() >= next_ping:
-                    await ws.send(self._ping_payload())
+                    await ws.send(self._ping_payload(handler))
                     next_ping = time.monotonic() + ping[0]
                 if self.after_frame is not None:
                     await self.after_frame()
         finally:
             closer.cancel()
 
-    def _ping_payload(self) -> str:
-        ping = self.handler.ping  # read each time: some venues stamp their pings (Gate)
+    @staticmethod
+    def _ping_payload(handler: Handler) -> str:
+        ping = handler.ping  # read each time: some venues stamp their pings (Gate)
         return ping[1] if ping else ""
 
     # -- snapshots ---------------------------------------------------------------------
@@ -254,7 +263,7 @@ class VenueFeed:
                 self.stats.snapshots += 1
                 self._pending.discard(inst.symbol)  # a gap found while applying may ask again
                 try:
-                    self.handler.on_snapshot(inst, body, local_ns)
+                    self._owner.get(inst.symbol, self.handler).on_snapshot(inst, body, local_ns)
                 except MessageError as e:
                     self.stats.bad_messages += 1
                     self._log_once("snapshot", f"{self.venue} {inst.symbol}: bad snapshot: {e}")

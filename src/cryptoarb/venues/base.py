@@ -9,6 +9,7 @@ waits for the next snapshot in the capture.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -143,7 +144,24 @@ class Handler:
         self._setup()
 
     def _setup(self) -> None:
-        """A subclass's own state, made at the end of ``__init__`` (its venue already checked)."""
+        """A subclass's own state, made at the end of ``__init__`` (its venue already checked).
+
+        Whatever the venue keeps per connection (channel ids, sequence numbers, acknowledged
+        flags, tokens) belongs here: :meth:`for_connection` makes it anew for each connection."""
+
+    def for_connection(self) -> Handler:
+        """A sibling handler for another connection of this venue.
+
+        Venues keep channel tables, sequence numbers and flags per connection, and what we send
+        (resubscriptions, pongs) must go back on the connection it is about. So each connection
+        has its own handler: same books (``syncs``: each market is streamed by one connection),
+        catalog, callbacks and settings; its own ``outbox``, counters and ``_setup`` state."""
+        twin = copy.copy(self)
+        twin.outbox = []
+        twin.reconnect_requested = False
+        twin.bad_messages = twin.unknown_streams = twin.checksums_ok = twin.checksum_failures = 0
+        twin._setup()
+        return twin
 
     # -- to implement ------------------------------------------------------------------
     def on_message(self, raw: bytes, local_ns: int) -> int:
