@@ -24,7 +24,11 @@ from cryptoarb.core.instruments import Fees, Instrument, Kind
 from cryptoarb.engine import Engine
 from cryptoarb.live.backoff import Backoff
 from cryptoarb.live.feed import VenueFeed
+from cryptoarb.venues.connection import spec_of
 from protovenue import Conn, ProtoVenue
+
+#: longer than any pause of the paced subscriptions: after it, all of a connection's are in
+QUIET = spec_of("bitfinex").send_window * 1.5
 
 
 def js(x: float) -> str:
@@ -109,9 +113,10 @@ class Bitfinex:
         await conn.send({"event": "info", "version": 2, "serverId": "local", "platform": {"status": 1}})
         task = asyncio.ensure_future(reader())
         try:
-            while not any(c == "book" for c, _ in chans.values()):
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.05)  # every subscription of the connection is in
+            seen = -1
+            while not chans or seen != len(conn.received):  # until the (paced) subscriptions stop
+                seen = len(conn.received)
+                await asyncio.sleep(QUIET)
             for r in range(self.rounds):
                 if conn.index == 0 and r == self.drop_first_after:
                     await conn.ws.close()

@@ -5,7 +5,11 @@ local receive time. Around it, this module keeps the guarantees a live book need
 
 - a (re)connection resyncs every book of that connection (``Handler.on_connect``);
 - a connection silent for ``stale_after`` seconds is stale: its books are invalidated and it
-  reconnects (so no detector ever uses a frozen book);
+  reconnects (so no detector ever uses a frozen book); the default is the venue's
+  (``venues/connection.py``: above its heartbeat cadence), as is the keep-alive: WebSocket
+  ping frames only where the venue has no keep-alive of its own (``Handler.ping``);
+- every message we send (subscriptions, pings, pongs, resubscriptions) goes through a
+  per-connection sender paced to the venue's documented limit (per connection, or per IP);
 - a lost connection invalidates its books at once, then reconnects with jittered exponential
   backoff;
 - REST snapshots asked by the handler are fetched through ccxt (deduplicated, retried);
@@ -28,10 +32,16 @@ from typing import Any, Protocol
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.engine.engine import Engine
 from cryptoarb.live.backoff import Backoff
+from cryptoarb.live.pacing import Pacer
 from cryptoarb.live.rest import CcxtRest, RestError
 from cryptoarb.venues.base import Handler, MessageError
+from cryptoarb.venues.connection import PACING_MARGIN, spec_of
 
 log = logging.getLogger(__name__)
+
+
+#: ``ws_ping_interval`` default: the venue's (``venues/connection.py``)
+VENUE_DEFAULT = -1.0
 
 
 class FeedError(Exception):
@@ -61,6 +71,7 @@ class FeedStats:
     snapshot_failures: int = 0
     last_message_ns: int = 0
     last_error: str = ""
+    paced: int = 0  # sends that waited for the venue's rate limit
     errors_seen: set[str] = field(default_factory=set)
     #: what could not be streamed and will not be retried (market or subscription -> reason)
     failures: dict[str, str] = field(default_factory=dict)
@@ -77,11 +88,11 @@ class VenueFeed:
         *,
         url: str | None = None,
         rest: SnapshotSource | None = None,
-        stale_after: float = 10.0,
+        stale_after: float | None = None,
         backoff: Backoff | None = None,
         sink: Sink | None = None,
         open_timeout: float = 10.0,
-        ws_ping_interval: float | None = 20.0,
+        ws_ping_interval: float | None = VENUE_DEFAULT,
         snapshot_retries: int = 5,
     ) -> None:
         self.engine = engine
@@ -93,11 +104,15 @@ class VenueFeed:
         self.rest: SnapshotSource | None = rest
         if rest is None and self.handler.rest_snapshot:
             self.rest = CcxtRest(venue)
-        self.stale_after = stale_after
+        self.spec = spec_of(venue)
+        self.stale_after = self.spec.stale_after if stale_after is None else stale_after
         self.backoff = backoff or Backoff()
         self.sink = sink
         self.open_timeout = open_timeout
-        self.ws_ping_interval = ws_ping_interval
+        self.ws_ping_interval = self.spec.ws_ping if ws_ping_interval == VENUE_DEFAULT else ws_ping_interval
+        #: the venue's send window, stretched by a margin for jitter on the way
+        self.send_window = self.spec.send_window * (1.0 + PACING_MARGIN)
+        self._ip_pacer = Pacer(self.spec.send_limit, self.send_window) if self.spec.per_ip else None
         self.snapshot_retries = snapshot_retries
         self.stats = FeedStats()
         self._pending: set[str] = set()
@@ -110,12 +125,17 @@ class VenueFeed:
         self.after_frame: Callable[[], Awaitable[None]] | None = None
 
     # -- running -----------------------------------------------------------------------
-    async def run(self, stop: asyncio.Event) -> None:
+    def connections(self) -> list[tuple[str, list[Instrument]]]:
+        """The connections to open: markets grouped by endpoint, split by the venue's
+        symbols-per-connection limit."""
         per = self.handler.max_symbols_per_connection
         by_url: dict[str, list[Instrument]] = {}
         for inst in self.insts:
             by_url.setdefault(self.url or self.handler.url_for(inst), []).append(inst)
-        conns = [(url, insts[i : i + per]) for url, insts in by_url.items() for i in range(0, len(insts), per)]
+        return [(url, insts[i : i + per]) for url, insts in by_url.items() for i in range(0, len(insts), per)]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        conns = self.connections()
         self.handlers = [self.handler if n == 0 else self.handler.for_connection() for n in range(len(conns))]
         self._owner = {inst.symbol: h for h, (_, chunk) in zip(self.handlers, conns, strict=True) for inst in chunk}
         try:
@@ -148,9 +168,15 @@ class VenueFeed:
                     self.stats.connects += 1
                     self.backoff.reset()
                     handler.on_connect(insts, time.time_ns())
+                    pacer = self._ip_pacer or Pacer(self.spec.send_limit, self.send_window)
+                    queue: asyncio.Queue[str] = asyncio.Queue()
                     for msg in handler.subscribe_messages(insts):
-                        await ws.send(msg)
-                    reason = await self._pump(ws, handler, stop)
+                        queue.put_nowait(msg)
+                    sender = asyncio.ensure_future(self._sender(ws, queue, pacer))
+                    try:
+                        reason = await self._pump(ws, handler, queue, stop)
+                    finally:
+                        sender.cancel()
             except InvalidURI as e:
                 raise FeedError(f"{self.venue}: bad WebSocket URL {url!r}: {e}") from None
             except (TimeoutError, OSError, InvalidHandshake, WebSocketException, RestError) as e:
@@ -169,7 +195,19 @@ class VenueFeed:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 
-    async def _pump(self, ws: Any, handler: Handler, stop: asyncio.Event) -> str:
+    async def _sender(self, ws: Any, queue: asyncio.Queue[str], pacer: Pacer) -> None:
+        """Send what is queued for one connection, in order, within the venue's rate limit."""
+        from websockets.exceptions import ConnectionClosed
+
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                msg = await queue.get()
+                before = pacer.waited
+                await pacer.acquire()
+                self.stats.paced += pacer.waited != before
+                await ws.send(msg)
+
+    async def _pump(self, ws: Any, handler: Handler, queue: asyncio.Queue[str], stop: asyncio.Event) -> str:
         """Receive until stop, staleness or disconnection; returns why it ended."""
         from websockets.exceptions import ConnectionClosed
 
@@ -192,7 +230,7 @@ class VenueFeed:
                         frame = await ws.recv()
                 except TimeoutError:
                     if ping and time.monotonic() >= next_ping:
-                        await ws.send(self._ping_payload(handler))
+                        queue.put_nowait(self._ping_payload(handler))
                         next_ping = time.monotonic() + ping[0]
                         continue
                     stats.stale += 1
@@ -214,16 +252,16 @@ class VenueFeed:
                     stats.bad_messages += 1
                     self._log_once(str(e).split(":")[0], f"{self.venue}: bad message: {e}")
                 if handler.outbox:
-                    out = handler.outbox
+                    out = handler.coalesce(handler.outbox)
                     handler.outbox = []
                     for msg in out:
-                        await ws.send(msg)
+                        queue.put_nowait(msg)
                 if handler.reconnect_requested:
                     handler.reconnect_requested = False
                     await ws.close()
                     return "the venue asked us to reconnect"
                 if ping and time.monotonic() >= next_ping:
-                    await ws.send(self._ping_payload(handler))
+                    queue.put_nowait(self._ping_payload(handler))
                     next_ping = time.monotonic() + ping[0]
                 if self.after_frame is not None:
                     await self.after_frame()

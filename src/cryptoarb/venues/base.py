@@ -180,6 +180,11 @@ class Handler:
         """What to send after connecting to stream the books (and trades) of ``insts``."""
         raise NotImplementedError
 
+    def coalesce(self, outbox: list[str]) -> list[str]:
+        """The messages to send for ``outbox``, merged where the venue takes several markets
+        per message (fewer messages under its rate limit); as they are by default."""
+        return outbox
+
     def connect_request(self) -> tuple[str, dict[str, Any]] | None:
         """A ccxt implicit-API call to make before each connection (e.g. KuCoin's token), whose
         JSON body goes to :meth:`on_connect_response`; None when the venue needs none."""

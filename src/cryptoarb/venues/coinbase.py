@@ -169,6 +169,22 @@ class _Coinbase(ResubscribingHandler):
         native = [sync.instrument.exchange_symbol]
         return [self._sub("unsubscribe", native), self._sub("subscribe", native)]
 
+    def coalesce(self, outbox: list[str]) -> list[str]:
+        """A connection-wide gap resubscribes every product: one unsubscribe and one subscribe
+        per ``max_symbols_per_message`` products (Coinbase allows 8 messages per second per IP),
+        unsubscribes first; anything else is sent as it is, after them."""
+        ids: dict[str, list[str]] = {"unsubscribe": [], "subscribe": []}
+        rest: list[str] = []
+        for msg in outbox:
+            m = orjson.loads(msg)
+            kind = m.get("type")
+            if kind in ids and set(m) == {"type", "product_ids", *self._channel}:
+                ids[kind] += [p for p in m["product_ids"] if p not in ids[kind]]
+            else:
+                rest.append(msg)
+        n = self.max_symbols_per_message
+        return [self._sub(kind, pids[k : k + n]) for kind, pids in ids.items() for k in range(0, len(pids), n)] + rest
+
     def _load(self, sync: BookSync, bids: Levels, asks: Levels, uid: int, ts: int, local_ns: int) -> None:
         sync.book.load_snapshot(bids, asks)
         self._loaded(sync, uid, ts, local_ns, f"snapshot ({uid})")

@@ -132,7 +132,7 @@ class KucoinHandler(RangeJoinHandler):
     refusal = "not a KuCoin venue: {venue!r}"
     gap_reason = "sequenceStart {first} > last {last} + 1"
     max_symbols_per_message = 100  # symbols per topic in one subscribe
-    max_symbols_per_connection = 200  # 400 topics per connection; two topics per symbol
+    max_symbols_per_connection = 150  # KuCoin allows 300 topics per connection; two topics per symbol
     ws_url = "wss://ws-api-spot.kucoin.com/"  # needs ?token=... from bullet-public: use_bullet()
     snapshot_method = SNAPSHOT_METHOD
 
