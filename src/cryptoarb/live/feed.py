@@ -100,6 +100,7 @@ class VenueFeed:
         self.insts = insts
         self.handler = engine.handler(venue)
         self.handler.request_snapshot = self._request_snapshot
+        self.handler.on_reject = self._on_reject
         self.url = url  # an override for every connection; None: the handler's endpoint(s)
         self.rest: SnapshotSource | None = rest
         if rest is None and self.handler.rest_snapshot:
@@ -121,6 +122,13 @@ class VenueFeed:
         #: the handler of each connection (the engine's for the first), and of each market
         self.handlers: list[Handler] = []
         self._owner: dict[str, Handler] = {}
+        self._queues: dict[int, asyncio.Queue[str]] = {}  # id(handler) -> what its connection sends
+        self._retries: dict[str, int] = {}
+        #: subscriptions a venue refused with a reason worth retrying are sent again this many
+        #: times, after ``retry_delay`` seconds doubling each time
+        self.subscribe_retries = 3
+        self.retry_delay = 0.5
+        self._conn_insts: dict[int, list[Instrument]] = {}
         #: test hook: awaited after each frame (a slow consumer is simulated with it)
         self.after_frame: Callable[[], Awaitable[None]] | None = None
 
@@ -173,10 +181,13 @@ class VenueFeed:
                     for msg in handler.subscribe_messages(insts):
                         queue.put_nowait(msg)
                     sender = asyncio.ensure_future(self._sender(ws, queue, pacer))
+                    self._queues[id(handler)] = queue
+                    self._conn_insts[id(handler)] = insts
                     try:
                         reason = await self._pump(ws, handler, queue, stop)
                     finally:
                         sender.cancel()
+                        self._queues.pop(id(handler), None)
             except InvalidURI as e:
                 raise FeedError(f"{self.venue}: bad WebSocket URL {url!r}: {e}") from None
             except (TimeoutError, OSError, InvalidHandshake, WebSocketException, RestError) as e:
@@ -272,6 +283,26 @@ class VenueFeed:
     def _ping_payload(handler: Handler) -> str:
         ping = handler.ping  # read each time: some venues stamp their pings (Gate)
         return ping[1] if ping else ""
+
+    # -- refused subscriptions ---------------------------------------------------------
+    def _on_reject(self, handler: Handler, inst: Instrument | None, native: str, reason: str, retry: bool) -> None:
+        """A subscription the venue refused: subscribed again later when the reason is
+        transient (a few times), else a failure of the run (``stats.failures``, logged)."""
+        key = inst.symbol if inst is not None else native or "subscription"
+        if retry and self._retries.get(key, 0) < self.subscribe_retries:
+            self._retries[key] = n = self._retries.get(key, 0) + 1
+            queue = self._queues.get(id(handler))
+            if queue is not None:  # the market again, or (none named) the connection's markets
+                loop = asyncio.get_running_loop()
+                again = [inst] if inst is not None else self._conn_insts.get(id(handler), [])
+                for msg in handler.subscribe_messages(again):
+                    loop.call_later(self.retry_delay * 2 ** (n - 1), queue.put_nowait, msg)
+                self._log_once(f"retry {key}", f"{self.venue} {key}: subscription refused ({reason}); retrying")
+                return
+        self.stats.failures[key] = reason
+        if inst is not None and retry:  # retries exhausted: the book stays out of use
+            handler.refused(inst, reason)
+        self._log_once(f"rejected {key}", f"{self.venue} {key}: subscription rejected: {reason}")
 
     # -- snapshots ---------------------------------------------------------------------
     def _request_snapshot(self, inst: Instrument) -> None:

@@ -27,11 +27,17 @@ VENUES = ("binance", "binanceusdm", "binancecoinm")
 FUTURES = frozenset({"binanceusdm", "binancecoinm"})
 
 
+class _Error(msgspec.Struct):
+    code: int = 0
+    msg: str = ""
+
+
 class _Envelope(msgspec.Struct):
     """A combined-stream frame, or a REST depth snapshot (the fields of both, all optional)."""
 
     stream: str = ""
     data: msgspec.Raw = msgspec.Raw(b"")
+    error: _Error | None = None  # {"error":{"code":2,"msg":"Invalid request: ..."},"id":1}
     lastUpdateId: int = -1
     symbol: str = ""
     E: int = 0
@@ -184,6 +190,9 @@ class BinanceHandler(Handler):
             if env.lastUpdateId >= 0:
                 self._on_snapshot_env(env, local_ns)
                 return SNAPSHOT
+            if env.error is not None:  # a refused request (Binance names no stream in it)
+                self._rejected(None, f"Binance error {env.error.code}: {env.error.msg}")
+                return OTHER
             if env.id is not None:  # {"result": null, "id": N}: a subscription acknowledged
                 return OTHER
             self.bad_messages += 1

@@ -25,6 +25,7 @@ depth: it replaces the book (and makes it valid) instead of being applied as a d
 
 from __future__ import annotations
 
+import re
 import time
 from itertools import islice
 from typing import Any
@@ -52,10 +53,17 @@ _ALIASES = {"XBT": "BTC", "BCHSV": "BSV", "ORT": "XREATORS", "ASS": "ASSF", "88M
             "VAI": "VAIOT", "TRAC": "TRACO"}
 
 
+class _Err(msgspec.Struct):
+    code: int = 0
+    message: str = ""
+
+
 class _Env(msgspec.Struct):
     channel: str = ""
     event: str = ""
     result: msgspec.Raw = msgspec.Raw(b"")
+    error: _Err | None = None
+    payload: list[str] = []
 
 
 class _Depth(msgspec.Struct):
@@ -173,6 +181,13 @@ class GateHandler(RangeJoinHandler):
             raise MessageError(f"not a Gate message: {e}") from None
         channel = env.channel
         if env.event != "update":
+            if env.error is not None and env.event == "subscribe":
+                # {"channel":"spot.order_book_update","event":"subscribe","error":{"code":2,"message":"unknown
+                # currency pair BTC_XXX"},"result":null}: code 3 (server error) is worth a retry
+                m = re.search(r"[A-Z0-9]+_[A-Z0-9]+", env.error.message)
+                native = env.payload[0] if env.payload else (m.group(0) if m else None)
+                self._rejected(native, f"Gate error {env.error.code}: {env.error.message}", retry=env.error.code == 3)
+                return OTHER
             if env.event in _OK_EVENTS or channel == "spot.pong":
                 return OTHER
             self.bad_messages += 1
