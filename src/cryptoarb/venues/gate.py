@@ -260,8 +260,9 @@ class GateHandler(RangeJoinHandler):
 
 def _trim(book: OrderBook) -> None:
     """Drop the levels beyond the best ``STREAM_DEPTH`` of each side (the venue stopped updating them)."""
-    bids = [(p, 0.0) for p, _ in islice(book.bids(), STREAM_DEPTH, None)]
-    asks = [(p, 0.0) for p, _ in islice(book.asks(), STREAM_DEPTH, None)]
+    nb, na = book.depth()
+    bids = [(p, 0.0) for p, _ in islice(book.bids(), STREAM_DEPTH, None)] if nb > STREAM_DEPTH else []
+    asks = [(p, 0.0) for p, _ in islice(book.asks(), STREAM_DEPTH, None)] if na > STREAM_DEPTH else []
     if bids or asks:
         book.apply(bids, asks)
 
