@@ -258,8 +258,7 @@ def malformed(good: bytes) -> list[bytes]:
         json.dumps({**msg, "data": {k: v for k, v in d.items() if k != "microtimestamp"}}).encode(),
         json.dumps({**msg, "data": [d]}).encode(),
         json.dumps({**msg, "channel": "diff_order_book_"}).encode(),
-        b'{"event":"bts:error","channel":"","data":{"code":null,"message":"Bad subscription string."}}',
-    ]
+    ]  # bts:error is a refused subscription, not a malformed frame (tests/test_feed_rejections.py)
 
 
 def test_malformed_frames_raise_and_leave_the_book_unchanged(session: Session) -> None:

@@ -341,8 +341,8 @@ def test_v5_malformed_frames_raise_and_leave_the_book_unchanged(fixtures: dict[s
         json.dumps({**msg, "data": {k: v for k, v in d.items() if k != "u"}}).encode(),
         json.dumps({**msg, "data": [d]}).encode(),
         json.dumps({**msg, "type": "partial"}).encode(),
-        b'{"success":false,"ret_msg":"error:handler not found","conn_id":"x","op":"subscribe"}',
-    ]
+        b'{"success":false,"ret_msg":"error:handler not found","conn_id":"x","op":"unsubscribe"}',
+    ]  # a failed subscribe is a refused subscription (tests/test_feed_rejections.py)
     for raw in cases:
         with pytest.raises(MessageError):
             h.on_message(raw, 2)

@@ -351,8 +351,10 @@ def test_malformed_frames_raise_and_leave_books_and_sequence_unchanged(fixtures:
 
 def test_error_frame_and_unknown_channel() -> None:
     h, _ = two_books()
-    with pytest.raises(MessageError, match="coinbase error: rate limit"):
-        h.on_message(b'{"type":"error","message":"rate limit exceeded"}', 5)
+    refused: list[tuple[object, str]] = []
+    h.on_reject = lambda _h, inst, native, why, retry: refused.append((inst, why))
+    assert h.on_message(b'{"type":"error","message":"rate limit exceeded"}', 5) == OTHER
+    assert refused == [(None, "coinbase: rate limit exceeded")] and h.rejections == 1
     trades = l2(4, [{"type": "update", "trades": [{"trade_id": "1", "price": "100", "size": "1"}]}], "market_trades")
     assert h.on_message(trades, 6) == OTHER
     assert h.unknown_streams == 1 and h.last_seq == 4  # counted, skipped, still sequenced
@@ -461,8 +463,7 @@ def test_exchange_malformed_frames_raise_and_leave_the_book_unchanged() -> None:
         ex_update(("hold", "99.5", "1")), ex_update(("buy", "abc", "1")), ex_update(("buy", "99.5")),  # type: ignore[arg-type]
         json.dumps({"type": "l2update", "product_id": "BTC-USD", "changes": "buy"}).encode(),
         ex_update(("buy", "99.5", "1"), product=""),
-        b'{"type":"error","message":"Failed to subscribe","reason":"ABC-USD is not a valid product"}',
-    ]
+    ]  # {"type":"error"} is a refused subscription (tests/test_feed_rejections.py)
     for raw in cases:
         with pytest.raises(MessageError):
             h.on_message(raw, 2)

@@ -307,7 +307,7 @@ def test_live_spec() -> None:
     assert hasattr(ccxt.gate(), SNAPSHOT_METHOD)
     inst = Instrument("gate", "BTC/USDT", "BTC", "USDT", exchange_symbol="BTC_USDT")
     assert h.snapshot_request(inst) == ("public_spot_get_order_book",
-                                        {"currency_pair": "BTC_USDT", "limit": 1000, "with_id": "true"})
+                                        {"currency_pair": "BTC_USDT", "limit": 100, "with_id": "true"})
     insts = [Instrument("gate", f"C{i}/USDT", f"C{i}", "USDT", exchange_symbol=f"C{i}_USDT") for i in range(150)]
     msgs = [json.loads(m) for m in h.subscribe_messages(insts)]
     depth = [m for m in msgs if m["channel"] == "spot.order_book_update"]

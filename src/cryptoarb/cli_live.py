@@ -154,7 +154,8 @@ def run(
     summary = engine.summary()
     rows = [(f.venue, f.stats) for f in feeds] + (list(dex.stats.items()) if dex is not None else [])
     summary["feeds"] = {v: {"path": s.path, "connects": s.connects, "disconnects": s.disconnects,
-                            "messages": s.messages, "bad_messages": s.bad_messages} for v, s in rows}
+                            "messages": s.messages, "bad_messages": s.bad_messages,
+                            "failures": dict(getattr(s, "failures", {}))} for v, s in rows}
     summary.update(_money(engine), duration_s=round(time.monotonic() - started, 3))  # wall-clock run time
     print_summary(summary, console)
     _print_feeds(rows)
@@ -164,6 +165,17 @@ def run(
         summary["dex"] = _dex_summary(dex)
         console.print(_dex_table(dex))
         _print_dex_summary(summary["dex"])
+    _report_failures(feeds)
+
+
+def _report_failures(feeds) -> None:  # type: ignore[no-untyped-def]
+    """Markets or subscriptions a venue refused for good (not retried): one line each, and a
+    non-zero exit, since the run did not stream everything it was asked to."""
+    failures = [(f.venue, what, why) for f in feeds for what, why in f.stats.failures.items()]
+    for venue, what, why in failures:
+        err.print(f"[bold red]error:[/] {venue} {what}: {escape(why)}", highlight=False, soft_wrap=True)
+    if failures:
+        raise typer.Exit(1)
 
 
 def _money(engine) -> dict[str, object]:  # type: ignore[no-untyped-def]
@@ -313,3 +325,4 @@ def record(
         recorder.close()
     console.print(f"recorded {recorder.lines:,} lines into {len({p for p in recorder.paths})} file(s) under {out}")
     _print_feeds(feeds)
+    _report_failures(feeds)

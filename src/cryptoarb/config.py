@@ -110,10 +110,13 @@ class StorageSettings(BaseModel):
 class VenueLiveSettings(BaseModel):
     ws_url: str = ""  # override the venue's public endpoint (a proxy, a testnet, a local server)
     ccxt: dict[str, Any] = Field(default_factory=dict)  # ccxt constructor config (urls, timeout, ...)
+    stale_after_s: float | None = Field(None, gt=0)  # overrides live.stale_after_s for this venue
 
 
 class LiveSettings(BaseModel):
-    stale_after_s: float = Field(10.0, gt=0)  # a connection silent this long is stale: resync
+    #: a connection silent this long is stale: resync; None: each venue's default (above its
+    #: heartbeat cadence, see cryptoarb.venues.connection)
+    stale_after_s: float | None = Field(None, gt=0)
     venues: dict[str, VenueLiveSettings] = Field(default_factory=dict)
 
 

@@ -5,11 +5,18 @@ local receive time. Around it, this module keeps the guarantees a live book need
 
 - a (re)connection resyncs every book of that connection (``Handler.on_connect``);
 - a connection silent for ``stale_after`` seconds is stale: its books are invalidated and it
-  reconnects (so no detector ever uses a frozen book);
+  reconnects (so no detector ever uses a frozen book); the default is the venue's
+  (``venues/connection.py``: above its heartbeat cadence), as is the keep-alive: WebSocket
+  ping frames only where the venue has no keep-alive of its own (``Handler.ping``);
+- every message we send (subscriptions, pings, pongs, resubscriptions) goes through a
+  per-connection sender paced to the venue's documented limit (per connection, or per IP);
 - a lost connection invalidates its books at once, then reconnects with jittered exponential
   backoff;
 - REST snapshots asked by the handler are fetched through ccxt (deduplicated, retried);
-- replies the venue demands (pongs, resubscriptions) are sent from ``handler.outbox``.
+- replies the venue demands (pongs, resubscriptions) are sent from ``handler.outbox``;
+- each connection has its own handler (``Handler.for_connection``): what a venue keeps per
+  connection (channel ids, sequence numbers, flags) is per connection here too, and a reply is
+  sent on the connection it is about. The books are shared: each market is on one connection.
 """
 
 from __future__ import annotations
@@ -25,10 +32,16 @@ from typing import Any, Protocol
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.engine.engine import Engine
 from cryptoarb.live.backoff import Backoff
+from cryptoarb.live.pacing import Pacer
 from cryptoarb.live.rest import CcxtRest, RestError
-from cryptoarb.venues.base import MessageError
+from cryptoarb.venues.base import Handler, MessageError
+from cryptoarb.venues.connection import PACING_MARGIN, spec_of
 
 log = logging.getLogger(__name__)
+
+
+#: ``ws_ping_interval`` default: the venue's (``venues/connection.py``)
+VENUE_DEFAULT = -1.0
 
 
 class FeedError(Exception):
@@ -58,7 +71,10 @@ class FeedStats:
     snapshot_failures: int = 0
     last_message_ns: int = 0
     last_error: str = ""
+    paced: int = 0  # sends that waited for the venue's rate limit
     errors_seen: set[str] = field(default_factory=set)
+    #: what could not be streamed and will not be retried (market or subscription -> reason)
+    failures: dict[str, str] = field(default_factory=dict)
 
 
 class VenueFeed:
@@ -72,11 +88,11 @@ class VenueFeed:
         *,
         url: str | None = None,
         rest: SnapshotSource | None = None,
-        stale_after: float = 10.0,
+        stale_after: float | None = None,
         backoff: Backoff | None = None,
         sink: Sink | None = None,
         open_timeout: float = 10.0,
-        ws_ping_interval: float | None = 20.0,
+        ws_ping_interval: float | None = VENUE_DEFAULT,
         snapshot_retries: int = 5,
     ) -> None:
         self.engine = engine
@@ -84,32 +100,55 @@ class VenueFeed:
         self.insts = insts
         self.handler = engine.handler(venue)
         self.handler.request_snapshot = self._request_snapshot
+        self.handler.on_reject = self._on_reject
         self.url = url  # an override for every connection; None: the handler's endpoint(s)
         self.rest: SnapshotSource | None = rest
         if rest is None and self.handler.rest_snapshot:
             self.rest = CcxtRest(venue)
-        self.stale_after = stale_after
+        self.spec = spec_of(venue)
+        self.stale_after = self.spec.stale_after if stale_after is None else stale_after
         self.backoff = backoff or Backoff()
         self.sink = sink
         self.open_timeout = open_timeout
-        self.ws_ping_interval = ws_ping_interval
+        self.ws_ping_interval = self.spec.ws_ping if ws_ping_interval == VENUE_DEFAULT else ws_ping_interval
+        #: the venue's send window, stretched by a margin for jitter on the way
+        self.send_window = self.spec.send_window * (1.0 + PACING_MARGIN)
+        self._ip_pacer = Pacer(self.spec.send_limit, self.send_window) if self.spec.per_ip else None
         self.snapshot_retries = snapshot_retries
         self.stats = FeedStats()
         self._pending: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._ws: Any = None
+        #: the handler of each connection (the engine's for the first), and of each market
+        self.handlers: list[Handler] = []
+        self._owner: dict[str, Handler] = {}
+        self._queues: dict[int, asyncio.Queue[str]] = {}  # id(handler) -> what its connection sends
+        self._retries: dict[str, int] = {}
+        #: subscriptions a venue refused with a reason worth retrying are sent again this many
+        #: times, after ``retry_delay`` seconds doubling each time
+        self.subscribe_retries = 3
+        self.retry_delay = 0.5
+        self._conn_insts: dict[int, list[Instrument]] = {}
         #: test hook: awaited after each frame (a slow consumer is simulated with it)
         self.after_frame: Callable[[], Awaitable[None]] | None = None
 
     # -- running -----------------------------------------------------------------------
-    async def run(self, stop: asyncio.Event) -> None:
+    def connections(self) -> list[tuple[str, list[Instrument]]]:
+        """The connections to open: markets grouped by endpoint, split by the venue's
+        symbols-per-connection limit."""
         per = self.handler.max_symbols_per_connection
         by_url: dict[str, list[Instrument]] = {}
         for inst in self.insts:
             by_url.setdefault(self.url or self.handler.url_for(inst), []).append(inst)
-        conns = [(url, insts[i : i + per]) for url, insts in by_url.items() for i in range(0, len(insts), per)]
+        return [(url, insts[i : i + per]) for url, insts in by_url.items() for i in range(0, len(insts), per)]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        conns = self.connections()
+        self.handlers = [self.handler if n == 0 else self.handler.for_connection() for n in range(len(conns))]
+        self._owner = {inst.symbol: h for h, (_, chunk) in zip(self.handlers, conns, strict=True) for inst in chunk}
         try:
-            await asyncio.gather(*(self._connection(url, chunk, stop) for url, chunk in conns))
+            await asyncio.gather(*(self._connection(url, chunk, h, stop)
+                                   for h, (url, chunk) in zip(self.handlers, conns, strict=True)))
         finally:
             for t in list(self._tasks):
                 t.cancel()
@@ -117,18 +156,18 @@ class VenueFeed:
             if close is not None:
                 await close()
 
-    async def _connection(self, url: str, insts: list[Instrument], stop: asyncio.Event) -> None:
+    async def _connection(self, url: str, insts: list[Instrument], handler: Handler, stop: asyncio.Event) -> None:
         from websockets.asyncio.client import connect
         from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
 
         while not stop.is_set():
             reason = ""
             try:
-                pre = self.handler.connect_request()
+                pre = handler.connect_request()
                 if pre is not None:  # e.g. a fresh KuCoin token (and endpoint) per connection
                     rest = self.rest if self.rest is not None else CcxtRest(self.venue)
-                    self.handler.on_connect_response(await rest.native(*pre))
-                    url = self.url or self.handler.ws_url
+                    handler.on_connect_response(await rest.native(*pre))
+                    url = self.url or handler.ws_url
                 async with connect(
                     url, open_timeout=self.open_timeout, ping_interval=self.ws_ping_interval,
                     max_size=2**25, compression="deflate",
@@ -136,10 +175,19 @@ class VenueFeed:
                     self._ws = ws
                     self.stats.connects += 1
                     self.backoff.reset()
-                    self.handler.on_connect(insts, time.time_ns())
-                    for msg in self.handler.subscribe_messages(insts):
-                        await ws.send(msg)
-                    reason = await self._pump(ws, insts, stop)
+                    handler.on_connect(insts, time.time_ns())
+                    pacer = self._ip_pacer or Pacer(self.spec.send_limit, self.send_window)
+                    queue: asyncio.Queue[str] = asyncio.Queue()
+                    for msg in handler.subscribe_messages(insts):
+                        queue.put_nowait(msg)
+                    sender = asyncio.ensure_future(self._sender(ws, queue, pacer))
+                    self._queues[id(handler)] = queue
+                    self._conn_insts[id(handler)] = insts
+                    try:
+                        reason = await self._pump(ws, handler, queue, stop)
+                    finally:
+                        sender.cancel()
+                        self._queues.pop(id(handler), None)
             except InvalidURI as e:
                 raise FeedError(f"{self.venue}: bad WebSocket URL {url!r}: {e}") from None
             except (TimeoutError, OSError, InvalidHandshake, WebSocketException, RestError) as e:
@@ -152,17 +200,28 @@ class VenueFeed:
             self.stats.last_error = reason
             now = time.time_ns()
             for inst in insts:
-                self.handler.reset(inst, now, reason)
+                handler.reset(inst, now, reason)
             self._log_once(reason.split(":")[0], f"{self.venue}: {reason}; reconnecting")
             delay = self.backoff.next()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 
-    async def _pump(self, ws: Any, insts: list[Instrument], stop: asyncio.Event) -> str:
+    async def _sender(self, ws: Any, queue: asyncio.Queue[str], pacer: Pacer) -> None:
+        """Send what is queued for one connection, in order, within the venue's rate limit."""
+        from websockets.exceptions import ConnectionClosed
+
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                msg = await queue.get()
+                before = pacer.waited
+                await pacer.acquire()
+                self.stats.paced += pacer.waited != before
+                await ws.send(msg)
+
+    async def _pump(self, ws: Any, handler: Handler, queue: asyncio.Queue[str], stop: asyncio.Event) -> str:
         """Receive until stop, staleness or disconnection; returns why it ended."""
         from websockets.exceptions import ConnectionClosed
 
-        handler = self.handler
         on_message = self.engine.on_message
         sink = self.sink
         stats = self.stats
@@ -182,7 +241,7 @@ class VenueFeed:
                         frame = await ws.recv()
                 except TimeoutError:
                     if ping and time.monotonic() >= next_ping:
-                        await ws.send(self._ping_payload())
+                        queue.put_nowait(self._ping_payload(handler))
                         next_ping = time.monotonic() + ping[0]
                         continue
                     stats.stale += 1
@@ -204,25 +263,46 @@ class VenueFeed:
                     stats.bad_messages += 1
                     self._log_once(str(e).split(":")[0], f"{self.venue}: bad message: {e}")
                 if handler.outbox:
-                    out = handler.outbox
+                    out = handler.coalesce(handler.outbox)
                     handler.outbox = []
                     for msg in out:
-                        await ws.send(msg)
+                        queue.put_nowait(msg)
                 if handler.reconnect_requested:
                     handler.reconnect_requested = False
                     await ws.close()
                     return "the venue asked us to reconnect"
                 if ping and time.monotonic() >= next_ping:
-                    await ws.send(self._ping_payload())
+                    queue.put_nowait(self._ping_payload(handler))
                     next_ping = time.monotonic() + ping[0]
                 if self.after_frame is not None:
                     await self.after_frame()
         finally:
             closer.cancel()
 
-    def _ping_payload(self) -> str:
-        ping = self.handler.ping  # read each time: some venues stamp their pings (Gate)
+    @staticmethod
+    def _ping_payload(handler: Handler) -> str:
+        ping = handler.ping  # read each time: some venues stamp their pings (Gate)
         return ping[1] if ping else ""
+
+    # -- refused subscriptions ---------------------------------------------------------
+    def _on_reject(self, handler: Handler, inst: Instrument | None, native: str, reason: str, retry: bool) -> None:
+        """A subscription the venue refused: subscribed again later when the reason is
+        transient (a few times), else a failure of the run (``stats.failures``, logged)."""
+        key = inst.symbol if inst is not None else native or "subscription"
+        if retry and self._retries.get(key, 0) < self.subscribe_retries:
+            self._retries[key] = n = self._retries.get(key, 0) + 1
+            queue = self._queues.get(id(handler))
+            if queue is not None:  # the market again, or (none named) the connection's markets
+                loop = asyncio.get_running_loop()
+                again = [inst] if inst is not None else self._conn_insts.get(id(handler), [])
+                for msg in handler.subscribe_messages(again):
+                    loop.call_later(self.retry_delay * 2 ** (n - 1), queue.put_nowait, msg)
+                self._log_once(f"retry {key}", f"{self.venue} {key}: subscription refused ({reason}); retrying")
+                return
+        self.stats.failures[key] = reason
+        if inst is not None and retry:  # retries exhausted: the book stays out of use
+            handler.refused(inst, reason)
+        self._log_once(f"rejected {key}", f"{self.venue} {key}: subscription rejected: {reason}")
 
     # -- snapshots ---------------------------------------------------------------------
     def _request_snapshot(self, inst: Instrument) -> None:
@@ -252,7 +332,7 @@ class VenueFeed:
                 self.stats.snapshots += 1
                 self._pending.discard(inst.symbol)  # a gap found while applying may ask again
                 try:
-                    self.handler.on_snapshot(inst, body, local_ns)
+                    self._owner.get(inst.symbol, self.handler).on_snapshot(inst, body, local_ns)
                 except MessageError as e:
                     self.stats.bad_messages += 1
                     self._log_once("snapshot", f"{self.venue} {inst.symbol}: bad snapshot: {e}")

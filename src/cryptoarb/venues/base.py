@@ -9,6 +9,7 @@ waits for the next snapshot in the capture.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -19,6 +20,8 @@ from cryptoarb.core.instruments import Instrument
 from cryptoarb.venues.catalog import Catalog, UnknownInstrument
 
 BookCallback = Callable[[OrderBook, int], None]
+#: ``(handler, instrument or None, the venue's market id or "", reason, retry)``: a refused subscription
+RejectCallback = Callable[["Handler", Instrument | None, str, str, bool], None]
 EventCallback = Callable[[Any], None]
 SnapshotRequest = Callable[[Instrument], None]
 
@@ -134,6 +137,9 @@ class Handler:
         self.on_new_book: BookCallback | None = None  # told once per book, when first seen
         self.syncs: dict[str, BookSync] = {}  # by ccxt symbol
         self.outbox: list[str] = []
+        #: told of every subscription the venue refused (the feed reports or retries it)
+        self.on_reject: RejectCallback | None = None
+        self.rejections = 0
         #: set by a handler when the venue asks us to reconnect (the feed does it)
         self.reconnect_requested = False
         self.bad_messages = 0
@@ -143,7 +149,24 @@ class Handler:
         self._setup()
 
     def _setup(self) -> None:
-        """A subclass's own state, made at the end of ``__init__`` (its venue already checked)."""
+        """A subclass's own state, made at the end of ``__init__`` (its venue already checked).
+
+        Whatever the venue keeps per connection (channel ids, sequence numbers, acknowledged
+        flags, tokens) belongs here: :meth:`for_connection` makes it anew for each connection."""
+
+    def for_connection(self) -> Handler:
+        """A sibling handler for another connection of this venue.
+
+        Venues keep channel tables, sequence numbers and flags per connection, and what we send
+        (resubscriptions, pongs) must go back on the connection it is about. So each connection
+        has its own handler: same books (``syncs``: each market is streamed by one connection),
+        catalog, callbacks and settings; its own ``outbox``, counters and ``_setup`` state."""
+        twin = copy.copy(self)
+        twin.outbox = []
+        twin.reconnect_requested = False
+        twin.bad_messages = twin.unknown_streams = twin.checksums_ok = twin.checksum_failures = 0
+        twin._setup()
+        return twin
 
     # -- to implement ------------------------------------------------------------------
     def on_message(self, raw: bytes, local_ns: int) -> int:
@@ -161,6 +184,11 @@ class Handler:
     def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
         """What to send after connecting to stream the books (and trades) of ``insts``."""
         raise NotImplementedError
+
+    def coalesce(self, outbox: list[str]) -> list[str]:
+        """The messages to send for ``outbox``, merged where the venue takes several markets
+        per message (fewer messages under its rate limit); as they are by default."""
+        return outbox
 
     def connect_request(self) -> tuple[str, dict[str, Any]] | None:
         """A ccxt implicit-API call to make before each connection (e.g. KuCoin's token), whose
@@ -298,6 +326,29 @@ class Handler:
             self._set_state(sync, VALID, reason, local_ns)
         if sync.book.valid:
             self.on_book(sync.book, local_ns)
+
+    def _rejected(self, native: str | None, reason: str, retry: bool = False, symbol: str = "") -> None:
+        """A subscription the venue refused (parsed from its error or acknowledgement): never
+        dropped silently. The market (``native`` id, or ccxt ``symbol``) is looked up; unless a
+        retry may still get it, its book turns invalid with the reason; ``on_reject`` reports it
+        (the live feed records it as a failure of the run, or subscribes again)."""
+        self.rejections += 1
+        inst = None
+        if symbol:
+            inst = next((i for i in self.catalog.all() if i.venue == self.venue and i.symbol == symbol), None)
+        elif native:
+            inst = self.catalog.find_native(self.venue, native)
+        if inst is not None and not retry:
+            self.refused(inst, reason)
+        if self.on_reject is not None:
+            self.on_reject(self, inst, native or symbol or "", reason, retry)
+
+    def refused(self, inst: Instrument, reason: str) -> None:
+        """The venue will not stream ``inst``: its book is invalid (with the reason) for good."""
+        sync = self.syncs.get(inst.symbol)
+        if sync is not None:
+            sync.buffer = []
+            self._set_state(sync, INVALID, f"subscription rejected: {reason}", 0)
 
     def _checksum_ok(self, sync: BookSync, got: int, expected: int, local_ns: int) -> bool:
         """Count a checksum comparison; a mismatch means the book is wrong: a gap."""

@@ -27,11 +27,17 @@ VENUES = ("binance", "binanceusdm", "binancecoinm")
 FUTURES = frozenset({"binanceusdm", "binancecoinm"})
 
 
+class _Error(msgspec.Struct):
+    code: int = 0
+    msg: str = ""
+
+
 class _Envelope(msgspec.Struct):
     """A combined-stream frame, or a REST depth snapshot (the fields of both, all optional)."""
 
     stream: str = ""
     data: msgspec.Raw = msgspec.Raw(b"")
+    error: _Error | None = None  # {"error":{"code":2,"msg":"Invalid request: ..."},"id":1}
     lastUpdateId: int = -1
     symbol: str = ""
     E: int = 0
@@ -82,9 +88,24 @@ _KINDS = {"depth": DEPTH, "bookTicker": QUOTE, "trade": TRADE}
 
 _WS = {
     "binance": "wss://stream.binance.com:9443/stream",
-    "binanceusdm": "wss://fstream.binance.com/stream",
+    # USDⓈ-M has one base URL per traffic category since 2026-04-23 (the plain ``/stream`` is
+    # retired): ``/public`` (books, book tickers, trades), ``/market`` (the rest), ``/private``
+    "binanceusdm": "wss://fstream.binance.com/{category}/stream",
     "binancecoinm": "wss://dstream.binance.com/stream",
 }
+#: the streams we subscribe per symbol (``<symbol>@<stream>``)
+STREAMS = ("depth@100ms", "bookTicker", "trade")
+#: USDⓈ-M streams served by ``/public`` (ccxt.pro 4.5.90 ``binance.get_future_ws_category``)
+_PUBLIC = frozenset({"depth", "rpiDepth", "bookTicker", "trade"})
+
+
+def stream_category(channel: str) -> str:
+    """The USDⓈ-M endpoint category (``public`` or ``market``) serving stream ``channel``."""
+    return "public" if channel in _PUBLIC else "market"
+
+
+_CATEGORIES = {stream_category(s.split("@")[0]) for s in STREAMS}
+assert len(_CATEGORIES) == 1, "every stream of a connection must be served by one USDⓈ-M endpoint"
 _DEPTH_CALL = {"binance": "public_get_depth", "binanceusdm": "fapipublic_get_depth",
                "binancecoinm": "dapipublic_get_depth"}
 _QUOTES = ("USDT", "FDUSD", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY", "BRL", "JPY", "DAI", "USD")
@@ -101,7 +122,7 @@ class BinanceHandler(Handler):
 
     def _setup(self) -> None:
         self.futures = self.venue in FUTURES
-        self.ws_url = _WS[self.venue]
+        self.ws_url = _WS[self.venue].format(category=next(iter(_CATEGORIES)))
         self._routes: dict[str, tuple[BookSync, int]] = {}
         self._sub_id = 0
 
@@ -112,7 +133,7 @@ class BinanceHandler(Handler):
             streams = []
             for inst in insts[i : i + self.max_symbols_per_message]:
                 n = inst.exchange_symbol.lower()
-                streams += [f"{n}@depth@100ms", f"{n}@bookTicker", f"{n}@trade"]
+                streams += [f"{n}@{s}" for s in STREAMS]
             self._sub_id += 1
             msgs.append(orjson.dumps({"method": "SUBSCRIBE", "params": streams, "id": self._sub_id}).decode())
         return msgs
@@ -169,6 +190,9 @@ class BinanceHandler(Handler):
             if env.lastUpdateId >= 0:
                 self._on_snapshot_env(env, local_ns)
                 return SNAPSHOT
+            if env.error is not None:  # a refused request (Binance names no stream in it)
+                self._rejected(None, f"Binance error {env.error.code}: {env.error.msg}")
+                return OTHER
             if env.id is not None:  # {"result": null, "id": N}: a subscription acknowledged
                 return OTHER
             self.bad_messages += 1

@@ -45,6 +45,7 @@ TIMESTAMP = 32768
 SEQ_ALL = 65536
 OB_CHECKSUM = 131072
 INFO_RESTART, INFO_MAINTENANCE_START, INFO_MAINTENANCE_END = 20051, 20060, 20061
+ERR_ALREADY_SUBSCRIBED = 10301
 
 #: ccxt's ``bitfinex.commonCurrencies``
 CURRENCIES = {
@@ -69,6 +70,7 @@ class _Event(msgspec.Struct):
     length: str | int = msgspec.field(default="", name="len")
     flags: int = 0
     code: int = 0
+    msg: str = ""
 
 
 _decode_event = msgspec.json.Decoder(_Event).decode
@@ -280,6 +282,12 @@ class BitfinexHandler(ResubscribingHandler):
                 self._chans[ev.chanId] = _Chan(ev.channel, ev.symbol)
             else:  # other precisions, raw books, candles, funding: not handled, counted when they come
                 self._chans[ev.chanId] = _Chan(_UNKNOWN, ev.symbol)
+        elif ev.event == "error":
+            # 10300 subscription failed, 10302 unknown channel, 10305 too many channels: the
+            # market is not streamed. 10301 (already subscribed) and 104xx (unsubscribe of a
+            # channel already gone) change nothing.
+            if ev.code != ERR_ALREADY_SUBSCRIBED and not 10400 <= ev.code < 10500:
+                self._rejected(ev.symbol, f"Bitfinex error {ev.code}: {ev.msg}")
         elif ev.event == "conf" and ev.flags:
             self._flags = ev.flags
         elif ev.event == "info" and ev.code in (INFO_RESTART, INFO_MAINTENANCE_START):

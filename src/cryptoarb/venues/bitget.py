@@ -68,6 +68,8 @@ class _Frame(msgspec.Struct):
     action: str = ""
     data: msgspec.Raw = msgspec.Raw(b"")
     event: str = ""
+    code: int | str = 0
+    msg: str = ""
 
 
 class _Book(msgspec.Struct):
@@ -218,7 +220,10 @@ class BitgetHandler(PushHandler):
             self.bad_messages += 1
             raise MessageError(f"not a Bitget message: {e}") from None
         if f.event:
-            return OTHER  # subscribe/unsubscribe acknowledgements, errors
+            if f.event == "error":  # {"event":"error","arg":{...,"instId":"BTCXXX"},"code":30001,"msg":"..."}
+                native = f.arg.instId if f.arg is not None else None
+                self._rejected(native or None, f"Bitget error {f.code}: {f.msg}", retry=str(f.code) == "30006")
+            return OTHER  # subscribe/unsubscribe acknowledgements
         arg = f.arg
         if arg is None or not f.data or not arg.instId or arg.instType.upper() not in _TYPES:
             self.bad_messages += 1

@@ -131,13 +131,14 @@ class BitstampHandler(Handler):
             for sync in list(self.syncs.values()):
                 self._resync(sync, "bts:request_reconnect: the server will close the connection", local_ns)
             return OTHER
-        if event == "bts:error":
-            self.bad_messages += 1
+        if event == "bts:error":  # {"event":"bts:error","channel":"","data":{"code":null,"message":"..."}}
             try:
                 why = _decode_error(f.data).message
             except msgspec.DecodeError:
                 why = bytes(f.data).decode(errors="replace")
-            raise MessageError(f"bitstamp error on {channel or 'the connection'}: {why}")
+            native = channel.rsplit("_", 1)[-1] if channel else ""
+            self._rejected(native or None, f"Bitstamp error on {channel or 'the connection'}: {why}")
+            return OTHER
         self.unknown_streams += 1  # live_trades_*, live_orders_*, ...: not subscribed here
         return OTHER
 

@@ -24,6 +24,7 @@ lost delta that keeps the ids consistent cannot be detected: v2 has no update id
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -247,6 +248,12 @@ class BybitHandler(ResubscribingHandler):
             self.unknown_streams += 1
             return OTHER
         if f.op or f.conn_id:  # subscribe acknowledgements (v2: no op, a conn_id), pongs
+            if not f.success and f.op == "subscribe":
+                # {"success":false,"ret_msg":"Invalid symbol :[orderbook.50.BTCXXX]","op":"subscribe"}
+                topics = [t for b in re.findall(r"\[([^\]]*)\]", f.ret_msg) for t in b.split(",") if t]
+                for topic in topics or [""]:
+                    self._rejected(topic.rsplit(".", 1)[-1] if topic else None, f"Bybit: {f.ret_msg}")
+                return OTHER
             if not f.success:
                 self.bad_messages += 1
                 raise MessageError(f"bybit {f.op or 'request'} failed: {f.ret_msg}")

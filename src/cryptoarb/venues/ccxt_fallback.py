@@ -3,12 +3,23 @@
 Slower than a native handler (ccxt parses into Python lists and we copy its top levels into
 our book on every update) and it trusts ccxt's own sequencing, but it works for ~100 venues.
 Feeds and summaries report ``path = "ccxt"`` for venues served this way.
+
+Depth: venues accept only some ``watch_order_book`` limits, and ccxt.pro raises before
+subscribing when asked another one (bybit and its bybiteu/bybitid: 1, 50, 200, 1000; htx: 5,
+20, 150, 400; bittrade: 150 only). The depth asked is the smallest accepted one at or above
+``depth`` (else the largest): from ``DEPTHS`` (ccxt.pro 4.5.90's own checks) when we know the
+venue, else learned from the rejection (the accepted limits it names, or ccxt's default for the
+venue). Errors: a network error (ccxt's ``NetworkError``: timeouts, rate limits, maintenance,
+checksum) is retried with backoff; an exchange error (bad symbol, bad request, not supported,
+authentication) will not go away by retrying: that market is given up, its book stays invalid,
+and the reason is in ``stats.failures`` for the run to report.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from typing import Any
 
@@ -19,6 +30,40 @@ from cryptoarb.live.backoff import Backoff
 from cryptoarb.live.feed import FeedStats
 
 log = logging.getLogger(__name__)
+
+#: ``watch_order_book`` limits ccxt.pro 4.5.90 accepts, by exchange id (its own checks)
+DEPTHS: dict[str, tuple[int, ...]] = {
+    "bybit": (1, 50, 200, 1000), "bybiteu": (1, 50, 200, 1000), "bybitid": (1, 50, 200, 1000),
+    "htx": (5, 20, 150, 400), "huobi": (5, 20, 150, 400), "bittrade": (150,),
+}
+
+
+def choose_depth(accepted: tuple[int, ...] | list[int], wanted: int) -> int:
+    """The smallest accepted depth at or above ``wanted``, else the largest."""
+    above = [d for d in accepted if d >= wanted]
+    return min(above) if above else max(accepted)
+
+
+def depths_named(message: str) -> list[int]:
+    """The limits a rejection names ("limit can be one of: [1,50,200,1000]", "accepts limit =
+    150 only"); empty when it names none."""
+    _, _, tail = message.lower().partition("limit")
+    return [int(x) for x in re.findall(r"\d+", tail) if 0 < int(x) <= 10_000]
+
+
+def is_limit_rejection(e: BaseException) -> bool:
+    """ccxt refused the depth we asked (an exchange error that talks about the limit)."""
+    import ccxt
+
+    return isinstance(e, ccxt.ExchangeError) and "limit" in str(e).lower()
+
+
+def is_permanent(e: BaseException) -> bool:
+    """An error retrying will not fix: ccxt's exchange errors (bad symbol/request, not supported,
+    authentication). Network errors and anything not from ccxt are retried."""
+    import ccxt
+
+    return isinstance(e, ccxt.ExchangeError) and not isinstance(e, ccxt.ExchangeClosedByUser)
 
 
 class CcxtProFeed:
@@ -33,6 +78,10 @@ class CcxtProFeed:
         self.config = {"enableRateLimit": True, **(config or {})}
         self.stats = FeedStats(path="ccxt")
         self._exchange = exchange  # an already built ccxt.pro exchange (or a stand-in)
+        accepted = DEPTHS.get(venue)
+        #: the depth asked for each market (None: the venue's default); learned from rejections
+        self.depth_asked: dict[str, int | None] = {
+            i.symbol: choose_depth(accepted, depth) if accepted else depth for i in insts}
         self.books: dict[str, OrderBook] = {}
         for inst in insts:
             book = OrderBook(inst)
@@ -55,12 +104,25 @@ class CcxtProFeed:
         book = self.books[inst.symbol]
         backoff = Backoff()
         while not stop.is_set():
+            depth = self.depth_asked[inst.symbol]
             try:
-                ob = await ex.watch_order_book(inst.symbol, self.depth)
+                ob = await ex.watch_order_book(inst.symbol, depth)
             except Exception as e:  # ccxt.pro reconnects itself; we invalidate meanwhile
                 book.set_state(INVALID)
-                self.stats.disconnects += 1
                 self.stats.last_error = f"{type(e).__name__}: {e}"
+                if depth is not None and is_limit_rejection(e):
+                    named = depths_named(str(e))
+                    self.depth_asked[inst.symbol] = choose_depth(named, self.depth) if named else None
+                    if self.depth_asked[inst.symbol] != depth:
+                        log.info("%s %s via ccxt: depth %s refused, asking %s", self.venue, inst.symbol, depth,
+                                 self.depth_asked[inst.symbol] or "the venue's default")
+                        continue
+                if is_permanent(e):
+                    reason = f"{type(e).__name__}: {' '.join(str(e).split())}"
+                    self.stats.failures[inst.symbol] = reason
+                    log.error("%s %s via ccxt: given up: %s", self.venue, inst.symbol, reason)
+                    return
+                self.stats.disconnects += 1
                 if type(e).__name__ not in self.stats.errors_seen:
                     self.stats.errors_seen.add(type(e).__name__)
                     log.warning("%s %s via ccxt: %s", self.venue, inst.symbol, e)
@@ -68,8 +130,9 @@ class CcxtProFeed:
                 continue
             backoff.reset()
             local_ns = time.time_ns()
-            book.load_snapshot(((float(p), float(q)) for p, q, *_ in ob["bids"][: self.depth]),
-                               ((float(p), float(q)) for p, q, *_ in ob["asks"][: self.depth]))
+            n = depth or len(ob["bids"]) + len(ob["asks"])
+            book.load_snapshot(((float(p), float(q)) for p, q, *_ in ob["bids"][:n]),
+                               ((float(p), float(q)) for p, q, *_ in ob["asks"][:n]))
             book.exchange_ns = int(ob.get("timestamp") or 0) * 1_000_000
             book.local_ns = local_ns
             book.update_id = int(ob.get("nonce") or 0)

@@ -27,6 +27,7 @@ snapshots only (``rest_snapshot = False``); the REST book serves checks.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any, ClassVar
 
@@ -169,6 +170,28 @@ class _Coinbase(ResubscribingHandler):
         native = [sync.instrument.exchange_symbol]
         return [self._sub("unsubscribe", native), self._sub("subscribe", native)]
 
+    def coalesce(self, outbox: list[str]) -> list[str]:
+        """A connection-wide gap resubscribes every product: one unsubscribe and one subscribe
+        per ``max_symbols_per_message`` products (Coinbase allows 8 messages per second per IP),
+        unsubscribes first; anything else is sent as it is, after them."""
+        ids: dict[str, list[str]] = {"unsubscribe": [], "subscribe": []}
+        rest: list[str] = []
+        for msg in outbox:
+            m = orjson.loads(msg)
+            kind = m.get("type")
+            if kind in ids and set(m) == {"type", "product_ids", *self._channel}:
+                ids[kind] += [p for p in m["product_ids"] if p not in ids[kind]]
+            else:
+                rest.append(msg)
+        n = self.max_symbols_per_message
+        return [self._sub(kind, pids[k : k + n]) for kind, pids in ids.items() for k in range(0, len(pids), n)] + rest
+
+    def _error(self, text: str) -> None:
+        """An error frame: the products it names are rejected (none named: the subscription)."""
+        natives = re.findall(r"\b[A-Z0-9]+-[A-Z0-9]+(?:-[A-Z0-9]+)?\b", text)
+        for native in natives or [""]:
+            self._rejected(native or None, f"{self.venue}: {text}")
+
     def _load(self, sync: BookSync, bids: Levels, asks: Levels, uid: int, ts: int, local_ns: int) -> None:
         sync.book.load_snapshot(bids, asks)
         self._loaded(sync, uid, ts, local_ns, f"snapshot ({uid})")
@@ -214,9 +237,10 @@ class CoinbaseHandler(_Coinbase):
             raise MessageError(f"not a Coinbase Advanced Trade frame: {e}") from None
         seq = msg.sequence_num
         if seq < 0:
+            if msg.type == "error":  # {"type":"error","message":"failure to subscribe: BTC-XXX ..."}
+                self._error(msg.message)
+                return OTHER
             self.bad_messages += 1
-            if msg.type == "error":
-                raise MessageError(f"coinbase error: {msg.message}")
             raise MessageError("Advanced Trade frame without sequence_num")
         # Everything that can fail is checked before the sequence moves or a book changes.
         work: list[tuple[BookSync, bool, Levels, Levels]] = []
@@ -299,9 +323,9 @@ class CoinbaseExchangeHandler(_Coinbase):
             return SNAPSHOT
         if t in ("subscriptions", "heartbeat"):
             return OTHER
-        if t == "error":
-            self.bad_messages += 1
-            raise MessageError(f"coinbaseexchange error: {m.message} {m.reason}".rstrip())
+        if t == "error":  # {"type":"error","message":"Failed to subscribe","reason":"BTC-XXX is not a valid product"}
+            self._error(f"{m.message}: {m.reason}" if m.reason else m.message)
+            return OTHER
         self.unknown_streams += 1  # ticker, match, ...: not subscribed by this handler
         return OTHER
 

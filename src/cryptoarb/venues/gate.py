@@ -14,29 +14,37 @@ The 2021 capture and today's API share this channel and its fields (today's fram
 ``time_ms``), so one code path serves both. Gate also offers ``spot.obu`` (order book v2 with
 in-stream full snapshots), not used here.
 
-The REST snapshot may be cut off (``limit``): a side returned with >= 100 levels records its last
-price as a horizon, and when the best price of that side moves past it the book is resynced
-(the levels behind the horizon are unknown).
+Depths are aligned: the stream maintains the best ``STREAM_DEPTH`` (100) levels of each side, so
+the REST snapshot asks for exactly that many (Gate's own example: ``limit=100``), and a level
+pushed out of the best 100 is dropped from our book too (the venue no longer updates it: kept,
+it would be phantom liquidity). A side returned with >= 100 levels records its last price as a
+horizon, and when the best price of that side moves past it the book is resynced (the levels
+behind the horizon are unknown). A frame with ``"full": true`` is a full snapshot of the stream's
+depth: it replaces the book (and makes it valid) instead of being applied as a diff.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from itertools import islice
 from typing import Any
 
 import msgspec
 import orjson
 
+from cryptoarb.core.book import OrderBook
 from cryptoarb.core.events import Quote, Trade
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.venues._decode import Level
-from cryptoarb.venues.base import DEPTH, OTHER, QUOTE, TRADE, BookSync, MessageError
+from cryptoarb.venues.base import DEPTH, OTHER, QUOTE, SNAPSHOT, TRADE, BookSync, MessageError
 from cryptoarb.venues.catalog import UnknownInstrument
 from cryptoarb.venues.join import RangeJoinHandler
 
 VENUES = ("gate",)
 SNAPSHOT_METHOD = "public_spot_get_order_book"
-SNAPSHOT_LIMIT = 1000  # ccxt's spot maximum for gate
+STREAM_DEPTH = 100  # levels per side spot.order_book_update maintains
+SNAPSHOT_LIMIT = STREAM_DEPTH  # the REST snapshot covers what the stream keeps up to date, no more
 #: ccxt's commonCurrencies for gate (so symbols match ccxt's)
 _ALIASES = {"XBT": "BTC", "BCHSV": "BSV", "ORT": "XREATORS", "ASS": "ASSF", "88MPH": "MPH", "AXIS": "AXISDEFI",
             "BIFI": "BITCOINFILE", "BOX": "DEFIBOX", "BYN": "BEYONDFI", "EGG": "GOOSEFINANCE", "GTC": "GAMECOM",
@@ -45,10 +53,17 @@ _ALIASES = {"XBT": "BTC", "BCHSV": "BSV", "ORT": "XREATORS", "ASS": "ASSF", "88M
             "VAI": "VAIOT", "TRAC": "TRACO"}
 
 
+class _Err(msgspec.Struct):
+    code: int = 0
+    message: str = ""
+
+
 class _Env(msgspec.Struct):
     channel: str = ""
     event: str = ""
     result: msgspec.Raw = msgspec.Raw(b"")
+    error: _Err | None = None
+    payload: list[str] = []
 
 
 class _Depth(msgspec.Struct):
@@ -58,6 +73,7 @@ class _Depth(msgspec.Struct):
     b: list[Level] = []
     a: list[Level] = []
     t: int = 0  # ms
+    full: bool = False  # a full snapshot of the stream's depth, not a diff
 
 
 class _Book(msgspec.Struct):
@@ -165,6 +181,13 @@ class GateHandler(RangeJoinHandler):
             raise MessageError(f"not a Gate message: {e}") from None
         channel = env.channel
         if env.event != "update":
+            if env.error is not None and env.event == "subscribe":
+                # {"channel":"spot.order_book_update","event":"subscribe","error":{"code":2,"message":"unknown
+                # currency pair BTC_XXX"},"result":null}: code 3 (server error) is worth a retry
+                m = re.search(r"[A-Z0-9]+_[A-Z0-9]+", env.error.message)
+                native = env.payload[0] if env.payload else (m.group(0) if m else None)
+                self._rejected(native, f"Gate error {env.error.code}: {env.error.message}", retry=env.error.code == 3)
+                return OTHER
             if env.event in _OK_EVENTS or channel == "spot.pong":
                 return OTHER
             self.bad_messages += 1
@@ -172,6 +195,9 @@ class GateHandler(RangeJoinHandler):
         try:
             if channel == "spot.order_book_update":
                 d = _decode_depth(env.result)
+                if d.full:
+                    self._on_full(self._sync(d.s), d, local_ns)
+                    return SNAPSHOT
                 self._on_depth(self._sync(d.s), d, local_ns)
                 return DEPTH
             if channel == "spot.trades":
@@ -203,6 +229,19 @@ class GateHandler(RangeJoinHandler):
 
     def _apply(self, sync: BookSync, d: _Depth, after: int) -> None:
         self._apply_diff(sync, d.b, d.a, d.u, d.t * 1_000_000)
+        bids, asks = sync.book.depth()
+        if bids > STREAM_DEPTH or asks > STREAM_DEPTH:
+            _trim(sync.book)
+
+    def _on_full(self, sync: BookSync, d: _Depth, local_ns: int) -> None:
+        """``full: true``: the stream's whole depth, with update id ``u``: the book starts over
+        from it (a pending REST snapshot older than ``u`` is then ignored: the book is valid)."""
+        sync.dropped_before_snapshot += len(sync.buffer)
+        sync.buffer = []
+        sync.book.load_snapshot(d.b, d.a)
+        self._horizon.pop(sync.instrument.symbol, None)
+        _trim(sync.book)
+        self._loaded(sync, d.u, d.t * 1_000_000, local_ns, f"full snapshot u {d.u}")
 
     # -- snapshots -------------------------------------------------------------------
     def on_snapshot(self, inst: Instrument, raw: bytes, local_ns: int) -> None:
@@ -219,4 +258,13 @@ class GateHandler(RangeJoinHandler):
         self._join(self.sync_for(inst), snap.id, snap.bids, snap.asks, snap.update * 1_000_000, local_ns)
 
 
-__all__ = ["SNAPSHOT_METHOD", "VENUES", "GateHandler"]
+def _trim(book: OrderBook) -> None:
+    """Drop the levels beyond the best ``STREAM_DEPTH`` of each side (the venue stopped updating them)."""
+    nb, na = book.depth()
+    bids = [(p, 0.0) for p, _ in islice(book.bids(), STREAM_DEPTH, None)] if nb > STREAM_DEPTH else []
+    asks = [(p, 0.0) for p, _ in islice(book.asks(), STREAM_DEPTH, None)] if na > STREAM_DEPTH else []
+    if bids or asks:
+        book.apply(bids, asks)
+
+
+__all__ = ["SNAPSHOT_LIMIT", "SNAPSHOT_METHOD", "STREAM_DEPTH", "VENUES", "GateHandler"]

@@ -24,6 +24,7 @@ than the book's is skipped); such books need no ``req``.
 
 from __future__ import annotations
 
+import re
 import zlib
 
 import msgspec
@@ -58,6 +59,7 @@ class _Env(msgspec.Struct):
     subbed: str = ""
     unsubbed: str = ""
     err_msg: str = msgspec.field(name="err-msg", default="")
+    err_code: str | int = msgspec.field(name="err-code", default="")
 
 
 class _Tick(msgspec.Struct):
@@ -166,7 +168,13 @@ class HtxHandler(Handler):
         except msgspec.DecodeError as e:
             self.bad_messages += 1
             raise MessageError(f"bad {ch or env.rep} payload: {e}") from None
-        if env.status or env.subbed or env.unsubbed:  # acks, and errors (err-msg) of sub/req
+        if env.status == "error":
+            # {"status":"error","err-code":"bad-request","err-msg":"invalid topic market.btcxxx.mbp.150"}
+            m = re.search(r"market\.([a-z0-9]+)\.", env.err_msg)
+            self._rejected(m.group(1) if m else None, f"HTX error {env.err_code}: {env.err_msg}",
+                           retry=env.err_code == "too-many-request")
+            return OTHER
+        if env.status or env.subbed or env.unsubbed:  # acks of sub/req
             return OTHER
         self.bad_messages += 1
         raise MessageError("neither a channel frame, a ping nor a reply")

@@ -88,6 +88,10 @@ class _Env(msgspec.Struct):  # any object frame: v2 channel message or method re
     event: str = ""
     channelName: str = ""
     pair: str = ""
+    error: str = ""  # v2: why a request failed
+    symbol: str = ""  # v2: the symbol a failed subscribe named
+    status: str = ""  # v1 subscriptionStatus: "error"
+    errorMessage: str = ""
 
 
 class _RestDepth(msgspec.Struct):  # {"error": [], "result": {pair: {"asks": [[p, q, ts]], "bids": [...]}}}
@@ -264,11 +268,18 @@ class KrakenHandler(ResubscribingHandler):
                 self.unknown_streams += 1
             return OTHER
         if env.method:  # responses to subscribe/unsubscribe/ping
+            if env.method == "subscribe" and not env.success:
+                # {"method":"subscribe","success":false,"error":"Currency pair not supported","symbol":"BTC/XXX"}
+                self._rejected(None, f"Kraken: {env.error}", symbol=env.symbol)
+                return OTHER
             res = env.result
             if env.method == "subscribe" and env.success and res is not None and res.channel == "book" and res.depth:
                 self._depths[res.symbol] = res.depth
                 if res.symbol in self._kbooks:
                     self._kbooks[res.symbol].depth = res.depth
+            return OTHER
+        if env.event == "subscriptionStatus" and env.status == "error":
+            self._rejected(env.pair or None, f"Kraken: {env.errorMessage}")
             return OTHER
         if env.event:  # v1: heartbeat, systemStatus, subscriptionStatus, pong
             if env.channelName.startswith("book-") and env.channelName[5:].isdigit():

@@ -48,6 +48,7 @@ class _Msg(msgspec.Struct):
     timestamp: int = 0
     bids: list[_Level] = []
     asks: list[_Level] = []
+    message: str = ""  # {"event":"error","message":"Invalid product id"}
 
 
 class _RestBook(msgspec.Struct):
@@ -120,7 +121,10 @@ class KrakenFuturesHandler(ResubscribingHandler):
             self.bad_messages += 1
             raise MessageError(f"not a Kraken Futures message: {e}") from None
         feed = m.feed
-        if m.event:  # info, subscribed, unsubscribed, alert, error, pong
+        if m.event == "error":  # names no product: the subscription of this connection failed
+            self._rejected(m.product_id or None, f"Kraken Futures: {m.message}")
+            return OTHER
+        if m.event:  # info, subscribed, unsubscribed, alert, pong
             return OTHER
         if feed == "book":
             if not m.product_id or m.seq < 0 or m.side not in ("buy", "sell") or m.price < 0.0 or m.qty < 0.0:

@@ -26,6 +26,7 @@ the ``{"type": "ping"}`` keep-alive to the server's ``pingInterval``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -68,6 +69,7 @@ class _Env(msgspec.Struct):
     topic: str = ""
     subject: str = ""
     data: msgspec.Raw = msgspec.Raw(b"")
+    code: int | str = 0  # an error: {"type":"error","code":404,"data":"topic /market/level2:BTC-XXX is not found"}
 
 
 class _Book(msgspec.Struct):
@@ -132,7 +134,7 @@ class KucoinHandler(RangeJoinHandler):
     refusal = "not a KuCoin venue: {venue!r}"
     gap_reason = "sequenceStart {first} > last {last} + 1"
     max_symbols_per_message = 100  # symbols per topic in one subscribe
-    max_symbols_per_connection = 200  # 400 topics per connection; two topics per symbol
+    max_symbols_per_connection = 150  # KuCoin allows 300 topics per connection; two topics per symbol
     ws_url = "wss://ws-api-spot.kucoin.com/"  # needs ?token=... from bullet-public: use_bullet()
     snapshot_method = SNAPSHOT_METHOD
 
@@ -175,6 +177,19 @@ class KucoinHandler(RangeJoinHandler):
                                           "privateChannel": False, "response": True}).decode())
         return msgs
 
+    def _on_error(self, env: _Env) -> None:
+        """A refused request: the markets its topic names are rejected (429: too many requests,
+        and 509: subscriptions over the limit per request, are worth a retry)."""
+        try:
+            text = msgspec.json.decode(env.data, type=str) if env.data else ""
+        except msgspec.DecodeError:
+            text = bytes(env.data).decode(errors="replace")
+        m = re.search(r"/market/[A-Za-z0-9]+:([A-Za-z0-9,-]+)", text)
+        natives = m.group(1).split(",") if m else [""]
+        retry = str(env.code) in ("429", "509")
+        for native in natives:
+            self._rejected(native or None, f"KuCoin error {env.code}: {text}", retry=retry)
+
     def snapshot_request(self, inst: Instrument) -> tuple[str, dict[str, Any]]:
         return self.snapshot_method, {"symbol": inst.exchange_symbol}
 
@@ -192,6 +207,9 @@ class KucoinHandler(RangeJoinHandler):
             self.bad_messages += 1
             raise MessageError(f"not a KuCoin message: {e}") from None
         if env.type != "message":
+            if env.type == "error":
+                self._on_error(env)
+                return OTHER
             if env.type in _ACKS:
                 return OTHER
             self.bad_messages += 1

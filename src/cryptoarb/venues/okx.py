@@ -28,6 +28,8 @@ REST: OKX's REST book (``GET /api/v5/market/books``, ccxt ``public_get_market_bo
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 import orjson
 
@@ -55,6 +57,15 @@ class _Frame(msgspec.Struct):
     action: str = ""
     data: msgspec.Raw = msgspec.Raw(b"")
     event: str = ""
+
+
+class _Error(msgspec.Struct):
+    code: str | int = ""
+    msg: str = ""
+
+
+_decode_error = msgspec.json.Decoder(_Error).decode
+_RETRY = frozenset({"60014", "63999"})
 
 
 class _Book(msgspec.Struct):
@@ -183,7 +194,9 @@ class OkxHandler(PushHandler):
             self.bad_messages += 1
             raise MessageError(f"not an OKX message: {e}") from None
         if f.event:
-            return OTHER  # subscribe/unsubscribe acknowledgements, errors, notices
+            if f.event == "error":  # {"event":"error","code":"60018","msg":"...instId:BTC-XXX doesn't exist..."}
+                self._on_error(raw)
+            return OTHER  # subscribe/unsubscribe acknowledgements, notices
         arg = f.arg
         if arg is None or not f.data or not arg.instId:
             self.bad_messages += 1
@@ -201,6 +214,17 @@ class OkxHandler(PushHandler):
             return self._on_tickers(arg.instId, f.data, local_ns)
         self.unknown_streams += 1
         return OTHER
+
+    def _on_error(self, raw: bytes) -> None:
+        """A refused request: 60018 (no such channel/instrument), 60012 (illegal request), ...;
+        60014 (too frequent) and 63999 (internal error) are worth a retry."""
+        try:
+            err = _decode_error(raw)
+        except msgspec.DecodeError:
+            err = _Error()
+        m = re.search(r"instId:([A-Za-z0-9_-]+)", err.msg)
+        code = str(err.code)
+        self._rejected(m.group(1) if m else None, f"OKX error {code}: {err.msg}", retry=code in _RETRY)
 
     def _on_books(self, route: _Route, action: str, data: msgspec.Raw, local_ns: int) -> int:
         try:
