@@ -34,6 +34,7 @@ from cryptoarb.dex import uniswap_v3 as v3
 from cryptoarb.dex.errors import DexError
 from cryptoarb.dex.lots import (
     ZERO,
+    Taken,
     as_cap,
     buy_funds_needed,
     dec,
@@ -125,21 +126,22 @@ class DexArbDetector:
     def _buy_pool(self, book: OrderBook, pool: Pool, base: Token, now_ns: int) -> DexOpportunity | None:
         """Buy base on the pool (exact output), sell it into the book's bids."""
         quote, inst, f, db, dq = _cex_terms(book, pool, base)
-        bids = list(book.bids())
+        bids = Taken(book.bids())  # read as far as the sizing walks, no further
         if isinstance(pool, V2Pool):
             rb, rq = pool.reserves(base)
             q_est = v2.optimal_buy_vs_bids(rq / dq, rb / db, pool.fee_bps, bids, f)
         else:
+            levels = bids.all()
 
             def value(q_raw: int) -> float:
-                _, notional, _ = walk_levels(bids, q_raw / db)
+                _, notional, _ = walk_levels(levels, q_raw / db)
                 return notional * (1.0 - f) - pool_in(pool, base, q_raw) / dq
 
             try:
                 hi = pool_out(pool, quote, max_in(pool, quote)) - 1
             except DexError:
                 return None
-            q_raw, _ = v3.maximize(safe(value), min(hi, int(sum(q for _, q in bids) * db)))
+            q_raw, _ = v3.maximize(safe(value), min(hi, int(sum(q for _, q in levels) * db)))
             q_est = q_raw / db
         # exact lots, never past the displayed depth nor the CEX base balance (the sell's funds rule)
         step = grid_step(inst, base.decimals)
@@ -202,19 +204,20 @@ class DexArbDetector:
     def _sell_pool(self, book: OrderBook, pool: Pool, base: Token, now_ns: int) -> DexOpportunity | None:
         """Buy base from the book's asks, sell it into the pool (exact input)."""
         quote, inst, f, db, dq = _cex_terms(book, pool, base)
-        asks = list(book.asks())
+        asks = Taken(book.asks())
         if isinstance(pool, V2Pool):
             rb, rq = pool.reserves(base)
             x_est = v2.optimal_sell_vs_asks(rb / db, rq / dq, pool.fee_bps, asks, f)
         else:
+            levels = asks.all()
 
             def value(x_raw: int) -> float:
-                filled, notional, _ = walk_levels(asks, x_raw / db)
+                filled, notional, _ = walk_levels(levels, x_raw / db)
                 if filled < x_raw / db:
                     return float("-inf")
                 return pool_out(pool, base, x_raw) / dq - notional * (1.0 + f)
 
-            x_raw, _ = v3.maximize(safe(value), min(max_in(pool, base), int(sum(q for _, q in asks) * db)))
+            x_raw, _ = v3.maximize(safe(value), min(max_in(pool, base), int(sum(q for _, q in levels) * db)))
             x_est = x_raw / db
         # exact lots, within the depth and the wallet's base; then the venue's funds rule for an
         # IOC buy (qty x limit x (1 + fee) of free quote), the same rule the executor checks

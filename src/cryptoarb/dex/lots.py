@@ -17,8 +17,9 @@ live in ``dex/`` so this package does not depend on that rewrite.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from functools import lru_cache
 from math import lcm
 
 from cryptoarb.core.instruments import Instrument
@@ -57,6 +58,7 @@ def ceil_to(value: Decimal, step: Decimal) -> Decimal:
     return (n + (1 if rest else 0)) * step
 
 
+@lru_cache(maxsize=256)
 def grid_step(inst: Instrument, token_decimals: int | None = None) -> Decimal:
     """The quantity step of the CEX leg: the lot, made coarse enough to also be a whole number of
     the token's raw units (a lot finer than the token cannot be moved on chain exactly)."""
@@ -84,12 +86,41 @@ def depth(levels: Iterable[tuple[float, float]]) -> Decimal:
     return sum((dec(q) for _, q in levels), ZERO)
 
 
-def within_depth(qty: Decimal, levels: list[tuple[float, float]], step: Decimal) -> Decimal:
+class Taken:
+    """A book side read lazily and remembered: a sizing walk reads only the levels it needs, the
+    re-price walks them again from memory, and ``exhausted`` says the walk reached the book's end
+    (only then can a size touch the displayed depth, and only then is the exact depth summed)."""
+
+    __slots__ = ("_it", "exhausted", "levels")
+
+    def __init__(self, levels: Iterable[tuple[float, float]]) -> None:
+        self._it = iter(levels)
+        self.levels: list[tuple[float, float]] = []
+        self.exhausted = False
+
+    def __iter__(self) -> Iterator[tuple[float, float]]:
+        yield from self.levels
+        for level in self._it:
+            self.levels.append(level)
+            yield level
+        self.exhausted = True
+
+    def all(self) -> list[tuple[float, float]]:
+        """Every level (reads the rest of the book)."""
+        for _ in self:
+            pass
+        return self.levels
+
+
+def within_depth(qty: Decimal, side: Taken, step: Decimal) -> Decimal:
     """``qty`` capped at the book's exact depth floored to the grid: never past what is displayed.
 
-    The exact (decimal) sum is only taken when ``qty`` reaches the float total, so a size well
-    inside the book costs one float sum.
+    Only a walk that reached the book's end can be at its depth; the exact (decimal) sum is then
+    taken when ``qty`` reaches the float total, so a size inside the book costs nothing here.
     """
+    if not side.exhausted:
+        return qty
+    levels = side.levels
     total = 0.0
     for _, q in levels:
         total += q
