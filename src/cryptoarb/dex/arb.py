@@ -143,20 +143,37 @@ class DexArbDetector:
                 return None
             q_raw, _ = v3.maximize(safe(value), min(hi, int(sum(q for _, q in levels) * db)))
             q_est = q_raw / db
-        # exact lots, never past the displayed depth nor the CEX base balance (the sell's funds rule)
+        # exact lots, never past the displayed depth nor the CEX base balance (the sell's funds rule),
+        # nor the pool spend cap; the grid points either side of the optimum, the better one on
+        # exact prices (the profit is concave in the size)
         step = grid_step(inst, base.decimals)
-        q = floor_estimate(q_est, step)
-        q = min(within_depth(q, bids, step), floor_to(as_cap(self._avail(inst.venue, inst.base)), step))
+        base_cap = floor_to(as_cap(self._avail(inst.venue, inst.base)), step)
         spend = min(self.limits.max_notional_quote, self._avail(self._wallet(pool), quote.symbol))
-        try:
-            q, cost_raw = self._under_spend(pool, base, quote, q, step, spend)
-        except DexError:
+        lo = floor_estimate(q_est, step)
+        best: tuple[float, Decimal, int, float, float] | None = None
+        for want in (lo, lo + step):
+            q = min(want, base_cap)
+            if q > 0:
+                q = within_depth(q, bids, step)
+            try:
+                q, cost_raw = self._under_spend(pool, base, quote, q, step, spend)
+            except DexError:
+                continue
+            if q <= 0:
+                if want > 0:
+                    break  # capped to nothing: a larger size is too
+                continue
+            _, notional, worst = walk_levels(bids, float(q))  # q is within the exact depth: it fills
+            net = notional * (1.0 - f) - cost_raw / dq
+            if best is None or net > best[0]:
+                best = (net, q, cost_raw, notional, worst)
+            if q < want:
+                break  # capped: the larger candidate would be capped the same
+        if best is None:
             return None
-        if q <= 0:
-            return None
+        _, q, cost_raw, notional, worst = best
         qf = float(q)
         q_raw = base.raw(q)
-        _, notional, worst = walk_levels(bids, qf)  # q is within the exact depth: it fills
         limit = float(on_tick(worst, inst, SELL))
         if qf * limit < inst.min_notional:
             return None
@@ -221,24 +238,40 @@ class DexArbDetector:
             x_est = x_raw / db
         # exact lots, within the depth and the wallet's base; then the venue's funds rule for an
         # IOC buy (qty x limit x (1 + fee) of free quote), the same rule the executor checks
-        # before the swap is sent; the buy-leg cost cap is applied by that rule too
+        # before the swap is sent; the buy-leg cost cap is applied by that rule too. The grid
+        # points either side of the optimum, the better one on exact prices.
         step = grid_step(inst, base.decimals)
-        x = floor_estimate(x_est, step)
-        x = min(within_depth(x, asks, step), floor_to(as_cap(self._avail(self._wallet(pool), base.symbol)), step))
+        wallet_cap = floor_to(as_cap(self._avail(self._wallet(pool), base.symbol)), step)
         funds = as_cap(min(self.limits.max_notional_quote, self._avail(inst.venue, inst.quote)))
-        x = max_buy_qty(asks, funds, f, step, dec(inst.tick_size), x)
-        if x <= 0:
+        tick = dec(inst.tick_size)
+        lo = floor_estimate(x_est, step)
+        best: tuple[float, Decimal, int, float, float] | None = None
+        for want in (lo, lo + step):
+            x = min(want, wallet_cap)
+            if x > 0:
+                x = max_buy_qty(asks, funds, f, step, tick, within_depth(x, asks, step))
+            if x <= 0:
+                if want > 0:
+                    break
+                continue
+            _, notional, worst = walk_levels(asks, float(x))
+            try:
+                out_raw = pool_out(pool, base, base.raw(x))
+            except DexError:
+                continue
+            net = out_raw / dq - notional * (1.0 + f)
+            if best is None or net > best[0]:
+                best = (net, x, out_raw, notional, worst)
+            if x < want:
+                break
+        if best is None:
             return None
+        _, x, out_raw, notional, worst = best
         xf = float(x)
-        _, notional, worst = walk_levels(asks, xf)
         limit = on_tick(worst, inst, BUY)
         if buy_funds_needed(x, limit, f) > funds or xf * float(limit) < inst.min_notional:
             return None
         x_raw = base.raw(x)
-        try:
-            out_raw = pool_out(pool, base, x_raw)
-        except DexError:
-            return None
         proceeds = out_raw / dq
         bound = out_raw - self._slip(out_raw)
         leg = DexLeg(pool, SELL, base, quote, False, x_raw, out_raw, bound)

@@ -115,12 +115,15 @@ class Taken:
 def within_depth(qty: Decimal, side: Taken, step: Decimal) -> Decimal:
     """``qty`` capped at the book's exact depth floored to the grid: never past what is displayed.
 
-    Only a walk that reached the book's end can be at its depth; the exact (decimal) sum is then
-    taken when ``qty`` reaches the float total, so a size inside the book costs nothing here.
+    A size strictly inside the levels read so far is returned as is (one float sum); one that
+    reaches them reads the rest of the side and is capped at its exact (decimal) depth.
     """
-    if not side.exhausted:
+    total = 0.0
+    for _, q in side.levels:
+        total += q
+    if float(qty) < total * (1.0 - 1e-9):
         return qty
-    levels = side.levels
+    levels = side.all()
     total = 0.0
     for _, q in levels:
         total += q
