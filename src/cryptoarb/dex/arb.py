@@ -38,10 +38,10 @@ from cryptoarb.dex.lots import (
     as_cap,
     buy_funds_needed,
     dec,
-    floor_estimate,
     floor_to,
     grid_step,
     max_buy_qty,
+    nearest,
     on_tick,
     within_depth,
 )
@@ -143,35 +143,24 @@ class DexArbDetector:
                 return None
             q_raw, _ = v3.maximize(safe(value), min(hi, int(sum(q for _, q in levels) * db)))
             q_est = q_raw / db
-        # exact lots, never past the displayed depth nor the CEX base balance (the sell's funds rule),
-        # nor the pool spend cap; the grid points either side of the optimum, the better one on
-        # exact prices (the profit is concave in the size)
+        # the grid point nearest the optimum (the profit is concave in the size, so it is within
+        # one lot of the best), in exact lots, then capped: never past the displayed depth, the CEX
+        # base balance (the sell's funds rule) nor the pool spend cap
         step = grid_step(inst, base.decimals)
-        base_cap = floor_to(as_cap(self._avail(inst.venue, inst.base)), step)
+        q = nearest(q_est, step)
+        avail = self._avail(inst.venue, inst.base)
+        if avail != float("inf"):
+            q = min(q, floor_to(dec(avail), step))
+        if q > 0:
+            q = within_depth(q, bids, step)
         spend = min(self.limits.max_notional_quote, self._avail(self._wallet(pool), quote.symbol))
-        lo = floor_estimate(q_est, step)
-        best: tuple[float, Decimal, int, float, float] | None = None
-        for want in (lo, lo + step):
-            q = min(want, base_cap)
-            if q > 0:
-                q = within_depth(q, bids, step)
-            try:
-                q, cost_raw = self._under_spend(pool, base, quote, q, step, spend)
-            except DexError:
-                continue
-            if q <= 0:
-                if want > 0:
-                    break  # capped to nothing: a larger size is too
-                continue
-            _, notional, worst = walk_levels(bids, float(q))  # q is within the exact depth: it fills
-            net = notional * (1.0 - f) - cost_raw / dq
-            if best is None or net > best[0]:
-                best = (net, q, cost_raw, notional, worst)
-            if q < want:
-                break  # capped: the larger candidate would be capped the same
-        if best is None:
+        try:
+            q, cost_raw = self._under_spend(pool, base, quote, q, step, spend)
+        except DexError:
             return None
-        _, q, cost_raw, notional, worst = best
+        if q <= 0:
+            return None
+        _, notional, worst = walk_levels(bids, float(q))  # q is within the exact depth: it fills
         qf = float(q)
         q_raw = base.raw(q)
         limit = float(on_tick(worst, inst, SELL))
@@ -236,42 +225,29 @@ class DexArbDetector:
 
             x_raw, _ = v3.maximize(safe(value), min(max_in(pool, base), int(sum(q for _, q in levels) * db)))
             x_est = x_raw / db
-        # exact lots, within the depth and the wallet's base; then the venue's funds rule for an
-        # IOC buy (qty x limit x (1 + fee) of free quote), the same rule the executor checks
-        # before the swap is sent; the buy-leg cost cap is applied by that rule too. The grid
-        # points either side of the optimum, the better one on exact prices.
+        # the grid point nearest the optimum, in exact lots, within the depth and the wallet's
+        # base; then the venue's funds rule for an IOC buy (qty x limit x (1 + fee) of free quote),
+        # the same rule the executor checks before the swap is sent (the buy-leg cost cap too)
         step = grid_step(inst, base.decimals)
-        wallet_cap = floor_to(as_cap(self._avail(self._wallet(pool), base.symbol)), step)
+        x = nearest(x_est, step)
+        avail = self._avail(self._wallet(pool), base.symbol)
+        if avail != float("inf"):
+            x = min(x, floor_to(dec(avail), step))
         funds = as_cap(min(self.limits.max_notional_quote, self._avail(inst.venue, inst.quote)))
-        tick = dec(inst.tick_size)
-        lo = floor_estimate(x_est, step)
-        best: tuple[float, Decimal, int, float, float] | None = None
-        for want in (lo, lo + step):
-            x = min(want, wallet_cap)
-            if x > 0:
-                x = max_buy_qty(asks, funds, f, step, tick, within_depth(x, asks, step))
-            if x <= 0:
-                if want > 0:
-                    break
-                continue
-            _, notional, worst = walk_levels(asks, float(x))
-            try:
-                out_raw = pool_out(pool, base, base.raw(x))
-            except DexError:
-                continue
-            net = out_raw / dq - notional * (1.0 + f)
-            if best is None or net > best[0]:
-                best = (net, x, out_raw, notional, worst)
-            if x < want:
-                break
-        if best is None:
+        if x > 0:
+            x = max_buy_qty(asks, funds, f, step, dec(inst.tick_size), within_depth(x, asks, step))
+        if x <= 0:
             return None
-        _, x, out_raw, notional, worst = best
+        _, notional, worst = walk_levels(asks, float(x))
+        x_raw = base.raw(x)
+        try:
+            out_raw = pool_out(pool, base, x_raw)
+        except DexError:
+            return None
         xf = float(x)
         limit = on_tick(worst, inst, BUY)
         if buy_funds_needed(x, limit, f) > funds or xf * float(limit) < inst.min_notional:
             return None
-        x_raw = base.raw(x)
         proceeds = out_raw / dq
         bound = out_raw - self._slip(out_raw)
         leg = DexLeg(pool, SELL, base, quote, False, x_raw, out_raw, bound)

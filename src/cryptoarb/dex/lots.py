@@ -81,6 +81,16 @@ def floor_estimate(qty: float, step: Decimal) -> Decimal:
     return ((dec(qty) + NOISE_LOTS * step) // step) * step
 
 
+def nearest(qty: float, step: Decimal) -> Decimal:
+    """The grid point nearest an optimiser's float size (half-way goes down). For a concave profit
+    the best grid point is next to the continuous optimum, so this one is within one lot of it;
+    hard limits are applied after, exactly, by the caller."""
+    if not qty > 0:
+        return ZERO
+    lo = floor_estimate(qty, step)
+    return lo + step if qty - float(lo) > float(step) * 0.5 else lo
+
+
 def depth(levels: Iterable[tuple[float, float]]) -> Decimal:
     """The exact total quantity of book levels (each level's quantity as it prints)."""
     return sum((dec(q) for _, q in levels), ZERO)
