@@ -2,16 +2,19 @@
 
 Costs in every opportunity: the pool fee (inside the pool's exact amounts, reported separately
 in ``pool_fee_quote``), the CEX taker fee, and gas: ``gas units x gas price``, converted to the
-quote currency with the native coin's price (:class:`GasModel`). Gas is a fixed cost per swap, so
-it does not move the optimal size; it decides whether the optimum is worth trading.
+pair's own quote currency with the native coin's price in it (:class:`GasModel`, :mod:`.gas`).
+Gas is a fixed cost per swap, so it does not move the optimal size; it decides whether the
+optimum is worth trading.
 
 Sizing: V2 pools in closed form (:mod:`.uniswap_v2`: pool vs book by a level walk with the
 closed form inside each level, pool vs pool by the composed curve); V3 pools numerically
 (:func:`.uniswap_v3.maximize`, a golden-section search where every probe is an exact simulated
-swap). The chosen size is rounded to the CEX lot and re-priced with the contracts' integer math;
-that exact plan (amounts and the ``amountOutMin``/``amountInMax`` bound) goes into
-:class:`DexLeg` for execution. Pools are checked for freshness first: stale or unhealthy state
-raises :class:`StalePoolError` and nothing is sized on it.
+swap). The CEX leg is then made an order the venue accepts (:mod:`.lots`, exact decimals): the
+grid point nearest the optimum, capped at the book's exact depth and the balances, a CEX buy at
+the venue's funds rule ``qty x limit x (1 + fee)``, its limit on the tick grid. That size is
+re-priced with the contracts' integer math; the exact plan (amounts and the
+``amountOutMin``/``amountInMax`` bound) goes into :class:`DexLeg` for execution. Pools are
+checked for freshness first: stale or unhealthy state raises :class:`StalePoolError` and nothing is sized on it.
 
 Results are the project's :class:`Opportunity` with :class:`OrderIntent` legs (venue
 ``uniswap_v2@<chain id>``, symbol ``WETH/USDC``), wrapped in :class:`DexOpportunity`.
