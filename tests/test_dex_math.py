@@ -253,6 +253,8 @@ def test_amm_depth_walk_matches_exact_pool_cost_and_feeds_the_cross_venue_detect
     # the detector stopped where the pool's marginal cost meets the book's marginal bid
     q_star = v2.optimal_buy_vs_bids(rq / 1e6, rb / 1e18, 30, book.bids(), 0.001)
     assert abs(q - q_star) / q_star < 0.05
+    # the raw amounts are the quantity's exact decimal (float products gave 569999999999999936)
+    assert depth.exact_buy(0.57)[0] == depth.exact_sell(0.57)[0] == 57 * 10**16
     depth.invalidate()
     assert not depth.valid and list(depth.asks()) == []
 

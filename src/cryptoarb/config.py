@@ -150,7 +150,9 @@ class DexChainSettings(BaseModel):
     gas_price_gwei: float | None = Field(None, ge=0)  # fixed gas price for sizing; None: base fee + tip
     native_symbol: str = "ETH"
     native_price_from: str = ""  # "binance ETH/USDT" (a CEX book) or "uniswap_v2 WETH/USDC" (a pool)
-    native_price: float = Field(0.0, ge=0)  # fixed native-coin price in quote; used when the source has none
+    native_price: float = Field(0.0, ge=0)  # fixed fallback, in native_price_from's quote currency
+    native_prices: dict[str, float] = Field(default_factory=dict)  # fixed prices by quote: {USDT = 3000}
+    wrapped_native: str = ""  # the wrapped native token's address (WETH); "": the token named W<native_symbol>
 
     @field_validator("rpc_url")
     @classmethod
@@ -163,10 +165,30 @@ class DexChainSettings(BaseModel):
     def _hide_key(self, v: str) -> str:
         return _redact_rpc(v)
 
+    @field_validator("wrapped_native")
+    @classmethod
+    def _wrapped(cls, v: str) -> str:
+        return _address(v) if v else v
+
+    @field_validator("native_prices")
+    @classmethod
+    def _prices(cls, v: dict[str, float]) -> dict[str, float]:
+        for ccy, price in v.items():
+            if not price > 0:
+                raise ValueError(f"native_prices.{ccy} must be a positive price, got {price}")
+        return v
+
     @model_validator(mode="after")
     def _native(self) -> DexChainSettings:
-        if not self.native_price_from and not self.native_price:
-            raise ValueError(f"chain {self.chain_id}: set native_price_from (a book or pool) or native_price")
+        # gas is converted into each pair's quote currency (cryptoarb.dex.gas): a fixed price
+        # must say which currency it is in
+        if self.native_price and not self.native_price_from:
+            raise ValueError(
+                f"chain {self.chain_id}: native_price is in the currency of native_price_from, which is not set; "
+                f"give fixed prices by quote currency instead, e.g. native_prices = {{ USDT = 3000 }}"
+            )
+        if self.native_price_from and (len(self.native_price_from.split()) != 2 or "/" not in self.native_price_from):
+            raise ValueError(f"native_price_from {self.native_price_from!r} must be 'VENUE BASE/QUOTE'")
         return self
 
 

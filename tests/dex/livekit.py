@@ -43,6 +43,20 @@ async def deploy_btc_pool(env: Env, price: float, btc: int = 100) -> BtcPool:
     return BtcPool(str(wbtc.address), str(usdt.address), str(pair))
 
 
+async def deploy_token(env: Env, name: str, symbol: str) -> str:
+    """A fresh 18-decimal ERC-20 held by the deployer, approved for both V2 routers."""
+    tok = await _deploy(env.w3, env.deployer, "ERC20Fixed", name, symbol, 10**15 * E18, env.deployer)
+    for dex in ("uniswap_v2", "sushiswap"):
+        await env.send(tok.functions.approve(env.c[f"{dex}_router"].address, MAX_UINT))
+    return str(tok.address)
+
+
+async def add_v2_liquidity(env: Env, dex: str, a: str, b: str, amount_a: int, amount_b: int) -> None:
+    """A ``dex`` (uniswap_v2 or sushiswap) pair of ``a``/``b`` with that much of each (raw units)."""
+    router = env.c[f"{dex}_router"]
+    await env.send(router.functions.addLiquidity(a, b, amount_a, amount_b, 0, 0, env.deployer, DEADLINE))
+
+
 async def balances(env: Env, pool: BtcPool) -> dict[str, int]:
     """The trader's raw balances on chain: WBTC, USDT and the native coin (wei)."""
     return {
@@ -59,7 +73,8 @@ def dex_settings(env: Env, rpc_url: str, pools: list[dict[str, Any]], **top: Any
          "fee_bps": spec.fee_bps}
         for name, spec in env.specs.items()
     ]
-    chain = {"chain_id": env.chain_id, "rpc_url": rpc_url, "poll_interval_s": 0.1, "native_price": 3000.0,
+    chain = {"chain_id": env.chain_id, "rpc_url": rpc_url, "poll_interval_s": 0.1,
+             "native_prices": {"USDT": 3000.0},
              "receipt_timeout_s": 10.0, "timeout_s": 5.0}
     return {"chains": [chain], "venues": venues, "pools": pools, "min_profit_bps": 5.0,
             "evaluate_interval_ms": 20.0, **top}

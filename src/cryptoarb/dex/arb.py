@@ -2,16 +2,19 @@
 
 Costs in every opportunity: the pool fee (inside the pool's exact amounts, reported separately
 in ``pool_fee_quote``), the CEX taker fee, and gas: ``gas units x gas price``, converted to the
-quote currency with the native coin's price (:class:`GasModel`). Gas is a fixed cost per swap, so
-it does not move the optimal size; it decides whether the optimum is worth trading.
+pair's own quote currency with the native coin's price in it (:class:`GasModel`, :mod:`.gas`).
+Gas is a fixed cost per swap, so it does not move the optimal size; it decides whether the
+optimum is worth trading.
 
 Sizing: V2 pools in closed form (:mod:`.uniswap_v2`: pool vs book by a level walk with the
 closed form inside each level, pool vs pool by the composed curve); V3 pools numerically
 (:func:`.uniswap_v3.maximize`, a golden-section search where every probe is an exact simulated
-swap). The chosen size is rounded to the CEX lot and re-priced with the contracts' integer math;
-that exact plan (amounts and the ``amountOutMin``/``amountInMax`` bound) goes into
-:class:`DexLeg` for execution. Pools are checked for freshness first: stale or unhealthy state
-raises :class:`StalePoolError` and nothing is sized on it.
+swap). The CEX leg is then made an order the venue accepts (:mod:`.lots`, exact decimals): the
+grid point nearest the optimum, capped at the book's exact depth and the balances, a CEX buy at
+the venue's funds rule ``qty x limit x (1 + fee)``, its limit on the tick grid. That size is
+re-priced with the contracts' integer math; the exact plan (amounts and the
+``amountOutMin``/``amountInMax`` bound) goes into :class:`DexLeg` for execution. Pools are
+checked for freshness first: stale or unhealthy state raises :class:`StalePoolError` and nothing is sized on it.
 
 Results are the project's :class:`Opportunity` with :class:`OrderIntent` legs (venue
 ``uniswap_v2@<chain id>``, symbol ``WETH/USDC``), wrapped in :class:`DexOpportunity`.
@@ -24,6 +27,7 @@ the plan types it returns in :mod:`.plan`; both are re-exported here so that exi
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
 from cryptoarb.core.book import OrderBook
 from cryptoarb.core.instruments import Instrument
@@ -31,6 +35,19 @@ from cryptoarb.core.opportunity import BUY, SELL, Opportunity, OrderIntent
 from cryptoarb.dex import uniswap_v2 as v2
 from cryptoarb.dex import uniswap_v3 as v3
 from cryptoarb.dex.errors import DexError
+from cryptoarb.dex.lots import (
+    ZERO,
+    Taken,
+    as_cap,
+    buy_funds_needed,
+    dec,
+    floor_to,
+    grid_step,
+    max_buy_qty,
+    nearest,
+    on_tick,
+    within_depth,
+)
 from cryptoarb.dex.plan import CEX_DEX, DEX_DEX, DexLeg, DexLimits, DexOpportunity, GasModel
 from cryptoarb.dex.pools import Token, V2Pool
 from cryptoarb.dex.quote import Pool, fee_frac, max_in, pool_in, pool_mid, pool_out, safe, walk_levels
@@ -112,45 +129,51 @@ class DexArbDetector:
     def _buy_pool(self, book: OrderBook, pool: Pool, base: Token, now_ns: int) -> DexOpportunity | None:
         """Buy base on the pool (exact output), sell it into the book's bids."""
         quote, inst, f, db, dq = _cex_terms(book, pool, base)
+        bids = Taken(book.bids())  # read as far as the sizing walks, no further
         if isinstance(pool, V2Pool):
             rb, rq = pool.reserves(base)
-            q = v2.optimal_buy_vs_bids(rq / dq, rb / db, pool.fee_bps, book.bids(), f)
+            q_est = v2.optimal_buy_vs_bids(rq / dq, rb / db, pool.fee_bps, bids, f)
         else:
-            bids = list(book.bids())
+            levels = bids.all()
 
             def value(q_raw: int) -> float:
-                _, notional, _ = walk_levels(bids, q_raw / db)
+                _, notional, _ = walk_levels(levels, q_raw / db)
                 return notional * (1.0 - f) - pool_in(pool, base, q_raw) / dq
 
             try:
                 hi = pool_out(pool, quote, max_in(pool, quote)) - 1
             except DexError:
                 return None
-            q_raw, _ = v3.maximize(safe(value), min(hi, int(sum(q for _, q in bids) * db)))
-            q = q_raw / db
+            q_raw, _ = v3.maximize(safe(value), min(hi, int(sum(q for _, q in levels) * db)))
+            q_est = q_raw / db
+        # the grid point nearest the optimum (the profit is concave in the size, so it is within
+        # one lot of the best), in exact lots, then capped: never past the displayed depth, the CEX
+        # base balance (the sell's funds rule) nor the pool spend cap
+        step = grid_step(inst, base.decimals)
+        q = nearest(q_est, step)
+        avail = self._avail(inst.venue, inst.base)
+        if avail != float("inf"):
+            q = min(q, floor_to(dec(avail), step))
+        if q > 0:
+            q = within_depth(q, bids, step)
         spend = min(self.limits.max_notional_quote, self._avail(self._wallet(pool), quote.symbol))
-        q = min(q, self._avail(inst.venue, inst.base))
-        q = inst.round_qty(q)
-        cost_raw = q_raw = 0
-        while q > 0:
-            q_raw = base.raw(q)
-            try:
-                cost_raw = pool_in(pool, base, q_raw)
-            except DexError:
-                return None
-            if cost_raw / dq <= spend:
-                break
-            q = inst.round_qty(q * spend / (cost_raw / dq) * 0.999)  # shrink under the spend cap
+        try:
+            q, cost_raw = self._under_spend(pool, base, quote, q, step, spend)
+        except DexError:
+            return None
         if q <= 0:
             return None
-        filled, notional, worst = book.walk("bids", q)
-        if filled < q:
+        _, notional, worst = walk_levels(bids, float(q))  # q is within the exact depth: it fills
+        qf = float(q)
+        q_raw = base.raw(q)
+        limit = float(on_tick(worst, inst, SELL))
+        if qf * limit < inst.min_notional:
             return None
         cost = cost_raw / dq
         bound = cost_raw + self._slip(cost_raw)
         leg = DexLeg(pool, BUY, quote, base, True, cost_raw, q_raw, bound)
-        cex = OrderIntent(inst.venue, inst.symbol, SELL, q, worst, notional / q)
-        buy = OrderIntent(pool.venue, pool.symbol(base), BUY, q, bound / dq / q, cost / q)
+        cex = OrderIntent(inst.venue, inst.symbol, SELL, qf, limit, notional / qf)
+        buy = OrderIntent(pool.venue, pool.symbol(base), BUY, qf, bound / dq / qf, cost / qf)
         return self._finish(
             CEX_DEX,
             base,
@@ -159,7 +182,7 @@ class DexArbDetector:
             cex,
             buy,
             cex,
-            q,
+            qf,
             cost,
             notional * (1.0 - f),
             cost * fee_frac(pool),
@@ -168,44 +191,71 @@ class DexArbDetector:
             now_ns,
         )
 
+    @staticmethod
+    def _under_spend(
+        pool: Pool, base: Token, quote: Token, q: Decimal, step: Decimal, spend: float
+    ) -> tuple[Decimal, int]:
+        """The largest grid size ``<= q`` whose exact pool cost fits ``spend`` (quote), and that cost."""
+        if q <= 0:
+            return ZERO, 0
+        cost_raw = pool_in(pool, base, base.raw(q))
+        spend_raw = quote.raw(as_cap(spend)) if spend != float("inf") else cost_raw
+        if cost_raw <= spend_raw:
+            return q, cost_raw
+        q = min(q - step, floor_to(base.human(pool_out(pool, quote, spend_raw)), step)) if spend_raw > 0 else ZERO
+        while q > 0:  # the exact-output cost can exceed the exact-input amount by a wei: step down
+            cost_raw = pool_in(pool, base, base.raw(q))
+            if cost_raw <= spend_raw:
+                return q, cost_raw
+            q -= step
+        return ZERO, 0
+
     def _sell_pool(self, book: OrderBook, pool: Pool, base: Token, now_ns: int) -> DexOpportunity | None:
         """Buy base from the book's asks, sell it into the pool (exact input)."""
         quote, inst, f, db, dq = _cex_terms(book, pool, base)
+        asks = Taken(book.asks())
         if isinstance(pool, V2Pool):
             rb, rq = pool.reserves(base)
-            x = v2.optimal_sell_vs_asks(rb / db, rq / dq, pool.fee_bps, book.asks(), f)
+            x_est = v2.optimal_sell_vs_asks(rb / db, rq / dq, pool.fee_bps, asks, f)
         else:
-            asks = list(book.asks())
+            levels = asks.all()
 
             def value(x_raw: int) -> float:
-                filled, notional, _ = walk_levels(asks, x_raw / db)
+                filled, notional, _ = walk_levels(levels, x_raw / db)
                 if filled < x_raw / db:
                     return float("-inf")
                 return pool_out(pool, base, x_raw) / dq - notional * (1.0 + f)
 
-            x_raw, _ = v3.maximize(safe(value), min(max_in(pool, base), int(sum(q for _, q in asks) * db)))
-            x = x_raw / db
-        x = min(x, self._avail(self._wallet(pool), base.symbol))
-        spend = min(self.limits.max_notional_quote, self._avail(inst.venue, inst.quote))
-        x = inst.round_qty(x)
-        filled = notional = worst = 0.0
-        while x > 0:
-            filled, notional, worst = book.walk("asks", x)
-            if filled >= x and notional * (1.0 + f) <= spend:
-                break
-            x = inst.round_qty(min(filled, x * spend / max(notional * (1.0 + f), 1e-300)) * 0.999)
+            x_raw, _ = v3.maximize(safe(value), min(max_in(pool, base), int(sum(q for _, q in levels) * db)))
+            x_est = x_raw / db
+        # the grid point nearest the optimum, in exact lots, within the depth and the wallet's
+        # base; then the venue's funds rule for an IOC buy (qty x limit x (1 + fee) of free quote),
+        # the same rule the executor checks before the swap is sent (the buy-leg cost cap too)
+        step = grid_step(inst, base.decimals)
+        x = nearest(x_est, step)
+        avail = self._avail(self._wallet(pool), base.symbol)
+        if avail != float("inf"):
+            x = min(x, floor_to(dec(avail), step))
+        funds = as_cap(min(self.limits.max_notional_quote, self._avail(inst.venue, inst.quote)))
+        if x > 0:
+            x = max_buy_qty(asks, funds, f, step, dec(inst.tick_size), within_depth(x, asks, step))
         if x <= 0:
             return None
+        _, notional, worst = walk_levels(asks, float(x))
         x_raw = base.raw(x)
         try:
             out_raw = pool_out(pool, base, x_raw)
         except DexError:
             return None
+        xf = float(x)
+        limit = on_tick(worst, inst, BUY)
+        if buy_funds_needed(x, limit, f) > funds or xf * float(limit) < inst.min_notional:
+            return None
         proceeds = out_raw / dq
         bound = out_raw - self._slip(out_raw)
         leg = DexLeg(pool, SELL, base, quote, False, x_raw, out_raw, bound)
-        cex = OrderIntent(inst.venue, inst.symbol, BUY, x, worst, notional / x)
-        sell = OrderIntent(pool.venue, pool.symbol(base), SELL, x, bound / dq / x, proceeds / x)
+        cex = OrderIntent(inst.venue, inst.symbol, BUY, xf, float(limit), notional / xf)
+        sell = OrderIntent(pool.venue, pool.symbol(base), SELL, xf, bound / dq / xf, proceeds / xf)
         cost = notional * (1.0 + f)
         return self._finish(
             CEX_DEX,
@@ -215,7 +265,7 @@ class DexArbDetector:
             cex,
             cex,
             sell,
-            x,
+            xf,
             cost,
             proceeds,
             proceeds / (1.0 - fee_frac(pool)) * fee_frac(pool),

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 from cryptoarb.core.book import EMPTY, INVALID, VALID
 from cryptoarb.core.instruments import Instrument
+from cryptoarb.dex.lots import dec
 from cryptoarb.dex.uniswap_v2 import BPS, get_amount_in, get_amount_out
 
 Level = tuple[float, float]
@@ -146,13 +147,17 @@ class AmmDepth:
 
     # -- exact re-pricing ---------------------------------------------------------------
     def exact_buy(self, base_qty: float) -> tuple[int, int]:
-        """(base out, quote in) in raw units for buying ``base_qty`` (rounded down to a raw unit)."""
-        out = int(base_qty * 10**self.base_decimals)
+        """(base out, quote in) in raw units for buying ``base_qty`` (rounded down to a raw unit).
+
+        The raw amount is the exact decimal of the quantity as it prints (``0.57`` is 57 x 10**16
+        raw units, not the float product 569999999999999936): the chain moves what the order says.
+        """
+        out = int(dec(base_qty).scaleb(self.base_decimals))
         return out, get_amount_in(out, self.reserve_quote, self.reserve_base, self.fee_bps)
 
     def exact_sell(self, base_qty: float) -> tuple[int, int]:
         """(base in, quote out) in raw units for selling ``base_qty``."""
-        inp = int(base_qty * 10**self.base_decimals)
+        inp = int(dec(base_qty).scaleb(self.base_decimals))
         return inp, get_amount_out(inp, self.reserve_base, self.reserve_quote, self.fee_bps)
 
     def __repr__(self) -> str:

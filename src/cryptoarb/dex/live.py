@@ -30,9 +30,10 @@ from collections import deque
 
 from cryptoarb.config import DexSettings
 from cryptoarb.core.orders import ArbTrade
-from cryptoarb.dex.arb import DexArbDetector, DexLimits, DexOpportunity, GasModel, pool_mid
+from cryptoarb.dex.arb import DexArbDetector, DexLimits, DexOpportunity, GasModel
 from cryptoarb.dex.errors import DexError, StalePoolError
 from cryptoarb.dex.execution import DexExecutor, Signer
+from cryptoarb.dex.gas import NativePricer
 from cryptoarb.dex.live_model import (
     GWEI,
     Chain,
@@ -114,8 +115,18 @@ class DexRuntime:
             self.entries.append(await discover_pool(self.chains[venue.chain_id], venue, i, p))
             self.stats[p.venue].snapshots += 1
         pairs, notes = build_pairs(self.entries, (cfg for _, cfg in self.pool_cfgs), self.cex_keys)
-        self.pairs.extend(pairs)
         self.notes.extend(notes)
+        for ch in self.chains.values():
+            mine = [(e.label, e.pool, e.base, e.quote) for e in self.entries if e.chain is ch]
+            ch.pricer = NativePricer(ch.cfg, mine, self.engine.books.get, self.cex_keys)
+        for pair in pairs:  # gas is charged in the pair's quote: a pair no source can price is refused
+            pricer = pair.a.chain.pricer
+            assert pricer is not None
+            if pricer.can_price(pair.a.quote, pair.a.base):
+                self.pairs.append(pair)
+            else:
+                what = pair.book_key or (pair.b.label if pair.b else "")
+                self.notes.append(f"{pair.a.label} not compared with {what}: {pricer.missing(pair.a.quote)}")
         for ch in self.chains.values():
             assert ch.client is not None
             limits = DexLimits(self.settings.min_profit_quote, self.settings.min_profit_bps,
@@ -207,31 +218,25 @@ class DexRuntime:
                 await asyncio.wait_for(self._wake.wait(), interval)
 
     # -- detection -------------------------------------------------------------------------------
-    def native_price(self, ch: Chain) -> float:
-        """The native coin in quote: the configured book's or pool's mid, else the fixed price."""
-        src = ch.cfg.native_price_from
-        book = self.engine.books.get(src) if src else None
-        if book is not None and book.valid and book.mid():
-            return book.mid()
-        for e in self.entries:
-            if src and e.label == src and e.pool.healthy:
-                return pool_mid(e.pool, e.base)
-        return ch.cfg.native_price
+    def gas_model(self, pair: Pair) -> GasModel | None:
+        """Gas in the pair's own quote currency (:class:`.gas.NativePricer`); None: no price known now."""
+        ch, a = pair.a.chain, pair.a
+        assert ch.pricer is not None
+        price = ch.pricer.price(a.quote, a.pool, a.base)
+        if not price or price <= 0:
+            return None
+        return GasModel(ch.gas_price_wei, price, ch.cfg.native_symbol, a.quote.symbol)
 
     def evaluate(self) -> int:
         """One pass over the pairs whose inputs changed; returns the opportunities found."""
         now_ns = time.time_ns()
-        gas: dict[int, GasModel | None] = {}
-        for cid, ch in self.chains.items():
-            price = self.native_price(ch)
-            gas[cid] = GasModel(ch.gas_price_wei, price, ch.cfg.native_symbol) if price > 0 else None
+        for ch in self.chains.values():
             if ch.detector is not None and ch.detector.available is not None:
                 self._available(ch.detector.available)
         found = 0
         for pair in self.pairs:
             ch = pair.a.chain
-            g = gas[ch.cfg.chain_id]
-            if g is None or ch.detector is None or any(k in self._busy for k in pair.locks):
+            if ch.detector is None or any(k in self._busy for k in pair.locks):
                 continue
             book = self.engine.books.get(pair.book_key) if pair.book_key else None
             if pair.book_key:
@@ -239,9 +244,16 @@ class DexRuntime:
                     continue
                 if self._book_hold.get(pair.book_key) == (book.update_id, book.local_ns):
                     continue
-            inputs = (pair.a.sig(), pair.b.sig() if pair.b else (book.update_id, book.local_ns) if book else None,
-                      g.gas_price_wei)
+            inputs = (
+                pair.a.sig(),
+                pair.b.sig() if pair.b else (book.update_id, book.local_ns) if book else None,
+                ch.gas_price_wei,
+            )
             if inputs == pair.last:
+                continue
+            g = self.gas_model(pair)
+            if g is None:  # refused, not guessed: gas in an unknown currency is no cost at all
+                self.stats[pair.a.venue].unpriced += 1
                 continue
             pair.last = inputs
             ch.detector.gas = g

@@ -18,6 +18,7 @@ from cryptoarb.dex.arb import DexArbDetector, DexOpportunity
 from cryptoarb.dex.chain import ChainClient
 from cryptoarb.dex.errors import DexError
 from cryptoarb.dex.execution import DexExecutor
+from cryptoarb.dex.gas import NativePricer
 from cryptoarb.dex.pools import Token, V2Pool, V3Pool
 from cryptoarb.dex.settle import DexArbExecutor
 
@@ -46,6 +47,7 @@ class VenueStats:
     snapshots: int = 0  # pools loaded in full
     opportunities: int = 0
     trades: int = 0
+    unpriced: int = 0  # evaluations refused: no price of the native coin in the pair's quote (gas)
 
 
 @dataclass(eq=False)
@@ -95,6 +97,7 @@ class Chain:
     cfg: DexChainSettings
     client: ChainClient | None = None
     detector: DexArbDetector | None = None
+    pricer: NativePricer | None = None  # gas: the native coin in each pair's quote currency
     executor: DexExecutor | None = None
     runner: DexArbExecutor | None = None
     gas_price_wei: int = 0

@@ -20,11 +20,13 @@ DEX_DEX = "dex_dex"
 
 @dataclass(frozen=True, slots=True)
 class GasModel:
-    """Gas price and the native coin's price in the quote currency (for ETH, e.g. the WETH/USDC mid)."""
+    """Gas price and the native coin's price in the pair's quote currency (:mod:`.gas`): ETH's
+    USDC price for a WETH/USDC pair, 1 for a WBTC/WETH pair."""
 
     gas_price_wei: int
     native_price_quote: float
     native_symbol: str = "ETH"
+    quote_symbol: str = ""  # the currency native_price_quote and cost_quote are in
 
     def cost_quote(self, gas_units: int) -> float:
         return gas_units * self.gas_price_wei / 1e18 * self.native_price_quote

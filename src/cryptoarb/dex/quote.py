@@ -8,7 +8,7 @@ approximation. Freshness is the caller's check: these functions quote whatever s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from cryptoarb.dex import uniswap_v2 as v2
 from cryptoarb.dex import uniswap_v3 as v3
@@ -74,8 +74,8 @@ def safe(f: Callable[[int], float]) -> Callable[[int], float]:
     return g
 
 
-def walk_levels(levels: list[tuple[float, float]], qty: float) -> tuple[float, float, float]:
-    """OrderBook.walk over a list of levels (taken once per search, not per probe)."""
+def walk_levels(levels: Iterable[tuple[float, float]], qty: float) -> tuple[float, float, float]:
+    """OrderBook.walk over levels already taken (a list, or a :class:`.lots.Taken` side), not the book."""
     filled = notional = worst = 0.0
     for p, q in levels:
         left = qty - filled

@@ -27,6 +27,7 @@ from cryptoarb.core.orders import ZERO, ArbStatus, ArbTrade, Fill, Order, OrderS
 from cryptoarb.dex.arb import DEX_DEX, DexLeg, DexOpportunity, pool_out
 from cryptoarb.dex.errors import DexError, StalePoolError
 from cryptoarb.dex.execution import REJECTED, DexExecutor, SwapOutcome
+from cryptoarb.dex.lots import buy_funds_needed, floor_to, grid_step
 from cryptoarb.execution.paper import PaperVenue
 
 WEI = Decimal(10) ** 18
@@ -192,23 +193,53 @@ class DexArbExecutor:
     async def _cex_dex(self, opp: DexOpportunity, results: dict[str, LegResult], now_ns: int) -> None:
         leg = opp.legs[0]
         dex_res, cex_res = (results["buy"], results["sell"]) if leg.side == "buy" else (results["sell"], results["buy"])
-        ok = await self._swap(opp, leg, dex_res, now_ns)
         cex_order = cex_res.order
+        venue = self.cex_venues.get(cex_order.venue)
+        book = self.books(f"{cex_order.venue} {cex_order.symbol}")
+        # the CEX leg is checked as the venue will check it *before* the swap is sent: a leg the
+        # venue would refuse must not leave a mined swap unhedged
+        why = self._cex_refusal(opp, cex_order, venue, book)
+        if why:
+            cex_order.transition(OrderStatus.REJECTED, now_ns, why)
+            self._fail(
+                dex_res.order,
+                now_ns,
+                "cex_check",
+                f"not sent: the CEX leg would be refused: {why}",
+                OrderStatus.REJECTED,
+            )
+            return
+        ok = await self._swap(opp, leg, dex_res, now_ns)
         if not ok:
             cex_order.transition(OrderStatus.REJECTED, now_ns, "not sent: the DEX leg failed")
             return
-        cex_order.qty = dex_res.base  # hedge exactly what the chain moved
-        venue = self.cex_venues.get(cex_order.venue)
-        book = self.books(f"{cex_order.venue} {cex_order.symbol}")
-        if venue is None or book is None:
-            cex_order.transition(
-                OrderStatus.REJECTED, now_ns, f"no CEX venue/book for {cex_order.venue} {cex_order.symbol}"
-            )
-            return
+        assert venue is not None and book is not None
+        # hedge exactly what the chain moved, in whole lots (the plan makes them equal; any
+        # remainder is the trade's unhedged quantity, never an off-grid order)
+        cex_order.qty = floor_to(dex_res.base, grid_step(book.instrument, opp.base.decimals))
         venue.execute(cex_order, book, now_ns)
         cex_res.base = cex_order.filled_qty
         cex_res.quote = sum((f.price * f.qty for f in cex_order.fills), ZERO)
         cex_res.cex_fee = cex_order.fee
+
+    @staticmethod
+    def _cex_refusal(opp: DexOpportunity, order: Order, venue: PaperVenue | None, book: OrderBook | None) -> str:
+        """Why the venue would refuse the planned CEX order now ("" when it would take it): no venue
+        or book, an off-grid quantity or price, or the free balance its funds rule requires (a buy:
+        ``qty x limit x (1 + fee)`` of quote, :func:`.lots.buy_funds_needed`; a sell: the base)."""
+        if venue is None or book is None or not book.valid:
+            return f"no CEX venue/book for {order.venue} {order.symbol}"
+        inst = book.instrument
+        step, tick = grid_step(inst, opp.base.decimals), dec(inst.tick_size)
+        if order.qty % step or order.limit_price % tick:
+            return f"{order.qty} @ {order.limit_price} is off the venue's grid (lot {step}, tick {tick})"
+        have_ccy, need = (
+            (inst.quote, buy_funds_needed(order.qty, order.limit_price, inst.fees.taker))
+            if order.side == "buy"
+            else (inst.base, order.qty)
+        )
+        have = venue.portfolio.balance(venue.venue, have_ccy)
+        return f"insufficient {have_ccy}: need {need}, have {have}" if have < need else ""
 
     async def _dex_dex(self, opp: DexOpportunity, results: dict[str, LegResult], now_ns: int) -> None:
         first, second = opp.legs
