@@ -186,9 +186,12 @@ class DexArbExecutor:
             return
         wallet = f"wallet@{leg.pool.chain_id}"
         sign = 1 if leg.side == "buy" else -1
-        self.portfolio.deposit(wallet, opp.base.symbol, sign * res.base)
-        self.portfolio.deposit(wallet, opp.quote.symbol, -sign * res.quote)
-        self.portfolio.deposit(wallet, opp.gas.native_symbol, -gas_native)
+        # a swap is trading, not a deposit: the PnL ledger values it (realised/unrealised PnL)
+        self.portfolio.apply_exchange(
+            wallet,
+            [(opp.base.symbol, sign * res.base), (opp.quote.symbol, -sign * res.quote)],
+            fees=[(opp.gas.native_symbol, gas_native)],
+        )
 
     async def _cex_dex(self, opp: DexOpportunity, results: dict[str, LegResult], now_ns: int) -> None:
         leg = opp.legs[0]
@@ -220,7 +223,9 @@ class DexArbExecutor:
         venue.execute(cex_order, book, now_ns)
         cex_res.base = cex_order.filled_qty
         cex_res.quote = sum((f.price * f.qty for f in cex_order.fills), ZERO)
-        cex_res.cex_fee = cex_order.fee
+        # the trade's fees are in quote: a fee the venue took in the base received is worth its price
+        fee = cex_order.fee
+        cex_res.cex_fee = fee * cex_order.avg_price if cex_order.fee_currency == book.instrument.base else fee
 
     @staticmethod
     def _cex_refusal(opp: DexOpportunity, order: Order, venue: PaperVenue | None, book: OrderBook | None) -> str:
