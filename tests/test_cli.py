@@ -52,7 +52,8 @@ def test_replay_writes_the_summary_contract_and_stores_the_run(spot_head: Path, 
     r = arb("replay", f"binance:{spot_head}", "--summary-json", str(summary), "--db", str(db))
     assert r.returncode == 0, r.stderr
     s = json.loads(summary.read_text())
-    assert set(s) == {"messages", "books", "opportunities", "trades", "pnl_quote", "latency_us"}
+    assert set(s) == {"messages", "books", "opportunities", "trades", "pnl_quote", "latency_us", "risk"}
+    assert set(s["risk"]) == {"refused", "breakers", "killed"}
     assert s["messages"] == 3000
     book = s["books"]["binance BTC/USDT"]
     assert set(book) == CONTRACT_BOOK_KEYS and book["gaps"] == 0 and book["diffs_applied"] > 0

@@ -85,7 +85,7 @@ def replayed(shared_data: Path) -> Replayed:
 @pytest.mark.realdata
 def test_summary_contract(replayed: Replayed) -> None:
     s = replayed.summary
-    assert set(s) == {"messages", "books", "opportunities", "trades", "pnl_quote", "latency_us"}
+    assert set(s) == {"messages", "books", "opportunities", "trades", "pnl_quote", "latency_us", "risk"}
     assert type(s["messages"]) is int
     assert type(s["opportunities"]) is int and s["opportunities"] >= 0
     assert type(s["trades"]) is int and 0 <= s["trades"] <= s["opportunities"]
