@@ -300,7 +300,7 @@ def test_one_legged_exposure_from_failed_legs() -> None:
     t = submit(rm, opp())
     t.buy_order.notional, t.buy_order.filled_qty = Decimal("999"), Decimal("9.99")  # avg price 100
     settle(rm, t, -1, T0 + 1, status=ArbStatus.FAILED_LEG, unhedged=Decimal("9.99"), sell_status=OrderStatus.FAILED)
-    assert rm.one_legged_quote == 999.0 and check(rm, opp(), T0 + 1) is None
+    assert rm.exposure.one_legged_quote == 999.0 and check(rm, opp(), T0 + 1) is None
     rm.set_unhedged("BTC", Decimal(10), Decimal(100), T0 + 2)  # the leg-risk hook
     assert check(rm, opp(), T0 + 2) == "breaker:one_legged"
     assert rm.events[-1].detail["one_legged_quote"] == 1_000.0

@@ -2,6 +2,7 @@
 
 from cryptoarb.core.risk.breakers import BREAKERS, Breaker, BreakerState
 from cryptoarb.core.risk.config import RiskConfig
-from cryptoarb.core.risk.manager import AuditEvent, RiskManager
+from cryptoarb.core.risk.events import AuditEvent
+from cryptoarb.core.risk.manager import RiskManager
 
 __all__ = ["BREAKERS", "AuditEvent", "Breaker", "BreakerState", "RiskConfig", "RiskManager"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -36,68 +35,30 @@ from cryptoarb.core.risk.breakers import (
     BreakerState,
 )
 from cryptoarb.core.risk.config import SECOND_NS, RiskConfig
+from cryptoarb.core.risk.events import (
+    ASSET_NOTIONAL,
+    BOOK_AGE,
+    DECISION_LATENCY,
+    KILLED,
+    MIN_EDGE,
+    OPEN_EXPOSURE,
+    OPEN_ORDERS,
+    PROBE_IN_FLIGHT,
+    TRADE_NOTIONAL,
+    VENUE_HEALTH,
+    VENUE_NOTIONAL,
+    AuditEvent,
+    Window,
+)
+from cryptoarb.core.risk.exposure import Exposure
 
 DAY_NS = 86_400 * SECOND_NS
 ZERO = Decimal(0)
 CLOSED = BreakerState.CLOSED
 OPEN = BreakerState.OPEN
 HALF_OPEN = BreakerState.HALF_OPEN
-
-# Refusal reasons of ``check`` (a tripped breaker refuses as "breaker:<name>").
-KILLED = "killed"
-TRADE_NOTIONAL = "trade_notional"
-VENUE_NOTIONAL = "venue_notional"
-ASSET_NOTIONAL = "asset_notional"
-OPEN_EXPOSURE = "open_exposure"
-MIN_EDGE = "min_edge"
-BOOK_AGE = "book_age"
-DECISION_LATENCY = "decision_latency"
-OPEN_ORDERS = "open_orders"
-VENUE_HEALTH = "venue_health"
-PROBE_IN_FLIGHT = "probe_in_flight"
-
 _ERRORS = frozenset({OrderStatus.REJECTED, OrderStatus.FAILED})
 _GOOD = frozenset({ArbStatus.COMPLETE, ArbStatus.PARTIAL})
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
-    """What the audit log records: who, what, why, and the numbers behind it."""
-
-    actor: str  # "risk" for automatic decisions, else who asked (operator, file, api, ...)
-    action: str  # trip / half_open / reset / kill / resume / venue_down
-    reason: str
-    ts_ns: int  # event time
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    def as_detail(self) -> dict[str, Any]:
-        return {"reason": self.reason, "ts_ns": self.ts_ns, **self.detail}
-
-
-class _Window:
-    """A count of hits over the last ``size`` outcomes, O(1) per outcome."""
-
-    __slots__ = ("hits", "items", "size")
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.items: deque[bool] = deque()
-        self.hits = 0
-
-    def add(self, hit: bool) -> None:
-        self.items.append(hit)
-        self.hits += hit
-        if len(self.items) > self.size:
-            self.hits -= self.items.popleft()
-
-    @property
-    def full(self) -> bool:
-        return self.size > 0 and len(self.items) >= self.size
-
-    def clear(self) -> None:
-        self.items.clear()
-        self.hits = 0
-
 
 class RiskManager:
     """Pre-trade limits, circuit breakers and the kill switch of one engine."""
@@ -112,25 +73,17 @@ class RiskManager:
         self.on_audit: list[Callable[[AuditEvent], None]] = []
         self.events: deque[AuditEvent] = deque(maxlen=1_000)  # the latest, for views and tests
         self.clock_ns = 0  # latest event time seen
-        # in flight: trade id -> (asset, notional, buy venue, sell venue)
-        self._inflight: dict[int, tuple[str, float, str, str]] = {}
-        self._venue_open: dict[str, float] = {}
-        self._asset_open: dict[str, float] = {}
-        self.open_notional = 0.0
-        self._open_orders: dict[str, str] = {}  # order id -> venue
-        self._asset_of: dict[str, str] = {}  # symbol -> base asset
+        self.exposure = Exposure()
         self._venue_errors: dict[str, int] = {}
         self._venue_down: dict[str, int] = {}  # venue -> unhealthy until (event time)
-        self._unhedged: dict[str, tuple[Decimal, Decimal]] = {}  # asset -> (signed qty, mark price)
-        self.one_legged_quote = 0.0
         self.equity = ZERO  # realised PnL, or the total PnL fed through on_equity
         self.peak = ZERO
         self._external_equity = False
         self._day = -1
         self._day_start = ZERO
         self.loss_streak = 0
-        self._wins = _Window(c.win_rate_window)
-        self._errors = _Window(c.error_window)
+        self._wins = Window(c.win_rate_window)
+        self._errors = Window(c.error_window)
         self._latency_run = 0
         self.stale_feeds: list[str] = []
         self._probe_id: int | None = None
@@ -157,18 +110,17 @@ class RiskManager:
             return self._refuse(TRADE_NOTIONAL)
         bv = opp.buy.venue
         sv = opp.sell.venue
+        ex = self.exposure
         if c.max_venue_notional:
-            vo = self._venue_open
+            vo = ex.venue_open
             if bv == sv:
                 if vo.get(bv, 0.0) + 2 * n >= c.max_venue_notional:
                     return self._refuse(VENUE_NOTIONAL)
             elif vo.get(bv, 0.0) + n >= c.max_venue_notional or vo.get(sv, 0.0) + n >= c.max_venue_notional:
                 return self._refuse(VENUE_NOTIONAL)
-        if c.max_asset_notional:
-            asset = self._asset_of.get(opp.buy.symbol) or self._asset(opp.buy.symbol)
-            if self._asset_open.get(asset, 0.0) + n >= c.max_asset_notional:
-                return self._refuse(ASSET_NOTIONAL)
-        if c.max_open_exposure and self.open_notional + self.one_legged_quote + n >= c.max_open_exposure:
+        if c.max_asset_notional and ex.asset_open.get(ex.asset(opp.buy.symbol), 0.0) + n >= c.max_asset_notional:
+            return self._refuse(ASSET_NOTIONAL)
+        if c.max_open_exposure and ex.open_notional + ex.one_legged_quote + n >= c.max_open_exposure:
             return self._refuse(OPEN_EXPOSURE)
         if opp.profit_bps - c.extra_cost_bps <= c.min_edge_bps:
             return self._refuse(MIN_EDGE)
@@ -177,7 +129,7 @@ class RiskManager:
             return self._refuse(BOOK_AGE)
         if c.max_decision_latency_ns and now_ns - opp.local_ns >= c.max_decision_latency_ns:
             return self._refuse(DECISION_LATENCY)
-        if c.max_open_orders and len(self._open_orders) + 2 > c.max_open_orders:
+        if c.max_open_orders and len(ex.open_orders) + 2 > c.max_open_orders:
             return self._refuse(OPEN_ORDERS)
         down = self._venue_down
         if down and (now_ns < down.get(bv, 0) or now_ns < down.get(sv, 0)):
@@ -199,10 +151,6 @@ class RiskManager:
         if blocking is not None:
             return blocking
         return PROBE_IN_FLIGHT if self._probe_id is not None else None
-
-    def _asset(self, symbol: str) -> str:
-        asset = self._asset_of[symbol] = symbol.split("/", 1)[0]
-        return asset
 
     # -- the breakers' clock ------------------------------------------------------------------
     def tick(self, now_ns: int) -> None:
@@ -244,10 +192,11 @@ class RiskManager:
                 return None
             return {"stale": list(self.stale_feeds), "count": len(self.stale_feeds),
                     "limit": c.max_stale_feeds, "stale_after_ns": c.stale_feed_ns}
-        if name != ONE_LEGGED or not c.max_one_legged or self.one_legged_quote < c.max_one_legged:
+        ex = self.exposure
+        if name != ONE_LEGGED or not c.max_one_legged or ex.one_legged_quote < c.max_one_legged:
             return None
-        return {"one_legged_quote": self.one_legged_quote, "limit": c.max_one_legged,
-                "by_asset": {a: str(q) for a, (q, _) in self._unhedged.items() if q}}
+        return {"one_legged_quote": ex.one_legged_quote, "limit": c.max_one_legged,
+                "by_asset": {a: str(q) for a, (q, _) in ex.unhedged.items() if q}}
 
     def _check_level(self, name: str, now_ns: int, reason: str) -> None:
         if self.breakers[name].state is not OPEN:
@@ -298,9 +247,9 @@ class RiskManager:
     def on_order(self, order: Order) -> None:
         """Every order state change (executor ``on_order``): open orders, errors, latency."""
         if not order.status.terminal:
-            self._open_orders[order.id] = order.venue
+            self.exposure.open_orders[order.id] = order.venue
             return
-        if self._open_orders.pop(order.id, None) is None:
+        if self.exposure.open_orders.pop(order.id, None) is None:
             return  # unknown, or its outcome was already counted
         now = order.updated_ns
         if now > self.clock_ns:
@@ -340,14 +289,9 @@ class RiskManager:
         if trade.status is ArbStatus.PENDING:
             self._open_trade(trade)
             return
-        rec = self._inflight.pop(trade.id, None)
-        if rec is None:
+        asset = self.exposure.close_trade(trade.id)
+        if asset is None:
             return  # never seen in flight, or already learnt
-        asset, n, bv, sv = rec
-        self.open_notional = max(0.0, self.open_notional - n)
-        self._asset_open[asset] = self._asset_open[asset] - n
-        self._venue_open[bv] = self._venue_open[bv] - n
-        self._venue_open[sv] = self._venue_open[sv] - n
         now = trade.closed_ns
         if now > self.clock_ns:
             self.clock_ns = now
@@ -370,9 +314,7 @@ class RiskManager:
                 "wins": w.hits, "window": w.size, "rate": w.hits / w.size, "limit": c.min_win_rate})
         if trade.unhedged_qty_base:
             leg = trade.buy_order if trade.unhedged_qty_base > 0 else trade.sell_order
-            held = self._unhedged.get(asset, (ZERO, ZERO))[0]
-            mark = leg.avg_price or leg.expected_price
-            self._set_unhedged(asset, held + trade.unhedged_qty_base, mark)
+            self.exposure.add_unhedged(asset, trade.unhedged_qty_base, leg.avg_price or leg.expected_price)
         self._check_levels(now, f"trade {trade.id} settled ({trade.status.value}, pnl {pnl})")
         if trade.id == self._probe_id:
             self._probe_id = None
@@ -387,18 +329,8 @@ class RiskManager:
                             "unhedged_qty_base": trade.unhedged_qty_base})
 
     def _open_trade(self, trade: ArbTrade) -> None:
-        if trade.id in self._inflight:
+        if not self.exposure.open_trade(trade):
             return
-        b = trade.buy_order
-        s = trade.sell_order
-        price = b.expected_price if b.expected_price > s.expected_price else s.expected_price
-        n = float(trade.expected_qty_base) * float(price)
-        asset = self._asset_of.get(b.symbol) or self._asset(b.symbol)
-        self._inflight[trade.id] = (asset, n, b.venue, s.venue)
-        self.open_notional += n
-        self._asset_open[asset] = self._asset_open.get(asset, 0.0) + n
-        self._venue_open[b.venue] = self._venue_open.get(b.venue, 0.0) + n
-        self._venue_open[s.venue] = self._venue_open.get(s.venue, 0.0) + n
         if self._not_closed and self._probe_id is None and all(x.state is not OPEN for x in self.breakers.values()):
             self._probe_id = trade.id  # the one trade half-open breakers let through
 
@@ -417,7 +349,7 @@ class RiskManager:
     def set_unhedged(self, asset: str, qty_base: Decimal, mark_price: Decimal, now_ns: int) -> None:
         """Hook for leg-risk handling: the one-legged position left in ``asset`` (signed) and
         the price it is marked at (replaces what settled trades accumulated)."""
-        self._set_unhedged(asset, qty_base, mark_price)
+        self.exposure.set_unhedged(asset, qty_base, mark_price)
         self._check_level(ONE_LEGGED, now_ns, f"one-legged exposure in {asset} set to {qty_base}")
 
     def on_feeds(self, now_ns: int, freshest_ns: Mapping[str, int]) -> None:
@@ -434,10 +366,6 @@ class RiskManager:
         if equity > self.peak:
             self.peak = equity
 
-    def _set_unhedged(self, asset: str, qty: Decimal, mark: Decimal) -> None:
-        self._unhedged[asset] = (qty, mark)
-        self.one_legged_quote = float(sum((abs(q) * p for q, p in self._unhedged.values()), ZERO))
-
     def _roll_day(self, now_ns: int) -> None:
         day = now_ns // DAY_NS
         if day != self._day:
@@ -453,13 +381,13 @@ class RiskManager:
         """Stop everything: every new intent is refused until :meth:`resume`. Returns the ids
         of the open orders the caller must cancel (all of them, also when already killed)."""
         now = self.clock_ns if now_ns is None else now_ns
-        orders = sorted(self._open_orders)
+        orders = sorted(self.exposure.open_orders)
         if not self.killed:
             self.killed = True
             self.kill_reason = reason
             self._emit(actor, "kill", reason, now, {
-                "cancel_orders": orders, "open_notional": self.open_notional,
-                "one_legged_quote": self.one_legged_quote, "equity": self.equity})
+                "cancel_orders": orders, "open_notional": self.exposure.open_notional,
+                "one_legged_quote": self.exposure.one_legged_quote, "equity": self.equity})
         return orders
 
     def resume(self, actor: str = "operator", reason: str = "resume by command", now_ns: int | None = None) -> bool:
@@ -475,7 +403,7 @@ class RiskManager:
 
     @property
     def open_orders(self) -> list[str]:
-        return sorted(self._open_orders)
+        return sorted(self.exposure.open_orders)
 
     # -- reporting ------------------------------------------------------------------------------
     def _emit(self, actor: str, action: str, reason: str, now_ns: int, detail: dict[str, Any]) -> None:
