@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from sqlalchemy import select
 
 from cryptoarb.config import ConfigError, load_settings
@@ -21,7 +22,7 @@ from cryptoarb.core.opportunity import Opportunity, OrderIntent
 from cryptoarb.core.orders import ArbStatus, ArbTrade, Order, OrderStatus
 from cryptoarb.core.risk import AuditEvent, RiskConfig, RiskManager
 from cryptoarb.core.risk.config import SECOND_NS
-from cryptoarb.demo.run import build_demo
+from cryptoarb.demo.run import build_demo, print_summary
 from cryptoarb.engine import killswitch
 from cryptoarb.storage import StorageWriter, connect
 from cryptoarb.storage.models import Base
@@ -310,6 +311,10 @@ def test_disabled_breaker_never_trips() -> None:
     rm = RiskManager(RiskConfig(**{**OFF, "max_loss_streak": 1, "disabled": frozenset({"loss_streak"})}))
     trade(rm, "-1", T0)
     assert check(rm, opp()) is None and not rm.events
+    rm = manager(win_rate_window=2, min_win_rate=0.0)  # a zero limit switches the check off
+    trade(rm, "-1", T0)
+    trade(rm, "-1", T0)
+    assert check(rm, opp()) is None and not rm.events
 
 
 def test_manual_reset() -> None:
@@ -420,6 +425,10 @@ def test_demo_loss_streak_trips_and_stops_trading(db: tuple[str, StorageWriter])
     rows = [r for r in _audit_rows(url) if r["action"] == "risk.trip"]
     assert len(rows) == 1 and rows[0]["detail"]["breaker"] == "loss_streak"
     assert rows[0]["detail"]["run_id"] == w.run_id and Decimal(rows[0]["detail"]["last_pnl"]) < 0
+    con = Console(width=120, record=True, force_terminal=False)
+    print_summary(summary, con)
+    text = con.export_text()
+    assert f"breaker:loss_streak {refused}" in text and "loss_streak open" in text
 
 
 def test_demo_defaults_do_not_refuse() -> None:

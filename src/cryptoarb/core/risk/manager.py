@@ -309,7 +309,7 @@ class RiskManager:
                 "streak": self.loss_streak, "limit": c.max_loss_streak, "last_pnl": pnl, "trade_id": trade.id})
         w = self._wins
         w.add(pnl > 0)
-        if w.full and w.hits / w.size <= c.min_win_rate:
+        if w.full and c.min_win_rate and w.hits / w.size <= c.min_win_rate:
             self._trip(WIN_RATE, now, f"win rate {w.hits}/{w.size}", {
                 "wins": w.hits, "window": w.size, "rate": w.hits / w.size, "limit": c.min_win_rate})
         if trade.unhedged_qty_base:
