@@ -60,6 +60,7 @@ HALF_OPEN = BreakerState.HALF_OPEN
 _ERRORS = frozenset({OrderStatus.REJECTED, OrderStatus.FAILED})
 _GOOD = frozenset({ArbStatus.COMPLETE, ArbStatus.PARTIAL})
 
+
 class RiskManager:
     """Pre-trade limits, circuit breakers and the kill switch of one engine."""
 
