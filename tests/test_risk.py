@@ -462,3 +462,11 @@ def test_kill_file_stops_the_demo_and_resume_file_lifts_it(tmp_path: Path) -> No
     summary = build_demo(settings, seed=7).run(20, live=False, speed=0, start_ns=0)
     assert summary["trades"] == 0 and summary["risk"]["killed"] is True
     assert summary["risk"]["refused"] == {"killed": summary["opportunities"]} and summary["opportunities"] > 0
+
+
+def test_demo_pre_trade_limit_refuses_every_intent_and_counts_it() -> None:
+    settings = load_settings(storage={"enabled": False}, risk={"max_trade_notional": 1.0})
+    demo = build_demo(settings, seed=7)
+    summary = demo.run(20, live=False, speed=0, start_ns=0)
+    assert summary["opportunities"] > 0 and summary["trades"] == 0 and not demo.engine.executor.trades
+    assert summary["risk"]["refused"] == {"trade_notional": summary["opportunities"]}
