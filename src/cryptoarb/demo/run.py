@@ -230,6 +230,15 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         ("latency p50 / p99 / p99.9 (µs)",
          " / ".join(f"{lat.get(k, 0.0):.1f}" for k in ("p50", "p99", "p999"))),
     ]
+    risk = summary.get("risk")
+    if risk is not None:
+        tripped = [f"{n} {st}" for n, st in risk["breakers"].items() if st != "closed"]
+        rows += [
+            ("risk: refused", ", ".join(f"{k} {v}" for k, v in risk["refused"].items()) or "-"),
+            ("risk: breakers", ", ".join(tripped) or "all closed"),
+        ]
+        if risk["killed"]:
+            rows.append(("risk: kill switch", "ON"))
     for k, v in rows:
         t.add_row(k, v)
     con.print(t)

@@ -23,8 +23,10 @@ from cryptoarb.core.instruments import Instrument
 from cryptoarb.core.opportunity import Opportunity
 from cryptoarb.core.pnl import PnlSnapshot
 from cryptoarb.core.pnl import snapshot as value_portfolio
+from cryptoarb.core.risk import AuditEvent, RiskManager
 from cryptoarb.detect.cross_venue import CrossVenueDetector, Limits
 from cryptoarb.detect.groups import GroupError, GroupPlan, auto_groups, explicit_groups
+from cryptoarb.engine import killswitch
 from cryptoarb.engine.latency import LatencyRecorder
 from cryptoarb.engine.valuation import Marks, cash_set, valuation_currency
 from cryptoarb.execution.arb import ArbExecutor, ExecConfig
@@ -43,6 +45,7 @@ class Sink(Protocol):
     def balances(self, ts_ns: int, rows: list[tuple[str, str, Decimal]]) -> None: ...
     def pnl(self, ts_ns: int, snap: PnlSnapshot) -> None: ...
     def feature(self, row: dict[str, Any]) -> None: ...
+    def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None: ...
 
 
 HandlerFactory = Callable[["Engine", str], Handler]
@@ -124,6 +127,13 @@ class Engine:
             available_exact=self.available_exact,
         )
         self.executor.on_trade.append(self._on_trade)
+        # consulted on every opportunity before it is sent; learns from every order and trade
+        self.risk = RiskManager(settings.risk.build())
+        self.risk.on_audit.append(self._audit)
+        self.executor.on_order.append(self.risk.on_order)
+        self.executor.on_trade.append(self.risk.on_trade)
+        self._risk_due_ns = 0  # next kill-file / feed-age poll (event time, once per second)
+        self._feed_seen: dict[str, int] = {}
         if sink is not None:
             self.executor.on_order.append(sink.order)
             self.executor.on_fill.append(sink.fill)
@@ -198,6 +208,8 @@ class Engine:
         """Feed one raw message; returns its kind. Raises MessageError for a bad one."""
         self.messages += 1
         self.clock_ns = local_ns
+        if local_ns >= self._risk_due_ns:
+            self._risk_poll(local_ns)
         q = self._exec_queue
         if (q and q[0][0] <= local_ns) or self._bal_due < local_ns:
             self._advance(local_ns)
@@ -212,6 +224,8 @@ class Engine:
     def tick(self, now_ns: int) -> None:
         """Advance event time without a message (live runs): deliver paper orders now due."""
         self.clock_ns = max(self.clock_ns, now_ns)
+        if now_ns >= self._risk_due_ns:
+            self._risk_poll(now_ns)
         q = self._exec_queue
         if (q and q[0][0] <= now_ns) or self._bal_due < now_ns:
             self._advance(now_ns)
@@ -259,9 +273,14 @@ class Engine:
         fresh = self._fresh
         self._fresh = []
         sink = self.sink
+        books = self.books
+        risk = self.risk
         for opp in fresh:
             self.opportunities += 1
-            if self.executor.submit(opp, now_ns) is None:
+            if (
+                risk.check(opp, now_ns, books[opp.buy_key].local_ns, books[opp.sell_key].local_ns) is not None
+                or self.executor.submit(opp, now_ns) is None
+            ):
                 self.detector.release(opp)  # not traded: its liquidity is there for the next one
             for fn in self.on_opportunity:
                 fn(opp)
@@ -281,6 +300,8 @@ class Engine:
         if trade.closed_ns:
             self._refresh_available()
             snap = self.pnl_snapshot()  # also samples the unhedged exposure the trade left
+            # daily loss and drawdown follow the account (realised + marked), not the trades' sum
+            self.risk.on_equity(snap.exact[2], trade.closed_ns)
             self.record_balances(trade.closed_ns)
             if self.sink is not None:
                 self.sink.pnl(trade.closed_ns, snap)
@@ -292,6 +313,43 @@ class Engine:
                                self.max_unhedged_quote)
         self.max_unhedged_quote = snap.max_unhedged_quote
         return snap
+
+    # -- risk ---------------------------------------------------------------------------
+    def _risk_poll(self, now_ns: int) -> None:
+        """Once per second of event time: the kill file, a resume request, feed ages."""
+        self._risk_due_ns = now_ns + 1_000_000_000
+        risk = self.risk
+        path = risk.config.kill_file
+        if path:
+            if risk.killed:
+                actor = killswitch.take_resume(path)
+                if actor is not None:
+                    risk.resume(actor, f"resume requested through {path}.resume", now_ns)
+            if not risk.killed:
+                request = killswitch.read_kill(path)
+                if request is not None:
+                    self.kill(request[1], request[0], now_ns)
+        seen = self._feed_seen
+        for book in self.books.values():
+            if book.valid:
+                venue = book.instrument.venue
+                if book.local_ns > seen.get(venue, 0):
+                    seen[venue] = book.local_ns
+        risk.on_feeds(now_ns, seen)
+
+    def kill(self, reason: str, actor: str = "operator", now_ns: int | None = None) -> list[str]:
+        """Stop every new intent now; the ids of the open orders to cancel. Paper orders are
+        immediate-or-cancel and already at their venue, so in paper mode nothing is left to
+        cancel by the time they are known: the list goes into the audit row."""
+        return self.risk.kill(reason, actor, self.clock_ns if now_ns is None else now_ns)
+
+    def resume(self, actor: str = "operator", reason: str = "resume by command") -> bool:
+        """Lift the kill switch (explicit command only); False when it was not on."""
+        return self.risk.resume(actor, reason, self.clock_ns)
+
+    def _audit(self, ev: AuditEvent) -> None:
+        if self.sink is not None:
+            self.sink.audit(ev.actor, f"risk.{ev.action}", {"run_id": self.run_id, **ev.as_detail()})
 
     # -- end of run --------------------------------------------------------------------
     def finish(self) -> None:
@@ -320,6 +378,7 @@ class Engine:
             "pnl": {"realised": pnl.realised, "unrealised": pnl.unrealised, "total": pnl.total},
             "max_unhedged_quote": pnl.max_unhedged_quote,
             "latency_us": self.latency.summary_us(),
+            "risk": self.risk.summary(),
         }
 
 
