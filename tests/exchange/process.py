@@ -21,6 +21,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -190,3 +192,22 @@ class LoopbackGuard:
 
     async def close(self) -> None:
         await self.session.close()
+
+
+@asynccontextmanager
+async def ccxt_client(venue: LocalBinance, account: str = "alice", cls: Any = None,
+                      **config: Any) -> AsyncIterator[tuple[Any, LoopbackGuard]]:
+    """A ccxt async instance (``binance`` unless ``cls`` says otherwise) on ``venue`` with
+    ``account``'s keys, its HTTP through a :class:`LoopbackGuard`; closed on exit."""
+    import ccxt.async_support as ccxt_async
+
+    guard = LoopbackGuard()
+    acc = venue.account(account)
+    ex = (cls or ccxt_async.binance)({"apiKey": acc["api_key"], "secret": acc["secret"], "session": guard.session,
+                                      **config})
+    ccxt_urls(ex, venue.url)
+    try:
+        yield ex, guard
+    finally:
+        await ex.close()
+        await guard.close()
