@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -53,6 +53,7 @@ class LocalBinance:
         self.proc: subprocess.Popen[bytes] | None = None
         state_dir.mkdir(parents=True, exist_ok=True)
         self.config = state_dir / "venue.json"
+        self.log = state_dir / "venue.log"  # the process's stderr
         self.accounts = accounts or ACCOUNTS
         self.config.write_text(json.dumps({"accounts": self.accounts, "weight_limit_1m": weight_limit}))
 
@@ -67,7 +68,9 @@ class LocalBinance:
         for c in self.captures:
             cmd += ["--capture", str(c)]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # stderr to a file, never a pipe nobody drains (a full pipe would block the venue)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         line = b""
@@ -80,8 +83,12 @@ class LocalBinance:
                 break
         if not line.startswith(b"READY "):
             err = b""
-            if self.proc.poll() is not None and self.proc.stderr is not None:
-                err = self.proc.stderr.read()
+            if not line:  # stdout closed: the process is exiting, with its reason on stderr
+                with suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(10)
+            if self.proc.poll() is not None:
+                last = self.log.read_bytes().strip().splitlines()
+                err = last[-1] if last else b""
             self.kill()
             raise RuntimeError(f"local venue did not start: {line!r} {err.decode(errors='replace')}")
         self.url = line.split()[1].decode()
@@ -106,10 +113,8 @@ class LocalBinance:
         self._close_pipes()
 
     def _close_pipes(self) -> None:
-        if self.proc is not None:
-            for pipe in (self.proc.stdout, self.proc.stderr):
-                if pipe is not None:
-                    pipe.close()
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
 
     def restart(self, crash: bool = False) -> LocalBinance:
         """Stop (SIGKILL when ``crash``) and start again on the same port and state directory."""
