@@ -60,9 +60,9 @@ async def clear_faults(request: web.Request) -> web.Response:
 
 
 async def get_book(request: web.Request) -> web.Response:
-    m = _venue(request).market
-    m.catch_up()
-    return web.json_response(m.position())
+    v = _venue(request)
+    v.matcher.fill_resting(v.now_ms())
+    return web.json_response(v.market.position())
 
 
 async def move_book(request: web.Request) -> web.Response:

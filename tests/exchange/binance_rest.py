@@ -62,7 +62,7 @@ class Venue:
             fees[name] = (Decimal(str(acc.get("taker_fee", "0.001"))), Decimal(str(acc.get("maker_fee", "0.001"))))
             self.store.seed(name, {a: Decimal(str(v)) for a, v in acc.get("balances", {}).items()})
         self.market = market
-        self.matcher = Matcher(self.store, market, self.rules, fees)
+        self.matcher = Matcher(self.store, market, self.rules, fees, self.now_ms)
         self.faults = FaultBoard()
         self.limiter = WeightLimiter(int(config.get("weight_limit_1m", 6000)))
         self.clock_offset_ms = 0
@@ -235,7 +235,6 @@ async def depth(request: web.Request) -> web.Response:
     limit = int_param(params, "limit") or 100
     if not 1 <= limit <= 5000:
         raise VenueError(-1100, "Illegal characters found in parameter 'limit'; legal range is '1-5000'.")
-    v.market.catch_up()
     bids, asks = v.market.depth(limit)
     return web.json_response({"lastUpdateId": v.market.book.update_id,
                               "bids": [[fmt(p), fmt(q)] for p, q in bids],
@@ -246,7 +245,6 @@ async def book_ticker(request: web.Request) -> web.Response:
     v = venue_of(request)
     params, _, _ = await params_of(request)
     check_symbol(v, params)
-    v.market.catch_up()
     bids, asks = v.market.depth(1)
     zero = (Decimal(0), Decimal(0))
     (bp, bq), (ap, aq) = (bids or [zero])[0], (asks or [zero])[0]
@@ -301,7 +299,6 @@ def find_order(v: Venue, account: str, params: dict[str, str], client_key: str) 
 @signed
 async def get_order(request: web.Request, account: str, params: dict[str, str]) -> web.Response:
     v = venue_of(request)
-    v.matcher.fill_resting(v.now_ms())
     o = find_order(v, account, params, "origClientOrderId")
     if o is None:
         raise VenueError(-2013, "Order does not exist.")
@@ -311,7 +308,6 @@ async def get_order(request: web.Request, account: str, params: dict[str, str]) 
 @signed
 async def cancel_order(request: web.Request, account: str, params: dict[str, str]) -> web.Response:
     v = venue_of(request)
-    v.matcher.fill_resting(v.now_ms())
     o = find_order(v, account, params, "origClientOrderId")
     if o is None:
         raise VenueError(-2011, "Unknown order sent.")
@@ -327,7 +323,6 @@ async def cancel_order(request: web.Request, account: str, params: dict[str, str
 async def open_orders(request: web.Request, account: str, params: dict[str, str]) -> web.Response:
     v = venue_of(request)
     symbol = check_symbol(v, params, required=False)
-    v.matcher.fill_resting(v.now_ms())
     return web.json_response([order_json(o) for o in v.store.open_orders(account, symbol)])
 
 
@@ -335,7 +330,6 @@ async def open_orders(request: web.Request, account: str, params: dict[str, str]
 async def cancel_open_orders(request: web.Request, account: str, params: dict[str, str]) -> web.Response:
     v = venue_of(request)
     symbol = check_symbol(v, params)
-    v.matcher.fill_resting(v.now_ms())
     out = []
     for o in v.store.open_orders(account, symbol):
         done = v.matcher.cancel(account, o, v.now_ms())
@@ -358,7 +352,6 @@ def _limit(params: dict[str, str]) -> int:
 async def all_orders(request: web.Request, account: str, params: dict[str, str]) -> web.Response:
     v = venue_of(request)
     symbol = check_symbol(v, params)
-    v.matcher.fill_resting(v.now_ms())
     rows = v.store.orders(account, symbol, int_param(params, "orderId"), int_param(params, "startTime"),
                           int_param(params, "endTime"), _limit(params))
     return web.json_response([order_json(o) for o in rows])
@@ -369,7 +362,6 @@ async def my_trades(request: web.Request, account: str, params: dict[str, str]) 
     v = venue_of(request)
     symbol = check_symbol(v, params)
     assert symbol is not None
-    v.matcher.fill_resting(v.now_ms())
     rows = v.store.trades(account, symbol, int_param(params, "orderId"), int_param(params, "fromId"),
                           int_param(params, "startTime"), int_param(params, "endTime"), _limit(params))
     return web.json_response([trade_json(f) for f in rows])
@@ -458,6 +450,7 @@ async def _serve(v: Venue, request: web.Request, handler: Handler) -> web.Stream
     if http is not None and not http.commit:
         return web.Response(status=http.status or 502, text="<html><body><h1>Bad Gateway</h1></body></html>",
                             content_type="text/html")
+    v.matcher.fill_resting(v.now_ms())  # the book moved on since the last request: so did resting orders
     try:
         resp = await handler(request)
     except VenueError as e:

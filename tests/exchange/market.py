@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gzip
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -60,6 +60,8 @@ class CaptureMarket:
         self.instrument: Instrument = Catalog().get(venue, symbol)
         self._venue = venue
         self.pace = pace
+        #: called after each line that leaves a valid book (the venue fills resting orders it crosses)
+        self.on_move: Callable[[], None] | None = None
         self._reset()
         self.seek(start_line)
         self._anchor()
@@ -83,6 +85,8 @@ class CaptureMarket:
         self.capture_ns = ns
         self.line += 1
         self._next = next(self._it, None)
+        if self.on_move is not None and self.book.valid:
+            self.on_move()
         return True
 
     def _anchor(self) -> None:

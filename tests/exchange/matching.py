@@ -14,6 +14,8 @@ expires; a GTC remainder rests and fills, as maker at its own price, once the bo
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
@@ -89,7 +91,8 @@ def parse_decimal(params: dict[str, str], name: str) -> Decimal | None:
                                 "'^([0-9]{1,20})(\\.[0-9]{1,20})?$'.") from None
     if not d.is_finite() or d < 0:
         raise VenueError(-1100, f"Illegal characters found in parameter '{name}'.")
-    if -d.as_tuple().exponent > 8 if isinstance(d.as_tuple().exponent, int) else False:
+    exponent = d.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -8:
         raise VenueError(-1111, f"Parameter '{name}' has too much precision.")
     return d
 
@@ -98,11 +101,14 @@ class Matcher:
     """Places, fills and cancels orders of every account on the one symbol."""
 
     def __init__(self, store: Store, market: CaptureMarket, rules: SymbolRules,
-                 fees: dict[str, tuple[Decimal, Decimal]]) -> None:
+                 fees: dict[str, tuple[Decimal, Decimal]], clock: Callable[[], int]) -> None:
         self.store = store
         self.market = market
         self.rules = rules
         self.fees = fees  # account -> (taker, maker)
+        self.clock = clock  # the venue's time, ms
+        self._open: list[Order] | None = None  # open orders, reloaded after any change
+        market.on_move = self._moved
 
     # -- checks ----------------------------------------------------------------------------
     def _check_price(self, price: Decimal) -> None:
@@ -165,7 +171,7 @@ class Matcher:
                 if quote_qty <= 0:
                     raise VenueError(-1013, "Filter failure: NOTIONAL")
                 self._check_notional(quote_qty)
-        cid = params.get("newClientOrderId") or f"x-local-{now}-{id(params) & 0xFFFF:x}"
+        cid = params.get("newClientOrderId") or uuid.uuid4().hex[:22]
         if not CLIENT_ID.match(cid):
             raise VenueError(-1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is "
                                     "'^[a-zA-Z0-9-_]{1,36}$'.")
@@ -207,6 +213,8 @@ class Matcher:
         except BaseException:
             store.rollback()
             raise
+        finally:
+            self._open = None
         order = store.order(account, r.symbol, order_id=oid)
         assert order is not None
         return order, fills
@@ -314,10 +322,23 @@ class Matcher:
 
     # -- resting orders --------------------------------------------------------------------
     def fill_resting(self, now: int) -> int:
-        """Fill open GTC orders that the book now crosses, as makers at their own price."""
+        """Bring the book up to the paced clock (filling resting orders at every line it passes),
+        then fill what the book crosses now; returns the number of fills."""
         self.market.catch_up()
+        return self._fill_crossed(now)
+
+    def _moved(self) -> None:
+        if self._open is None:
+            self._open = self.store.open_orders(symbol=self.rules.symbol)
+        if self._open:
+            self._fill_crossed(self.clock())
+
+    def _fill_crossed(self, now: int) -> int:
+        """Fill open GTC orders that the book crosses, as makers at their own price."""
+        if self._open is None:
+            self._open = self.store.open_orders(symbol=self.rules.symbol)
         n = 0
-        for o in self.store.open_orders(symbol=self.rules.symbol):
+        for o in self._open:
             book_side = "asks" if o.side == BUY else "bids"
             crossing = self._crossing(o.side, o.price)
             if not crossing:
@@ -344,6 +365,8 @@ class Matcher:
             except BaseException:
                 self.store.rollback()
                 raise
+        if n:
+            self._open = None
         return n
 
     # -- cancelling ------------------------------------------------------------------------
@@ -361,6 +384,8 @@ class Matcher:
         except BaseException:
             self.store.rollback()
             raise
+        finally:
+            self._open = None
         done = self.store.order(account, r.symbol, order_id=order.order_id)
         assert done is not None
         return done
