@@ -10,7 +10,7 @@ gateway 5xx or a dropped answer -> ExchangeNotAvailable (a NetworkError: outcome
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import ccxt.async_support as ccxt
@@ -31,12 +31,8 @@ def captures(shared_data: Path) -> list[Path]:
 
 
 @pytest.fixture
-def venue(tmp_path: Path, captures: list[Path]) -> Iterator[LocalBinance]:
-    v = LocalBinance(tmp_path / "venue", captures, start_line=START).start()
-    try:
-        yield v
-    finally:
-        v.stop()
+def venue(binance_venues: Callable[..., LocalBinance]) -> LocalBinance:
+    return binance_venues("venue", start_line=START)
 
 
 def best_ask(v: LocalBinance) -> float:
@@ -137,25 +133,23 @@ def test_rate_limit_maintenance_and_gateway_faults(venue: LocalBinance) -> None:
     asyncio.run(run())
 
 
-def test_the_weight_limit_answers_429_then_bans_with_418(tmp_path: Path, captures: list[Path]) -> None:
-    v = LocalBinance(tmp_path / "limited", captures, start_line=START, weight_limit=50).start()
-    try:
-        async def run() -> list[str]:
-            seen = []
-            async with ccxt_client(v, enableRateLimit=False) as (ex, _):
-                for _ in range(60):  # depth?limit=100 weighs 5: the 11th in a minute is over 50
-                    try:
-                        await ex.fetch_order_book("BTC/USDT", 100)
-                        seen.append("ok")
-                    except ccxt.DDoSProtection as e:
-                        seen.append("418" if " 418 " in str(e) else "429")
-            return seen
+def test_the_weight_limit_answers_429_then_bans_with_418(binance_venues: Callable[..., LocalBinance]) -> None:
+    v = binance_venues("limited", start_line=START, weight_limit=50)
 
-        seen = asyncio.run(run())
-        assert "429" in seen and seen[-1] == "418"
-        assert seen.index("429") <= 20  # 10 fit in one minute (20 if the minute turned meanwhile)
-    finally:
-        v.stop()
+    async def run() -> list[str]:
+        seen = []
+        async with ccxt_client(v, enableRateLimit=False) as (ex, _):
+            for _ in range(60):  # depth?limit=100 weighs 5: the 11th in a minute is over 50
+                try:
+                    await ex.fetch_order_book("BTC/USDT", 100)
+                    seen.append("ok")
+                except ccxt.DDoSProtection as e:
+                    seen.append("418" if " 418 " in str(e) else "429")
+        return seen
+
+    seen = asyncio.run(run())
+    assert "429" in seen and seen[-1] == "418"
+    assert seen.index("429") <= 20  # 10 fit in one minute (20 if the minute turned meanwhile)
 
 
 @pytest.mark.parametrize("fault", [{"kind": "drop_response"}, {"kind": "http_error", "status": 503, "commit": True}])

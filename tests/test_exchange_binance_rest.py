@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -54,12 +54,8 @@ def _lines(paths: list[Path]) -> Iterator[bytes]:
 
 
 @pytest.fixture
-def venue(tmp_path: Path, captures: list[Path]) -> Iterator[LocalBinance]:
-    v = LocalBinance(tmp_path / "venue", captures, start_line=START).start()
-    try:
-        yield v
-    finally:
-        v.stop()
+def venue(binance_venues: Callable[..., LocalBinance]) -> LocalBinance:
+    return binance_venues("venue", start_line=START)
 
 
 def levels(side: list[tuple[str, str]]) -> list[tuple[Decimal, Decimal]]:
@@ -261,43 +257,38 @@ def test_resting_order_fills_as_maker_when_the_replayed_book_crosses_it(venue: L
     asyncio.run(run())
 
 
-def test_paced_replay_moves_the_book_forward(tmp_path: Path, captures: list[Path]) -> None:
-    v = LocalBinance(tmp_path / "paced", captures, start_line=START, pace=50.0).start()
-    try:
-        first = v.admin("GET", "/admin/book")["update_id"]
-        for _ in range(200):  # bounded: at 50x the capture's diffs (100 ms apart) arrive every 2 ms
-            if v.admin("GET", "/admin/book")["update_id"] > first:
-                break
-        assert v.admin("GET", "/admin/book")["update_id"] > first
-    finally:
-        v.stop()
+def test_paced_replay_moves_the_book_forward(binance_venues: Callable[..., LocalBinance]) -> None:
+    v = binance_venues("paced", start_line=START, pace=50.0)
+    first = v.admin("GET", "/admin/book")["update_id"]
+    for _ in range(200):  # bounded: at 50x the capture's diffs (100 ms apart) arrive every 2 ms
+        if v.admin("GET", "/admin/book")["update_id"] > first:
+            break
+    assert v.admin("GET", "/admin/book")["update_id"] > first
 
 
-def test_binanceus_trades_against_a_second_instance(tmp_path: Path, captures: list[Path],
-                                                    venue: LocalBinance) -> None:
+def test_binanceus_trades_against_a_second_instance(binance_venues: Callable[..., LocalBinance],
+                                                    captures: list[Path], venue: LocalBinance) -> None:
     later = START + 5000
-    us = LocalBinance(tmp_path / "us", captures, start_line=later).start()
+    us = binance_venues("us", start_line=later)
     ref = RefBook(False)
     for i, line in enumerate(_lines(captures)):
         if i >= later:
             break
         ref.feed(split_line(line)[1])
     ask = levels(ref.asks())[0]
-    try:
-        async def run() -> None:
-            async with ccxt_client(us, cls=ccxt.binanceus) as (ex, guard):
-                await ex.load_markets()
-                ob = await ex.fetch_order_book("BTC/USDT", 5)
-                assert D(str(ob["asks"][0][0])) == ask[0]
-                o = await ex.create_order("BTC/USDT", "limit", "buy", 0.001, float(ask[0]),
-                                          {"timeInForce": "IOC", "clientOrderId": "us-1"})
-                assert trades_of(o) == [(ask[0], D("0.001"))]
-                assert not guard.refused and all(u.startswith(us.url) for u in guard.urls)
-            async with ccxt_client(venue) as (ex, _):  # the other venue is another exchange
-                assert (await ex.fetch_order_book("BTC/USDT", 5))["nonce"] != ob["nonce"]
-                assert await ex.fetch_my_trades("BTC/USDT") == []
 
-        asyncio.run(run())
-        assert [o["clientOrderId"] for o in us.orders()] == ["us-1"] and venue.orders() == []
-    finally:
-        us.stop()
+    async def run() -> None:
+        async with ccxt_client(us, cls=ccxt.binanceus) as (ex, guard):
+            await ex.load_markets()
+            ob = await ex.fetch_order_book("BTC/USDT", 5)
+            assert D(str(ob["asks"][0][0])) == ask[0]
+            o = await ex.create_order("BTC/USDT", "limit", "buy", 0.001, float(ask[0]),
+                                      {"timeInForce": "IOC", "clientOrderId": "us-1"})
+            assert trades_of(o) == [(ask[0], D("0.001"))]
+            assert not guard.refused and all(u.startswith(us.url) for u in guard.urls)
+        async with ccxt_client(venue) as (ex, _):  # the other venue is another exchange
+            assert (await ex.fetch_order_book("BTC/USDT", 5))["nonce"] != ob["nonce"]
+            assert await ex.fetch_my_trades("BTC/USDT") == []
+
+    asyncio.run(run())
+    assert [o["clientOrderId"] for o in us.orders()] == ["us-1"] and venue.orders() == []

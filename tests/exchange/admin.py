@@ -19,6 +19,7 @@ from aiohttp import web
 from tests.exchange.faults import FaultError
 from tests.exchange.market import CaptureError
 from tests.exchange.matching import fmt
+from tests.exchange.protocol import order_json
 
 if TYPE_CHECKING:
     from tests.exchange.binance_rest import Venue
@@ -102,8 +103,6 @@ def _account(request: web.Request) -> str | None:
 
 
 async def orders(request: web.Request) -> web.Response:
-    from tests.exchange.binance_rest import order_json
-
     v = _venue(request)
     name = _account(request)
     if name is None:
