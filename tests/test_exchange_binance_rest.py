@@ -231,7 +231,8 @@ def test_gtc_order_rests_is_listed_cancelled_and_unknown_afterwards(venue: Local
 
 def test_resting_order_fills_as_maker_when_the_replayed_book_crosses_it(venue: LocalBinance,
                                                                          captures: list[Path]) -> None:
-    # find, in the capture after START, a moment when the best ask is below today's best ask
+    # find, in the capture after START, a moment when the best ask is below today's best ask,
+    # and a later one when it is back above: the venue must fill on the way, not only where it stops
     m = CaptureMarket(captures, START)
     ask0 = next(m.levels("asks"))[0]
     low, low_line = ask0, START
@@ -242,17 +243,22 @@ def test_resting_order_fills_as_maker_when_the_replayed_book_crosses_it(venue: L
             low, low_line = a, m.line
     assert low < ask0, "the capture's ask never fell below its level at START"
     price = low  # below the best ask now: rests; at low_line the ask reaches it
+    m.seek(low_line)
+    while next(m.levels("asks"))[0] <= price:
+        m.advance(1)
+    back_line = m.line  # the ask is above the order's price again
 
     async def run() -> None:
         async with ccxt_client(venue) as (ex, _):
             o = await ex.create_order("BTC/USDT", "limit", "buy", 0.0002, float(price),
                                       {"timeInForce": "GTC", "clientOrderId": "maker-1"})
             assert o["status"] == "open"
-            venue.admin("POST", "/admin/book", {"seek_line": low_line})
+            venue.admin("POST", "/admin/book", {"seek_line": back_line})
             filled = await ex.fetch_order(o["id"], "BTC/USDT")
             assert filled["status"] == "closed" and filled["average"] == float(price)
             (t,) = await ex.fetch_my_trades("BTC/USDT")
             assert t["takerOrMaker"] == "maker" and D(t["info"]["price"]) == price
+            assert D(t["info"]["commission"]) == D("0.0002") * D("0.001")  # maker fee, in BTC
 
     asyncio.run(run())
 
