@@ -45,7 +45,7 @@ class Venue:
     """Everything one server process holds: accounts, book, durable state, faults, clock."""
 
     def __init__(self, config: dict[str, Any], state_dir: Path, market: CaptureMarket) -> None:
-        self.rules = SymbolRules(**{k: (Decimal(v) if k not in ("symbol", "base", "quote") else v)
+        self.rules = SymbolRules(**{k: (Decimal(str(v)) if k not in ("symbol", "base", "quote") else v)
                                     for k, v in config.get("symbol", {}).items()})
         self.keys: dict[str, tuple[str, bytes]] = {}  # api key -> (account name, secret)
         fees: dict[str, tuple[Decimal, Decimal]] = {}
@@ -185,6 +185,12 @@ def load_config(path: Path) -> dict[str, Any]:
                 Decimal(str(v))
         except (InvalidOperation, AttributeError):
             raise ConfigError(f"config file {path}: accounts[{i}].balances must map assets to amounts") from None
+    symbol = cfg.get("symbol", {})
+    fields = set(SymbolRules.__dataclass_fields__)
+    if not isinstance(symbol, dict) or set(symbol) - fields:
+        unknown = ", ".join(sorted(set(symbol) - fields)) if isinstance(symbol, dict) else "not an object"
+        raise ConfigError(f"config file {path}: 'symbol' has unknown field(s) {unknown}; "
+                          f"known: {', '.join(sorted(fields))}")
     return cfg
 
 
