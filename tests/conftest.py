@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.exchange.fixtures import binance_venues  # noqa: F401  (a fixture: the local Binance REST venue)
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BINANCE_DIR = "binance-2024-08-08"
 
