@@ -274,10 +274,15 @@ def test_strict_replay_stops_at_the_bad_line(tmp_path: Path, head_lines: Callabl
 
 
 @pytest.mark.realdata
-def test_unknown_market_stops_the_replay(tmp_path: Path, head_lines: Callable[[str, int], list[bytes]]) -> None:
+def test_unknown_market_is_counted_and_skipped(tmp_path: Path, head_lines: Callable[[str, int], list[bytes]]) -> None:
+    """One unroutable line never ends a run; ``--strict`` stops at it, naming file and line."""
     lines = head_lines(SPOT[0], 30)
     doge = b'1723161254206652067 {"stream":"dogeusdt@depth@100ms","data":{"U":1,"u":2,"b":[],"a":[]}}\n'
     capture = tmp_path / "capture.gz"
     capture.write_bytes(gzip.compress(b"".join([*lines[:10], doge, *lines[10:]])))
-    with pytest.raises(ReplayError, match=re.escape(f"{capture}:11: unknown market 'dogeusdt'") + ".*BTCUSDT"):
-        run_one("binance", capture)
+    _, res = run_one("binance", capture)
+    assert res.stats.bad_count == 1 and res.messages == 31
+    first = res.stats.bad[0]
+    assert first.line == 11 and "unknown market 'dogeusdt'" in first.reason and "BTCUSDT" in first.reason
+    with pytest.raises(ReplayError, match=re.escape(f"{capture}:11: unroutable binance message: unknown market")):
+        run_one("binance", capture, strict=True)

@@ -443,10 +443,14 @@ def test_exchange_feed_has_no_sequence_so_a_reset_resubscribes() -> None:
 def test_exchange_crossed_book_is_never_published() -> None:
     h, rec = exchange_handler()
     h.on_message(ex_snap(), 1)
-    h.on_message(ex_update(("buy", "101.5", "1")), 2)
+    with pytest.raises(MessageError, match="crossed"):
+        h.on_message(ex_update(("buy", "101.5", "1")), 2)
     book = h.syncs["BTC/USD"].book
-    assert book.crossed and not book.valid and len(rec.calls) == 1
+    assert not book.valid and len(rec.calls) == 1 and h.syncs["BTC/USD"].gaps == 1
+    assert h.outbox  # re-subscribed: the fresh snapshot makes it valid
     h.on_message(ex_update(("sell", "101.0", "0"), ("buy", "101.5", "0")), 3)
+    assert not book.valid and len(rec.calls) == 1
+    h.on_message(ex_snap(), 4)
     assert book.valid and len(rec.calls) == 2
 
 

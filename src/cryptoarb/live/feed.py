@@ -203,6 +203,11 @@ class VenueFeed:
                 except MessageError as e:
                     stats.bad_messages += 1
                     self._log_once(str(e).split(":")[0], f"{self.venue}: bad message: {e}")
+                except Exception as e:
+                    stats.bad_messages += 1
+                    self._log_once(type(e).__name__, f"{self.venue}: frame broke the handler: {type(e).__name__}: {e}")
+                    for inst in insts:  # whatever it half-did, these books cannot be trusted
+                        handler.reset(inst, local_ns, f"handler error: {type(e).__name__}")
                 if handler.outbox:
                     out = handler.outbox
                     handler.outbox = []

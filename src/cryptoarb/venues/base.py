@@ -9,11 +9,12 @@ waits for the next snapshot in the capture.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
-from cryptoarb.core.book import EMPTY, INVALID, SYNCING, VALID, Level, OrderBook
+from cryptoarb.core.book import EMPTY, INVALID, SYNCING, VALID, BadBook, Level, OrderBook
 from cryptoarb.core.events import BookStateChange
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.venues.catalog import Catalog, UnknownInstrument
@@ -35,6 +36,50 @@ class MessageError(ValueError):
     """A message that cannot be understood. Counted and skipped by the feed, never applied."""
 
 
+class UnroutableMessage(MessageError, UnknownInstrument):
+    """A message for a market that is unknown or cannot be named: counted and skipped (a
+    ``MessageError``), and still the ``UnknownInstrument`` it was for callers asking by name."""
+
+    __str__ = MessageError.__str__  # the plain message, not KeyError's quoted repr
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: what a malformed message can make decoding code raise (beyond msgspec's own errors)
+_MALFORMED = (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError, ZeroDivisionError)
+
+
+def _guarded(fn: _F) -> _F:
+    """Wrap a handler's ``on_message``/``on_snapshot`` (whose last argument is ``local_ns``) so
+    that whatever one message holds, the caller sees at worst a ``MessageError``:
+
+    - ``BadBook`` (an impossible level, a crossed book): that book is invalidated and resynced;
+    - an unknown or unnameable market: ``UnroutableMessage``, counted in ``unroutable``;
+    - any other error of a malformed message: counted in ``errors``; the books the handler
+      was touching cannot be trusted, so every book of the handler resyncs.
+
+    A ``try`` costs nothing until something raises: the hot path pays one call."""
+
+    @functools.wraps(fn)
+    def guarded(self: Handler, *args: Any) -> Any:
+        try:
+            return fn(self, *args)
+        except MessageError:
+            raise
+        except BadBook as e:
+            self._bad_book(e, args[-1])
+            raise MessageError(str(e)) from None
+        except UnknownInstrument as e:
+            self.unroutable += 1
+            raise UnroutableMessage(f"unroutable {self.venue} message: {e.args[0] if e.args else e}") from None
+        except _MALFORMED as e:
+            self._handler_error(args[-1], f"{type(e).__name__}: {e}")
+            raise MessageError(f"malformed {self.venue} message ({type(e).__name__}: {e})") from None
+
+    guarded._guarded = True  # type: ignore[attr-defined]
+    return guarded  # type: ignore[return-value]
+
+
 class BookSync:
     """One book plus the bookkeeping of its snapshot/diff synchronisation."""
 
@@ -44,6 +89,7 @@ class BookSync:
         "diffs_applied",
         "dropped_before_snapshot",
         "expect_first",
+        "first_id",
         "gaps",
         "instrument",
         "last_id",
@@ -56,6 +102,8 @@ class BookSync:
         self.book = OrderBook(instrument)
         self.buffer: list[Any] = []  # decoded diffs waiting for a snapshot
         self.last_id = 0
+        #: the first update id of the last applied diff (or the snapshot's id): see ``_stale``
+        self.first_id = 0
         self.expect_first = True
         self.diffs_applied = 0
         self.dropped_before_snapshot = 0
@@ -109,6 +157,19 @@ class Handler:
     ping: tuple[float, str] | None = None
     #: True when a book starts from a REST snapshot fetched by the feed (through ccxt)
     rest_snapshot: bool = False
+    #: levels per side that the venue's book checksum verifies (0: no checksum). Levels deeper
+    #: than this rest on the sequence (or, without one, on in-order delivery) alone: reported
+    #: per book as ``checked_levels`` in the summary
+    checksum_depth: int = 0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every handler's entry points are guarded (``_guarded``): one message never escapes
+        as anything but a ``MessageError``, and a bad value never stays in a valid book."""
+        super().__init_subclass__(**kwargs)
+        for name in ("on_message", "on_snapshot"):
+            fn = cls.__dict__.get(name)
+            if fn is not None and not getattr(fn, "_guarded", False):
+                setattr(cls, name, _guarded(fn))
 
     def __init__(
         self,
@@ -137,6 +198,12 @@ class Handler:
         #: set by a handler when the venue asks us to reconnect (the feed does it)
         self.reconnect_requested = False
         self.bad_messages = 0
+        #: messages naming a market that is unknown or cannot be named (skipped)
+        self.unroutable = 0
+        #: books invalidated for an impossible level or a crossed book
+        self.bad_books = 0
+        #: malformed messages that raised inside the handler (every book resynced)
+        self.errors = 0
         self.unknown_streams = 0
         self.checksums_ok = 0
         self.checksum_failures = 0
@@ -265,7 +332,7 @@ class Handler:
     def _stamp(sync: BookSync, update_id: int, exchange_ns: int, local_ns: int) -> None:
         """Date a book that was just loaded: its update id, the venue's time and ours."""
         book = sync.book
-        sync.last_id = book.update_id = update_id
+        sync.last_id = sync.first_id = book.update_id = update_id
         book.exchange_ns = exchange_ns
         book.local_ns = local_ns
 
@@ -298,6 +365,36 @@ class Handler:
             self._set_state(sync, VALID, reason, local_ns)
         if sync.book.valid:
             self.on_book(sync.book, local_ns)
+
+    def _stale(self, sync: BookSync, first: int, pending: Any, local_ns: int) -> None:
+        """A diff whose updates the book claims to hold already (its last id <= the book's).
+        A true duplicate starts no later than the last applied diff did; one that starts
+        after it means the last id applied was implausible (a corrupt, too large id would
+        otherwise freeze the book, every later diff skipped as old): a gap, and ``pending``
+        (this diff, when it may chain onto the next snapshot) is kept."""
+        if first > sync.first_id:
+            self._gap(sync, f"update {first} after the book's last update {sync.last_id}: implausible sequence",
+                      pending, local_ns)
+        else:
+            sync.stale_skipped += 1
+
+    def _bad_book(self, e: BadBook, local_ns: int) -> None:
+        """An impossible level or a crossed book: the message is bad and the book resyncs."""
+        self.bad_messages += 1
+        self.bad_books += 1
+        sync = self.syncs.get(e.book.instrument.symbol)
+        if sync is not None and sync.book is e.book:
+            self._gap(sync, str(e), None, local_ns)
+        else:  # not one of ours (cannot happen): make sure no book of ours is trusted
+            self._handler_error(local_ns, str(e))
+
+    def _handler_error(self, local_ns: int, why: str) -> None:
+        """A message broke the handler midway: any book may hold part of it, all resync."""
+        self.errors += 1
+        self.bad_messages += 1
+        for sync in self.syncs.values():
+            if sync.book.state == VALID or sync.buffer:
+                self._gap(sync, f"malformed message: {why}", None, local_ns)
 
     def _checksum_ok(self, sync: BookSync, got: int, expected: int, local_ns: int) -> bool:
         """Count a checksum comparison; a mismatch means the book is wrong: a gap."""

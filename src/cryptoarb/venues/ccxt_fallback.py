@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any
 
-from cryptoarb.core.book import INVALID, VALID, OrderBook
+from cryptoarb.core.book import INVALID, VALID, BadBook, OrderBook
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.engine.engine import Engine
 from cryptoarb.live.backoff import Backoff
@@ -68,8 +68,14 @@ class CcxtProFeed:
                 continue
             backoff.reset()
             local_ns = time.time_ns()
-            book.load_snapshot(((float(p), float(q)) for p, q, *_ in ob["bids"][: self.depth]),
-                               ((float(p), float(q)) for p, q, *_ in ob["asks"][: self.depth]))
+            try:
+                book.load_snapshot(((float(p), float(q)) for p, q, *_ in ob["bids"][: self.depth]),
+                                   ((float(p), float(q)) for p, q, *_ in ob["asks"][: self.depth]))
+            except BadBook as e:  # crossed or impossible levels: unusable until the next update
+                book.set_state(INVALID)
+                self.stats.bad_messages += 1
+                self.stats.last_error = str(e)
+                continue
             book.exchange_ns = int(ob.get("timestamp") or 0) * 1_000_000
             book.local_ns = local_ns
             book.update_id = int(ob.get("nonce") or 0)
