@@ -162,6 +162,7 @@ class OrderBook:
 
         Raises ``BadBook`` for an impossible level (NaN, infinite, negative, zero price, absurd)
         or when the book ends crossed; the levels before it are applied (the book must resync)."""
+        lim = LIMIT
         d = self._bids
         head = self._bkeys
         floor = self._bfloor
@@ -169,10 +170,12 @@ class OrderBook:
             if q == 0.0:
                 if d.pop(p, None) is not None and p >= floor:
                     del head[bisect_left(head, p)]
-            elif not (0.0 < p < LIMIT and 0.0 < q < LIMIT):
-                raise _bad(self, "bid", p, q)
-            elif p in d:
+            elif p in d:  # a known price was checked when it came in: only the quantity is new
+                if not 0.0 < q < lim:  # false for NaN and infinities too
+                    raise _bad(self, "bid", p, q)
                 d[p] = q
+            elif not (0.0 < q < lim and 0.0 < p < lim):
+                raise _bad(self, "bid", p, q)
             else:
                 d[p] = q
                 if p >= floor:
@@ -189,10 +192,12 @@ class OrderBook:
             if q == 0.0:
                 if d.pop(p, None) is not None and -p >= floor:
                     del head[bisect_left(head, -p)]
-            elif not (0.0 < p < LIMIT and 0.0 < q < LIMIT):
-                raise _bad(self, "ask", p, q)
             elif p in d:
+                if not 0.0 < q < lim:
+                    raise _bad(self, "ask", p, q)
                 d[p] = q
+            elif not (0.0 < q < lim and 0.0 < p < lim):
+                raise _bad(self, "ask", p, q)
             else:
                 d[p] = q
                 if -p >= floor:
@@ -213,15 +218,16 @@ class OrderBook:
             self.bid_qty = self._bids[p]
         else:
             self.bid = self.bid_qty = 0.0
+        # crossed whenever asks exist and the best bid is not below the best ask (whatever the
+        # ask's sign: no price <= 0 gets in, but the check does not rely on it)
         if self._akeys:
             p = -self._akeys[-1]
             self.ask = p
             self.ask_qty = self._asks[p]
+            crossed = self.bid >= p
         else:
             self.ask = self.ask_qty = 0.0
-        # crossed whenever asks exist and the best bid is not below the best ask
-        # (an empty side reads 0.0; no price <= 0 gets in, but the check does not rely on it)
-        crossed = bool(self._akeys) and self.bid >= self.ask
+            crossed = False
         if crossed is not self.crossed:
             self.crossed = crossed
             self.valid = self.state == VALID and not crossed

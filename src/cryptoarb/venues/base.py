@@ -50,7 +50,7 @@ _MALFORMED = (KeyError, IndexError, TypeError, ValueError, AttributeError, Overf
 
 
 def _guarded(fn: _F) -> _F:
-    """Wrap a handler's ``on_message``/``on_snapshot`` (whose last argument is ``local_ns``) so
+    """Wrap a handler's ``on_message(raw, local_ns)`` or ``on_snapshot(inst, raw, local_ns)`` so
     that whatever one message holds, the caller sees at worst a ``MessageError``:
 
     - ``BadBook`` (an impossible level, a crossed book): that book is invalidated and resynced;
@@ -58,26 +58,30 @@ def _guarded(fn: _F) -> _F:
     - any other error of a malformed message: counted in ``errors``; the books the handler
       was touching cannot be trusted, so every book of the handler resyncs.
 
-    A ``try`` costs nothing until something raises: the hot path pays one call."""
+    A ``try`` costs nothing until something raises: the hot path pays one plain call (no
+    ``*args``: the two signatures get their own wrapper)."""
+    if fn.__name__ == "on_message":
 
-    @functools.wraps(fn)
-    def guarded(self: Handler, *args: Any) -> Any:
-        try:
-            return fn(self, *args)
-        except MessageError:
-            raise
-        except BadBook as e:
-            self._bad_book(e, args[-1])
-            raise MessageError(str(e)) from None
-        except UnknownInstrument as e:
-            self.unroutable += 1
-            raise UnroutableMessage(f"unroutable {self.venue} message: {e.args[0] if e.args else e}") from None
-        except _MALFORMED as e:
-            self._handler_error(args[-1], f"{type(e).__name__}: {e}")
-            raise MessageError(f"malformed {self.venue} message ({type(e).__name__}: {e})") from None
+        @functools.wraps(fn)
+        def on_message(self: Handler, raw: bytes, local_ns: int) -> int:
+            try:
+                return fn(self, raw, local_ns)  # type: ignore[no-any-return]
+            except Exception as e:  # sorted out in _message_error, off the hot path
+                raise self._message_error(e, local_ns) from None
 
-    guarded._guarded = True  # type: ignore[attr-defined]
-    return guarded  # type: ignore[return-value]
+        wrapped: Any = on_message
+    else:
+
+        @functools.wraps(fn)
+        def on_snapshot(self: Handler, inst: Instrument, raw: bytes, local_ns: int) -> None:
+            try:
+                fn(self, inst, raw, local_ns)
+            except Exception as e:
+                raise self._message_error(e, local_ns) from None
+
+        wrapped = on_snapshot
+    wrapped._guarded = True
+    return wrapped  # type: ignore[no-any-return]
 
 
 class BookSync:
@@ -377,6 +381,22 @@ class Handler:
                       pending, local_ns)
         else:
             sync.stale_skipped += 1
+
+    def _message_error(self, e: Exception, local_ns: int) -> Exception:
+        """What a guarded entry point raises for ``e`` (see ``_guarded``), after resyncing the
+        books ``e`` says cannot be trusted; anything but a message's fault is raised as it is."""
+        if isinstance(e, MessageError):
+            return e
+        if isinstance(e, BadBook):
+            self._bad_book(e, local_ns)
+            return MessageError(str(e))
+        if isinstance(e, UnknownInstrument):
+            self.unroutable += 1
+            return UnroutableMessage(f"unroutable {self.venue} message: {e.args[0] if e.args else e}")
+        if isinstance(e, _MALFORMED):
+            self._handler_error(local_ns, f"{type(e).__name__}: {e}")
+            return MessageError(f"malformed {self.venue} message ({type(e).__name__}: {e})")
+        return e
 
     def _bad_book(self, e: BadBook, local_ns: int) -> None:
         """An impossible level or a crossed book: the message is bad and the book resyncs."""

@@ -219,9 +219,6 @@ class BinanceHandler(Handler):
             if last + 1 < d.U:
                 self._gap(sync, f"U {d.U} > previous u {last} + 1", d, local_ns)
                 return
-        if d.u < d.U:
-            self._gap(sync, f"U {d.U} > u {d.u}", None, local_ns)
-            return
         sync.expect_first = False
         sync.first_id = d.U
         self._apply_diff(sync, d.b, d.a, d.u, d.E * 1_000_000, local_ns)
