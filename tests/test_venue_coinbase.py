@@ -277,6 +277,21 @@ def test_sequence_gap_invalidates_every_book_and_resubscribes() -> None:
     assert (btc.gaps, eth.gaps) == (1, 1)
 
 
+@pytest.mark.parametrize("bad", [("bid", "NaN", "1"), ("offer", "-3", "1"), ("bid", "100.2", "1e308"),
+                                 ("bid", "102.0", "1")])  # the last crosses the book
+def test_a_bad_level_in_a_frame_of_several_products_resyncs_them_all(bad: tuple[str, str, str]) -> None:
+    """One frame, two products, the first one's change impossible: the second's change is never
+    applied, so both books resync (``frames_span_books``), none keeps a wrong VALID book."""
+    h, rec = two_books()
+    calls = len(rec.calls)
+    frame = l2(4, [event("update", "BTC-USD", bad), event("update", "ETH-USD", ("bid", "10.5", "1"))])
+    with pytest.raises(MessageError):
+        h.on_message(frame, 5)
+    for sync in h.syncs.values():
+        assert sync.gaps == 1 and not sync.book.valid, sync.book
+    assert h.bad_books == 1 and h.bad_messages == 1 and len(rec.calls) == calls
+
+
 def test_gap_seen_on_a_heartbeat_and_a_repeated_frame_are_gaps_too() -> None:
     h, _ = two_books()
     assert h.on_message(heartbeat(7), 5) == OTHER

@@ -165,6 +165,9 @@ class Handler:
     #: than this rest on the sequence (or, without one, on in-order delivery) alone: reported
     #: per book as ``checked_levels`` in the summary
     checksum_depth: int = 0
+    #: True when one frame can carry changes of several books (applied one after the other): a
+    #: bad level in one leaves the books after it without their change, so all resync
+    frames_span_books: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Every handler's entry points are guarded (``_guarded``): one message never escapes
@@ -399,14 +402,17 @@ class Handler:
         return e
 
     def _bad_book(self, e: BadBook, local_ns: int) -> None:
-        """An impossible level or a crossed book: the message is bad and the book resyncs."""
+        """An impossible level or a crossed book: the message is bad and the book resyncs (with
+        ``frames_span_books``, every book: the ones after it in the frame missed their change)."""
         self.bad_messages += 1
         self.bad_books += 1
         sync = self.syncs.get(e.book.instrument.symbol)
-        if sync is not None and sync.book is e.book:
-            self._gap(sync, str(e), None, local_ns)
-        else:  # not one of ours (cannot happen): make sure no book of ours is trusted
-            self._handler_error(local_ns, str(e))
+        if sync is not None and sync.book is e.book and not self.frames_span_books:
+            targets = [sync]
+        else:
+            targets = [s for s in self.syncs.values() if s is sync or s.book.state == VALID or s.buffer]
+        for s in targets:
+            self._gap(s, str(e), None, local_ns)
 
     def _handler_error(self, local_ns: int, why: str) -> None:
         """A message broke the handler midway: any book may hold part of it, all resync."""

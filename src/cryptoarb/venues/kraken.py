@@ -176,6 +176,7 @@ class KrakenHandler(ResubscribingHandler):
     ping = (30.0, '{"method":"ping"}')
     depth = 100  # subscribed book depth, one of DEPTHS
     checksum_depth = 10  # Kraken's CRC32 covers the 10 best levels per side
+    frames_span_books = True  # a v2 book message holds a list of symbols
 
     def _setup(self) -> None:
         self._kbooks: dict[str, _KBook] = {}  # by native name
