@@ -266,7 +266,9 @@ def test_arb_record_then_replay_rebuilds_the_same_book(venue: LocalVenue, record
     import json
 
     out = tmp_path / "captures"
-    r = _arb("record", "--venues", "binance", "--symbols", "BTC/USDT", "--out", str(out), "--duration", "3",
+    # long enough for the REST snapshot (through ccxt) to come back on a loaded machine: with 3 s
+    # the recording could end before it, without the snapshot line asserted below
+    r = _arb("record", "--venues", "binance", "--symbols", "BTC/USDT", "--out", str(out), "--duration", "10",
              "--config", str(_config(tmp_path, venue)))
     assert r.returncode == 0, r.stderr
     files = sorted((out / "binance").glob("binance-*.gz"))
