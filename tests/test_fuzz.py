@@ -18,7 +18,7 @@ RUNS_PER_VENUE = 2 * len(KINDS)  # every kind twice per venue
 
 def test_mutated_captures_never_crash_nor_leave_a_wrong_valid_book() -> None:
     streams = load_streams(require_shared_data(), window=600)
-    assert len(streams) == 14  # 13 cryptofeed venues + Binance spot/USD-M/COIN-M, less Binance's duplicate id
+    assert len(streams) == 16  # 13 cryptofeed sessions + the Binance spot, USDⓈ-M and COIN-M captures
     report = fuzz(streams, RUNS_PER_VENUE, seed=8)
     assert report.controls == len(streams)
     assert not report.defects, "\n".join(report.defects)

@@ -64,9 +64,9 @@ BINANCE_FILES = {
 
 
 def load_streams(data: Path, window: int = 2_000) -> dict[str, list[Msg]]:
-    """Every venue with captures in ``data`` (the shared data folder) -> its first ``window``
-    messages after the first REST snapshot's predecessors (Binance: the window starts
-    ``window // 2`` messages before its snapshot line)."""
+    """Every capture stream in ``data`` (the shared data folder) -> its first ``window`` messages.
+    Keys are the venue (a cryptofeed session), or ``"<venue> <file>"`` for the Binance captures,
+    whose window is ``window // 2`` lines either side of their snapshot line."""
     out: dict[str, list[Msg]] = {}
     caps = data / "exchange-captures"
     for src in parse_sources([str(p) for p in sorted(caps.iterdir())]):
@@ -89,8 +89,13 @@ def load_streams(data: Path, window: int = 2_000) -> dict[str, list[Msg]]:
             items.append((ns, raw, rest))
             if snap >= 0 and len(items) >= snap + window // 2:
                 break
-        out[venue] = items
+        out[f"{venue} {name.split('.')[0]}"] = items
     return out
+
+
+def venue_of(stream: str) -> str:
+    """The venue of a stream key of :func:`load_streams`."""
+    return stream.split(" ", 1)[0]
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -331,29 +336,30 @@ def fuzz(streams: dict[str, list[Msg]], runs_per_venue: int, seed: int = 0,
     """``runs_per_venue`` mutated runs of each venue (kinds in turn), seeded; an unmutated control
     run per venue must equal the clean replay."""
     report = Report()
-    for venue, msgs in streams.items():
+    for name, msgs in streams.items():
+        venue = venue_of(name)
         clean = replay_messages(venue, msgs, track=True)
         control = replay_messages(venue, msgs)
         report.controls += 1
         cls, why = classify(venue, clean, control, Mutation("none", len(msgs)))
         if clean.crash or clean.invalid or cls != "harmless":
-            report.defects.append(f"{venue}: the control run is not the clean one: {cls} {why}")
-        rng = random.Random(f"{seed}:{venue}")
+            report.defects.append(f"{name}: the control run is not the clean one: {cls} {why}")
+        rng = random.Random(f"{seed}:{name}")
         for r in range(runs_per_venue):
             kind = kinds[r % len(kinds)]
             mutated, m = mutate(msgs, rng, kind)
             got = replay_messages(venue, mutated)
             report.messages += len(mutated)
             cls, why = classify(venue, clean, got, m)
-            report.add(venue, kind, cls)
+            report.add(name, kind, cls)
             if cls in DEFECTS and len(report.defects) < 50:
-                report.defects.append(f"{venue} run {r} ({kind} at {m.index} {m.what}): {cls}: {why}")
+                report.defects.append(f"{name} run {r} ({kind} at {m.index} {m.what}): {cls}: {why}")
     return report
 
 
 def table(report: Report) -> Iterator[str]:
     """The per-venue figures as a Markdown table."""
-    yield "| venue | runs | " + " | ".join(CLASSES) + " |"
+    yield "| stream | runs | " + " | ".join(CLASSES) + " |"
     yield "|---|---:|" + "---:|" * len(CLASSES)
     for venue in sorted(report.counts):
         c = report.total(venue)
@@ -376,4 +382,4 @@ def kind_table(report: Report) -> Iterator[str]:
 
 
 __all__ = ["CLASSES", "DEFECTS", "KINDS", "Report", "classify", "fuzz", "kind_table", "load_streams", "mutate",
-           "replay_messages", "table"]
+           "replay_messages", "table", "venue_of"]
