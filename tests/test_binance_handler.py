@@ -552,13 +552,16 @@ def test_crossed_book_is_never_published() -> None:
     assert h.on_message(snap(100, [["100.0", "1"]], [["101.0", "1"], ["102.0", "1"]]), 2) == SNAPSHOT
     assert len(rec.calls) == 1
     book = h.syncs["BTC/USDT"].book
-    h.on_message(spot_diff(102, 102, b=[["101.5", "2"]]), 3)  # bid above the ask
-    assert book.crossed and not book.valid and book.state == VALID
+    with pytest.raises(MessageError, match="crossed"):
+        h.on_message(spot_diff(102, 102, b=[["101.5", "2"]]), 3)  # bid above the ask: a bad message
+    assert not book.valid and book.state == SYNCING  # invalidated, resync asked
+    s = h.syncs["BTC/USDT"]
+    assert (s.gaps, s.resyncs, len(rec.requests), h.bad_books) == (1, 1, 1, 1)
     assert len(rec.calls) == 1
-    h.on_message(spot_diff(103, 103, a=[["101.0", "0"]]), 4)  # the stale ask goes: uncrossed
-    assert not book.crossed and book.valid
+    h.on_message(spot_diff(103, 103, a=[["101.0", "0"]]), 4)  # buffered for the new snapshot
+    h.on_message(snap(103, [["100.0", "1"]], [["102.0", "1"]]), 5)
+    assert book.valid and (book.bid, book.ask) == (100.0, 102.0)
     assert len(rec.calls) == 2 and rec.calls[-1][1]
-    assert (book.bid, book.ask) == (101.5, 102.0)
 
 
 def test_snapshot_straddle_rule_spot() -> None:

@@ -15,7 +15,7 @@ import random
 
 import pytest
 
-from cryptoarb.core.book import EMPTY, HEAD_MAX, HEAD_MIN, INVALID, SYNCING, VALID, OrderBook
+from cryptoarb.core.book import EMPTY, HEAD_MAX, HEAD_MIN, INVALID, SYNCING, VALID, BadBook, OrderBook
 from cryptoarb.core.instruments import Instrument, Kind
 from tests.helpers import spot
 
@@ -98,18 +98,18 @@ def test_walk_stops_at_the_level_that_completes_the_quantity() -> None:
     assert notional == pytest.approx(100.0 * 4.14314743 + 101.0 * (13.2718 - 4.14314743))
 
 
-def test_crossed_book_is_flagged_and_not_valid() -> None:
+def test_crossed_book_raises_and_is_not_valid() -> None:
     b = new_book([(100.0, 1.0)], [(101.0, 1.0)])
     assert b.valid and not b.crossed
-    b.apply([(101.0, 2.0)], [])  # locked: bid == ask counts as crossed
+    with pytest.raises(BadBook, match="crossed"):
+        b.apply([(101.0, 2.0)], [])  # locked: bid == ask counts as crossed
     assert b.crossed and not b.valid and b.state == VALID
-    b.apply([(101.5, 1.0)], [])
-    assert b.crossed and not b.valid
     b.set_state(VALID)  # a state change does not override the crossed flag
     assert not b.valid
-    b.apply([(101.5, 0.0), (101.0, 0.0)], [])
+    b.apply([(101.0, 0.0)], [])
     assert not b.crossed and b.valid
-    b.apply([], [(99.0, 1.0)])  # crossed from the ask side
+    with pytest.raises(BadBook, match="crossed"):
+        b.apply([], [(99.0, 1.0)])  # crossed from the ask side
     assert b.crossed and not b.valid
     b.set_state(INVALID)
     b.apply([], [(99.0, 0.0)])
@@ -122,10 +122,49 @@ def test_crossed_book_is_flagged_and_not_valid() -> None:
 
 
 def test_crossed_snapshot() -> None:
-    b = new_book([(102.0, 1.0)], [(101.0, 1.0)], state=SYNCING)
+    b = OrderBook(INST)
+    with pytest.raises(BadBook, match="crossed snapshot"):
+        b.load_snapshot([(102.0, 1.0)], [(101.0, 1.0)])
     assert b.crossed and not b.valid
     b.set_state(VALID)
     assert not b.valid
+
+
+NAN, INF = float("nan"), float("inf")
+IMPOSSIBLE = [(NAN, 1.0), (INF, 1.0), (-INF, 1.0), (-1.0, 1.0), (0.0, 1.0), (1e308, 1.0),
+              (100.5, NAN), (100.5, INF), (100.5, -1.0), (100.5, 1e300)]
+
+
+@pytest.mark.parametrize("level", IMPOSSIBLE, ids=repr)
+@pytest.mark.parametrize("side", ["bids", "asks"])
+def test_impossible_levels_raise(level: tuple[float, float], side: str) -> None:
+    p, q = level
+    if side == "asks" and p == p and 0 < p < 1e15:
+        p += 1.0  # above the best bid: only the value is wrong, not the side
+    lv = [(p, q)]
+    b = new_book([(100.0, 1.0)], [(101.0, 1.0)])
+    with pytest.raises(BadBook, match="impossible"):
+        b.apply(lv if side == "bids" else [], lv if side == "asks" else [])
+    s = OrderBook(INST)
+    with pytest.raises(BadBook, match="impossible"):
+        s.load_snapshot(lv if side == "bids" else [(100.0, 1.0)], lv if side == "asks" else [(101.0, 1.0)])
+
+
+def test_negative_ask_is_crossed_even_below_zero() -> None:
+    """The crossed flag does not assume asks are positive (an ask at -1 under a bid at 100)."""
+    b = new_book([(100.0, 1.0)], [(101.0, 1.0)])
+    b._asks[-1.0] = 1.0  # what a decoder without validation used to let in
+    b._akeys.append(1.0)
+    b._refresh_top()
+    assert b.ask == -1.0 and b.crossed and not b.valid
+
+
+def test_zero_quantity_is_a_deletion_not_a_bad_value() -> None:
+    b = new_book([(100.0, 1.0), (99.0, 2.0)], [(101.0, 1.0)])
+    b.apply([(99.0, 0.0), (98.0, 0.0), (NAN, 0.0)], [(-5.0, 0.0)])  # deleting what is not there is fine
+    assert list(b.bids()) == [(100.0, 1.0)] and b.valid
+    b.load_snapshot([(100.0, 0.0), (99.0, 1.0)], [(101.0, 1.0)])  # zero levels in a snapshot are skipped
+    assert list(b.bids()) == [(99.0, 1.0)]
 
 
 def test_states() -> None:
@@ -137,8 +176,9 @@ def test_states() -> None:
 
 
 def test_clear() -> None:
-    b = new_book([(100.0 - i, 1.0) for i in range(300)], [(101.0 + i, 1.0) for i in range(300)])
-    b.apply([(500.0, 1.0)], [])  # crossed too
+    b = new_book([(400.0 - i, 1.0) for i in range(300)], [(401.0 + i, 1.0) for i in range(300)])
+    with pytest.raises(BadBook):
+        b.apply([(800.0, 1.0)], [])  # crossed too
     assert b.crossed
     b.clear()
     assert list(b.bids()) == [] and list(b.asks()) == []
@@ -153,7 +193,8 @@ def test_clear() -> None:
 
 def test_valid_after_reloading_a_crossed_book() -> None:
     b = new_book([(100.0, 1.0)], [(101.0, 1.0)])
-    b.apply([(102.0, 1.0)], [])
+    with pytest.raises(BadBook):
+        b.apply([(102.0, 1.0)], [])
     assert b.crossed and not b.valid
     b.load_snapshot([(100.0, 1.0)], [(101.0, 1.0)])
     assert not b.crossed and b.state == VALID
@@ -379,11 +420,15 @@ def test_random_crossing_flag(seed: int) -> None:
     for step in range(300):
         bids = _random_side(rng, 9_700, 10_050, rng.randint(0, 4), zero_share=0.5)
         asks = _random_side(rng, 9_950, 10_300, rng.randint(0, 4), zero_share=0.5)
-        book.apply(bids, asks)
         model.apply(bids, asks)
         bb = max(model.bids, default=0.0)
         ba = min(model.asks, default=0.0)
         crossed = bb >= ba > 0.0
+        if crossed:
+            with pytest.raises(BadBook, match="crossed"):
+                book.apply(bids, asks)
+        else:
+            book.apply(bids, asks)
         assert (book.bid, book.ask, book.crossed) == (bb, ba, crossed), f"seed {seed} step {step}"
         assert book.valid == (not crossed), f"seed {seed} step {step}"
         seen.add(crossed)

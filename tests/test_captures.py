@@ -54,3 +54,22 @@ def test_no_gaps_and_checksums_verify(engine: Engine) -> None:
         assert h.checksum_failures == 0, venue
         if venue in CHECKSUM_VENUES:
             assert h.checksums_ok > 100, venue
+
+
+def test_the_summary_says_how_deep_each_book_is_checksummed(engine: Engine) -> None:
+    """Kraken's CRC32 covers 10 levels per side, OKX's and Bitget's 25, of books up to 1,000 and
+    400 levels deep: the summary says so per book (``checked_levels``; 0: no checksum, the
+    sequence alone), and the summary is strict JSON."""
+    import json
+
+    s = engine.summary()
+    json.dumps(s, allow_nan=False)
+    want = {"kraken": 10, "okx": 25, "bitget": 25}
+    seen = set()
+    for key, book in s["books"].items():
+        venue = key.split()[0]
+        assert book["checked_levels"] == want.get(venue, 0), key
+        seen.add(venue)
+    assert set(want) <= seen
+    deep = max(len(engine.books[k].snapshot_levels()[0]) for k in s["books"] if k.startswith("kraken"))
+    assert deep > 10  # levels past the checksum exist: reporting the coverage matters

@@ -29,7 +29,7 @@ MARKET = {
                "cost": {"min": None, "max": None}, "leverage": {"min": None, "max": None}},
     "info": {}, "created": None,
 }
-SNAP = {"bids": [[100.0 - i, 1.0] for i in range(300)], "asks": [[101.0 + i, 1.0] for i in range(300)],
+SNAP = {"bids": [[100.0 - i * 0.1, 1.0] for i in range(300)], "asks": [[101.0 + i, 1.0] for i in range(300)],
         "timestamp": 1, "nonce": 7}
 
 

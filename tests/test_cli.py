@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance-2024-08-08"
-CONTRACT_BOOK_KEYS = {"bids", "asks", "diffs_applied", "dropped_before_snapshot", "gaps", "resyncs"}
+CONTRACT_BOOK_KEYS = {"bids", "asks", "diffs_applied", "dropped_before_snapshot", "gaps", "resyncs", "checked_levels"}
 
 
 def arb(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -100,14 +100,16 @@ def test_summary_contract(replayed: Replayed) -> None:
     assert 0 < lat["p50"] <= lat["p99"] <= lat["p999"]
     assert set(s["books"]) == set(KEYS.values())
     for key, b in s["books"].items():
-        assert set(b) == {"bids", "asks", "diffs_applied", "dropped_before_snapshot", "gaps", "resyncs"}, key
+        assert set(b) == {"bids", "asks", "diffs_applied", "dropped_before_snapshot", "gaps", "resyncs",
+                          "checked_levels"}, key
+        assert b["checked_levels"] == 0, key  # Binance sends no checksum
         for side in ("bids", "asks"):
             assert len(b[side]) == 5, key
             assert all(len(lv) == 2 and all(type(x) is float for x in lv) for lv in b[side]), key
         assert b["bids"][0][0] < b["asks"][0][0], key
         for c in ("diffs_applied", "dropped_before_snapshot", "gaps", "resyncs"):
             assert type(b[c]) is int, (key, c)
-    assert json.loads(json.dumps(s)) == s  # what --summary-json writes
+    assert json.loads(json.dumps(s, allow_nan=False)) == s  # what --summary-json writes
 
 
 @pytest.mark.realdata
@@ -285,10 +287,15 @@ def test_strict_replay_stops_at_the_bad_line(tmp_path: Path, head_lines: Callabl
 
 
 @pytest.mark.realdata
-def test_unknown_market_stops_the_replay(tmp_path: Path, head_lines: Callable[[str, int], list[bytes]]) -> None:
+def test_unknown_market_is_counted_and_skipped(tmp_path: Path, head_lines: Callable[[str, int], list[bytes]]) -> None:
+    """One unroutable line never ends a run; ``--strict`` stops at it, naming file and line."""
     lines = head_lines(SPOT[0], 30)
     doge = b'1723161254206652067 {"stream":"dogeusdt@depth@100ms","data":{"U":1,"u":2,"b":[],"a":[]}}\n'
     capture = tmp_path / "capture.gz"
     capture.write_bytes(gzip.compress(b"".join([*lines[:10], doge, *lines[10:]])))
-    with pytest.raises(ReplayError, match=re.escape(f"{capture}:11: unknown market 'dogeusdt'") + ".*BTCUSDT"):
-        run_one("binance", capture)
+    _, res = run_one("binance", capture)
+    assert res.stats.bad_count == 1 and res.messages == 31
+    first = res.stats.bad[0]
+    assert first.line == 11 and "unknown market 'dogeusdt'" in first.reason and "BTCUSDT" in first.reason
+    with pytest.raises(ReplayError, match=re.escape(f"{capture}:11: unroutable binance message: unknown market")):
+        run_one("binance", capture, strict=True)

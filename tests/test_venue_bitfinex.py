@@ -364,16 +364,27 @@ def test_unknown_channels_are_counted_and_skipped(frames: list[tuple[int, bytes]
     h = _warm(frames, 300)
     before = _state(h)[:-3]
     seq = h._seq
-    assert h.on_message(b"[777,[1,2,3],%d]" % (seq + 1), 1) == OTHER  # never subscribed
     sub = b'{"event":"subscribed","channel":"candles","chanId":778,"key":"trade:1m:tBTCUSD"}'
     assert h.on_message(sub, 1) == OTHER
-    assert h.on_message(b"[778,[1,2,3,4,5,6],%d]" % (seq + 2), 1) == OTHER
+    assert h.on_message(b"[778,[1,2,3,4,5,6],%d]" % (seq + 1), 1) == OTHER
     sub = b'{"event":"subscribed","channel":"book","chanId":779,"symbol":"tBTCUSD","prec":"R0","len":"25"}'
     assert h.on_message(sub, 1) == OTHER
-    assert h.on_message(b"[779,[[1,2,3]],%d]" % (seq + 3), 1) == OTHER  # a raw book: not handled
-    assert h.on_message(b'[778,"hb",%d]' % (seq + 4), 1) == OTHER  # heartbeats are not counted
-    assert h.unknown_streams == 3 and h.bad_messages == 0
+    assert h.on_message(b"[779,[[1,2,3]],%d]" % (seq + 2), 1) == OTHER  # a raw book: not handled
+    assert h.on_message(b'[778,"hb",%d]' % (seq + 3), 1) == OTHER  # heartbeats are not counted
+    assert h.unknown_streams == 2 and h.bad_messages == 0
     assert _state(h)[:-3] == before and all(s.gaps == 0 for s in h.syncs.values())
+
+
+def test_a_frame_of_a_channel_never_subscribed_resyncs_every_book(frames: list[tuple[int, bytes]]) -> None:
+    """Channel ids are announced by "subscribed" events: a frame of no channel of ours is a frame
+    of one of ours with a corrupt id, lost to its book while the sequence counted it."""
+    h = _warm(frames, 300)
+    valid = [s for s in h.syncs.values() if s.book.valid]
+    assert valid
+    assert h.on_message(b"[777,[1,2,3],%d]" % (h._seq + 1), 1) == OTHER
+    assert h.unknown_streams == 1
+    assert all(s.gaps == 1 and not s.book.valid for s in valid)
+    assert h.outbox  # each resubscribed
 
 
 def test_trades_and_tickers_become_events(frames: list[tuple[int, bytes]]) -> None:
@@ -451,15 +462,15 @@ def test_checksum_on_a_hand_made_book() -> None:
     h.on_message(b'{"event":"conf","status":"OK","flags":196608}', 1)
     h.on_message(b'{"event":"subscribed","channel":"book","chanId":9,"symbol":"tTESTBTC:TESTUSD",'
                  b'"prec":"P0","len":"25"}', 1)
-    snap = b"[9,[[60400,2,1.5],[1e-7,1,2.5e-8],[60401,1,-1.7023900800000002],[1e+21,3,-0.000001]],1]"
+    snap = b"[9,[[60400,2,1.5],[1e-7,1,2.5e-8],[60401,1,-1.7023900800000002],[1.5e14,3,-0.000001]],1]"
     h.on_message(snap, 2)
     book = h.syncs["TESTBTC/TESTUSD"].book
-    text = "60400:1.5:60401:-1.7023900800000002:1e-7:2.5e-8:1e+21:-0.000001"
+    text = "60400:1.5:60401:-1.7023900800000002:1e-7:2.5e-8:150000000000000:-0.000001"
     assert book_checksum(book) == signed_crc(text)
     assert h.on_message(b'[9,"cs",%d,2]' % signed_crc(text), 3) == DEPTH
     assert (h.checksums_ok, h.checksum_failures) == (1, 0) and book.valid
-    h.on_message(b"[9,[60402,1,-3],3]", 4)  # a new ask, second best: asks go 60401, 60402, 1e21
-    text = "60400:1.5:60401:-1.7023900800000002:1e-7:2.5e-8:60402:-3:1e+21:-0.000001"
+    h.on_message(b"[9,[60402,1,-3],3]", 4)  # a new ask, second best: asks go 60401, 60402, 1.5e14
+    text = "60400:1.5:60401:-1.7023900800000002:1e-7:2.5e-8:60402:-3:150000000000000:-0.000001"
     assert h.on_message(b'[9,"cs",%d,4]' % signed_crc(text), 5) == DEPTH
     assert (h.checksums_ok, h.checksum_failures) == (2, 0) and book.valid
     h.on_message(b"[9,[60402,0,-1],5]", 6)  # deleted, but the venue's checksum still counts it

@@ -315,6 +315,24 @@ def test_snapshot_joins_at_once_after_the_confirmation() -> None:
     assert sync.book.bid == 100.0
 
 
+def test_a_diff_older_than_the_snapshot_after_newer_ones_is_a_gap() -> None:
+    """Right after the join, a diff the snapshot covers is dropped; once a newer diff is applied,
+    an older one can only be out of order: a gap, not a silent drop on a valid book."""
+    h, _ = new_handler()
+    inst = h.instrument_for("btcusd")
+    h.on_message(confirmed(), 1)
+    h.on_snapshot(inst, snapshot(2_000), 2)
+    sync = h.syncs["BTC/USD"]
+    assert sync.book.valid
+    h.on_message(diff(1_500, [["99.0", "1"]]), 3)  # in the snapshot, nothing applied since: dropped
+    assert sync.book.valid and sync.dropped_before_snapshot == 1 and sync.gaps == 0
+    h.on_message(diff(3_000, [["98.0", "1"]]), 4)
+    assert sync.book.valid and sync.last_id == 3_000
+    h.on_message(diff(1_800, [["97.0", "1"]]), 5)  # older than the snapshot, after a newer diff
+    assert sync.gaps == 1 and not sync.book.valid
+    assert sync.dropped_before_snapshot == 1
+
+
 def test_unproven_snapshot_is_replaced() -> None:
     h, rec = new_handler()
     inst = h.instrument_for("btcusd")

@@ -177,6 +177,20 @@ def test_legacy_inconsistent_delta_is_a_gap_and_resubscribes(capture: Replay, fa
     assert h.on_message(snap, 3) == SNAPSHOT and sync.book.valid and len(rec.calls) == calls + 1
 
 
+def test_legacy_stale_snapshot_replayed_later_is_skipped(capture: Replay) -> None:
+    """v2 sends a snapshot on subscription only: one older than the chained book (a stale repeat)
+    must not replace it."""
+    h, _, ref = legacy_warm(capture, 400)
+    sync = h.syncs["BTC/USD:BTC"]
+    assert sync.book.valid and sync.diffs_applied > 0
+    before = levels(sync.book)
+    snap = next(f for f in capture.frames if f.startswith(b'{"topic":"orderBookL2_25.BTCUSD","type":"snapshot"'))
+    assert json.loads(snap)["cross_seq"] < sync.last_id
+    assert h.on_message(snap, 2) == SNAPSHOT
+    assert levels(sync.book) == before and sync.book.valid and sync.stale_skipped == 1
+    assert levels(sync.book) == ref.book("BTCUSD")
+
+
 def test_legacy_malformed_frames_raise_and_leave_the_book_unchanged(capture: Replay) -> None:
     h, _, ref = legacy_warm(capture)
     sync = h.syncs["BTC/USD:BTC"]

@@ -277,6 +277,21 @@ def test_sequence_gap_invalidates_every_book_and_resubscribes() -> None:
     assert (btc.gaps, eth.gaps) == (1, 1)
 
 
+@pytest.mark.parametrize("bad", [("bid", "NaN", "1"), ("offer", "-3", "1"), ("bid", "100.2", "1e308"),
+                                 ("bid", "102.0", "1")])  # the last crosses the book
+def test_a_bad_level_in_a_frame_of_several_products_resyncs_them_all(bad: tuple[str, str, str]) -> None:
+    """One frame, two products, the first one's change impossible: the second's change is never
+    applied, so both books resync (``frames_span_books``), none keeps a wrong VALID book."""
+    h, rec = two_books()
+    calls = len(rec.calls)
+    frame = l2(4, [event("update", "BTC-USD", bad), event("update", "ETH-USD", ("bid", "10.5", "1"))])
+    with pytest.raises(MessageError):
+        h.on_message(frame, 5)
+    for sync in h.syncs.values():
+        assert sync.gaps == 1 and not sync.book.valid, sync.book
+    assert h.bad_books == 1 and h.bad_messages == 1 and len(rec.calls) == calls
+
+
 def test_gap_seen_on_a_heartbeat_and_a_repeated_frame_are_gaps_too() -> None:
     h, _ = two_books()
     assert h.on_message(heartbeat(7), 5) == OTHER
@@ -445,10 +460,14 @@ def test_exchange_feed_has_no_sequence_so_a_reset_resubscribes() -> None:
 def test_exchange_crossed_book_is_never_published() -> None:
     h, rec = exchange_handler()
     h.on_message(ex_snap(), 1)
-    h.on_message(ex_update(("buy", "101.5", "1")), 2)
+    with pytest.raises(MessageError, match="crossed"):
+        h.on_message(ex_update(("buy", "101.5", "1")), 2)
     book = h.syncs["BTC/USD"].book
-    assert book.crossed and not book.valid and len(rec.calls) == 1
+    assert not book.valid and len(rec.calls) == 1 and h.syncs["BTC/USD"].gaps == 1
+    assert h.outbox  # re-subscribed: the fresh snapshot makes it valid
     h.on_message(ex_update(("sell", "101.0", "0"), ("buy", "101.5", "0")), 3)
+    assert not book.valid and len(rec.calls) == 1
+    h.on_message(ex_snap(), 4)
     assert book.valid and len(rec.calls) == 2
 
 

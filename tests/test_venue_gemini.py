@@ -162,7 +162,11 @@ def test_lost_batch_is_caught_when_the_book_crosses_then_a_new_full_book_resyncs
             assert h.on_message(dumps(ref.full_book(native)), ns) == SNAPSHOT
             assert h.syncs[sym].book.valid and sum(c[0] == f"gemini {sym}" for c in rec.calls) == calls + 1
             continue
-        h.on_message(raw, ns)
+        if i == crossed_at:  # the crossed book is a bad message: invalidated, resubscribed
+            with pytest.raises(MessageError, match="crossed"):
+                h.on_message(raw, ns)
+        else:
+            h.on_message(raw, ns)
         sync = h.syncs.get(sym)
         if sync is None:
             continue

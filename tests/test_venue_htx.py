@@ -182,6 +182,27 @@ def test_mbp_gap_asks_for_a_new_image_over_the_socket(books: list[dict[str, Any]
     assert same(sync.book, books[-1]["tick"]) and sync.gaps == 1 and all(v for _, v in c.books)
 
 
+def test_a_too_large_seqnum_is_a_gap_not_a_frozen_book(books: list[dict[str, Any]]) -> None:
+    """One update whose seqNum is implausibly large would make every later update look old
+    (skipped, the book VALID and frozen): the next update, newer than the last one applied
+    started, shows it, and the book resyncs."""
+    h, c = new_handler()
+    h.on_message(update(books, 1), 1)
+    h.on_message(image(books, 1), 2)
+    for i in range(2, 8):
+        h.on_message(update(books, i), i)
+    sync = h.syncs["FIL3S/USDT"]
+    m = json.loads(gzip.decompress(update(books, 8)))
+    m["tick"]["seqNum"] *= 2
+    h.on_message(gzip.compress(json.dumps(m).encode()), 8)  # applied (its levels are right)
+    h.outbox.clear()
+    h.on_message(update(books, 9), 9)
+    assert sync.gaps == 1 and not sync.book.valid and sync.stale_skipped == 0
+    assert [json.loads(x) for x in h.outbox] == [{"req": CH, "id": CH}]
+    h.on_message(update(books, 8), 10)  # a true duplicate after a resync is just buffered
+    assert all(v for _, v in c.books)
+
+
 def test_an_image_older_than_every_buffered_update_is_asked_again(books: list[dict[str, Any]]) -> None:
     h, c = new_handler()
     for i in (5, 6, 7):

@@ -134,7 +134,13 @@ def replay(
         if key in engine.books:
             err.print(f"[yellow]note:[/] not compared: {why}", highlight=False)
     if summary_json is not None:
-        summary_json.write_text(json.dumps(summary, indent=2))
+        summary_json.write_text(json.dumps(summary, indent=2, allow_nan=False))
+    if result.stats.bad_count and not engine.books:
+        # nothing built at all (e.g. every line is of a market the config does not know): the
+        # work was not done, say why in one line
+        first = result.stats.bad[0]
+        fail(f"no order book built; {result.stats.bad_count} bad line(s), first: {first.path}:{first.line}: "
+             f"{first.reason}")
     if result.stats.bad_count:
         first = result.stats.bad[0]
         err.print(

@@ -23,6 +23,8 @@ from cryptoarb.core.instruments import Instrument
 HEAD_MAX = 128
 HEAD_MIN = 16
 _NEG_INF = float("-inf")
+#: no venue sends a price or a quantity this large: above it a value is corrupt, not data
+LIMIT = 1e15
 
 # Book states. Only VALID books may reach a detector.
 EMPTY = 0  # nothing received yet
@@ -33,6 +35,20 @@ INVALID = 3  # a gap, a bad checksum or a stale feed: resync pending
 STATE_NAMES = {EMPTY: "empty", SYNCING: "syncing", VALID: "valid", INVALID: "invalid"}
 
 Level = tuple[float, float]
+
+
+class BadBook(ValueError):
+    """A level no venue can send (not a positive finite number below ``LIMIT``), or a book crossed
+    after an update. The book that raised is left half-applied: its handler must invalidate it
+    and resync (``venues.base`` does, for every handler)."""
+
+    def __init__(self, book: OrderBook, why: str) -> None:
+        super().__init__(f"{book.key}: {why}")
+        self.book = book
+
+
+def _bad(book: OrderBook, side: str, p: float, q: float) -> BadBook:
+    return BadBook(book, f"impossible {side} level {p!r} x {q!r}")
 
 
 class OrderBook:
@@ -98,19 +114,28 @@ class OrderBook:
 
     # -- updates -----------------------------------------------------------------------
     def load_snapshot(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
-        """Replace the whole book (absolute quantities; zero quantities are ignored)."""
+        """Replace the whole book (absolute quantities; zero quantities are ignored).
+
+        Raises ``BadBook`` for an impossible level (NaN, infinite, negative, zero price, absurd)
+        or a crossed result."""
         self.clear()
         b = self._bids
         a = self._asks
         for p, q in bids:
-            if q > 0.0:
+            if 0.0 < p < LIMIT and 0.0 < q < LIMIT:  # false for NaN: one comparison chain per level
                 b[p] = q
+            elif q != 0.0 or p != p:
+                raise _bad(self, "bid", p, q)
         for p, q in asks:
-            if q > 0.0:
+            if 0.0 < p < LIMIT and 0.0 < q < LIMIT:
                 a[p] = q
+            elif q != 0.0 or p != p:
+                raise _bad(self, "ask", p, q)
         self._refill_bids()
         self._refill_asks()
         self._refresh_top()
+        if self.crossed:
+            raise BadBook(self, f"crossed snapshot: bid {self.bid} >= ask {self.ask}")
 
     def _refill_bids(self) -> None:
         d = self._bids
@@ -133,7 +158,11 @@ class OrderBook:
         self.refills += 1
 
     def apply(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
-        """Apply absolute level quantities; a zero quantity deletes the level."""
+        """Apply absolute level quantities; a zero quantity deletes the level.
+
+        Raises ``BadBook`` for an impossible level (NaN, infinite, negative, zero price, absurd)
+        or when the book ends crossed; the levels before it are applied (the book must resync)."""
+        lim = LIMIT
         d = self._bids
         head = self._bkeys
         floor = self._bfloor
@@ -141,8 +170,12 @@ class OrderBook:
             if q == 0.0:
                 if d.pop(p, None) is not None and p >= floor:
                     del head[bisect_left(head, p)]
-            elif p in d:
+            elif p in d:  # a known price was checked when it came in: only the quantity is new
+                if not 0.0 < q < lim:  # false for NaN and infinities too
+                    raise _bad(self, "bid", p, q)
                 d[p] = q
+            elif not (0.0 < q < lim and 0.0 < p < lim):
+                raise _bad(self, "bid", p, q)
             else:
                 d[p] = q
                 if p >= floor:
@@ -160,7 +193,11 @@ class OrderBook:
                 if d.pop(p, None) is not None and -p >= floor:
                     del head[bisect_left(head, -p)]
             elif p in d:
+                if not 0.0 < q < lim:
+                    raise _bad(self, "ask", p, q)
                 d[p] = q
+            elif not (0.0 < q < lim and 0.0 < p < lim):
+                raise _bad(self, "ask", p, q)
             else:
                 d[p] = q
                 if -p >= floor:
@@ -171,6 +208,8 @@ class OrderBook:
         if len(head) < HEAD_MIN and len(d) > len(head):
             self._refill_asks()
         self._refresh_top()
+        if self.crossed:
+            raise BadBook(self, f"crossed: bid {self.bid} >= ask {self.ask}")
 
     def _refresh_top(self) -> None:
         if self._bkeys:
@@ -179,13 +218,16 @@ class OrderBook:
             self.bid_qty = self._bids[p]
         else:
             self.bid = self.bid_qty = 0.0
+        # crossed whenever asks exist and the best bid is not below the best ask (whatever the
+        # ask's sign: no price <= 0 gets in, but the check does not rely on it)
         if self._akeys:
             p = -self._akeys[-1]
             self.ask = p
             self.ask_qty = self._asks[p]
+            crossed = self.bid >= p
         else:
             self.ask = self.ask_qty = 0.0
-        crossed = self.bid >= self.ask > 0.0
+            crossed = False
         if crossed is not self.crossed:
             self.crossed = crossed
             self.valid = self.state == VALID and not crossed

@@ -8,6 +8,7 @@ receive timestamp), so replay and live runs take the same decisions on the same 
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -366,7 +367,8 @@ class Engine:
         for h in self.handlers.values():
             for sync in h.syncs.values():
                 bids, asks = sync.book.top(5)
-                books[sync.book.key] = {"bids": bids, "asks": asks, **sync.counters()}
+                books[sync.book.key] = {"bids": _finite(bids), "asks": _finite(asks), **sync.counters(),
+                                        "checked_levels": h.checksum_depth}
         ex = self.executor
         pnl = self.pnl_snapshot()
         return {
@@ -374,12 +376,23 @@ class Engine:
             "books": books,
             "opportunities": self.opportunities,
             "trades": len(ex.settled()),
-            "pnl_quote": pnl.realised,
-            "pnl": {"realised": pnl.realised, "unrealised": pnl.unrealised, "total": pnl.total},
-            "max_unhedged_quote": pnl.max_unhedged_quote,
+            "pnl_quote": _finite(pnl.realised),
+            "pnl": {"realised": _finite(pnl.realised), "unrealised": _finite(pnl.unrealised),
+                    "total": _finite(pnl.total)},
+            "max_unhedged_quote": _finite(pnl.max_unhedged_quote),
             "latency_us": self.latency.summary_us(),
             "risk": self.risk.summary(),
         }
+
+
+def _finite(x: Any) -> Any:
+    """``x`` with every non-finite float as None: the summary is strict JSON (no ``NaN`` token),
+    whatever an invalid book was left holding."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
 
 
 def features(opp: Opportunity, books: dict[str, OrderBook]) -> dict[str, Any]:

@@ -262,6 +262,12 @@ class VenueFeed:
                 except MessageError as e:
                     stats.bad_messages += 1
                     self._log_once(str(e).split(":")[0], f"{self.venue}: bad message: {e}")
+                except Exception as e:
+                    stats.bad_messages += 1
+                    self._log_once(type(e).__name__, f"{self.venue}: frame broke the handler: {type(e).__name__}: {e}")
+                    # whatever it half-did, the books of this connection cannot be trusted
+                    for inst in self._conn_insts.get(id(handler), ()):
+                        handler.reset(inst, local_ns, f"handler error: {type(e).__name__}")
                 if handler.outbox:
                     out = handler.coalesce(handler.outbox)
                     handler.outbox = []

@@ -61,10 +61,11 @@ def replay(
 ) -> ReplayResult:
     """Feed every message to the engine in local-time order.
 
-    A message the handler cannot understand is counted and skipped (one bad line in a long
-    capture should not cost the run), unless ``strict``. An unknown market is an error: the
-    book it would build would be silently missing. Third-party (cryptofeed) captures name
-    markets the catalog does not know: those get provisional instruments.
+    A message the handler cannot understand, or for a market it cannot route (unknown to the
+    catalog, or unnameable), is counted and skipped (one bad line in a long capture should not
+    cost the run, and the per-file report names the first), unless ``strict``. Third-party
+    (cryptofeed) captures name markets the catalog does not know: those get provisional
+    instruments.
     """
     if any(s.fmt in (CRYPTOFEED, TARDIS) for s in sources):
         engine.discover = True
@@ -99,15 +100,16 @@ def replay(
                     on_message(handler, raw, local_ns)
                 else:
                     report.books.add(apply_rest_snapshot(handler, rest, raw, local_ns))
-            except MessageError as e:
+            except (MessageError, UnknownInstrument) as e:
+                # an unknown market (a REST snapshot of ``arb record`` naming one) is counted and
+                # skipped like any bad message: one line never ends a run
+                why = e.args[0] if isinstance(e, UnknownInstrument) and e.args else str(e)
                 if strict:
-                    raise ReplayError(f"{path}:{lineno}: {e}") from None
-                stats.add(Path(path), lineno, str(e))
+                    raise ReplayError(f"{path}:{lineno}: {why}") from None
+                stats.add(Path(path), lineno, why)
                 report.bad += 1
                 if not report.first_error:
-                    report.first_error = f"line {lineno}: {e}"
-            except UnknownInstrument as e:
-                raise ReplayError(f"{path}:{lineno}: {e}") from None
+                    report.first_error = f"line {lineno}: {why}"
             if progress is not None and n % 20_000 == 0:
                 progress(n)
     finally:

@@ -10,11 +10,12 @@ waits for the next snapshot in the capture.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
-from cryptoarb.core.book import EMPTY, INVALID, SYNCING, VALID, Level, OrderBook
+from cryptoarb.core.book import EMPTY, INVALID, SYNCING, VALID, BadBook, Level, OrderBook
 from cryptoarb.core.events import BookStateChange
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.venues.catalog import Catalog, UnknownInstrument
@@ -38,6 +39,54 @@ class MessageError(ValueError):
     """A message that cannot be understood. Counted and skipped by the feed, never applied."""
 
 
+class UnroutableMessage(MessageError, UnknownInstrument):
+    """A message for a market that is unknown or cannot be named: counted and skipped (a
+    ``MessageError``), and still the ``UnknownInstrument`` it was for callers asking by name."""
+
+    __str__ = MessageError.__str__  # the plain message, not KeyError's quoted repr
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: what a malformed message can make decoding code raise (beyond msgspec's own errors)
+_MALFORMED = (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError, ZeroDivisionError)
+
+
+def _guarded(fn: _F) -> _F:
+    """Wrap a handler's ``on_message(raw, local_ns)`` or ``on_snapshot(inst, raw, local_ns)`` so
+    that whatever one message holds, the caller sees at worst a ``MessageError``:
+
+    - ``BadBook`` (an impossible level, a crossed book): that book is invalidated and resynced;
+    - an unknown or unnameable market: ``UnroutableMessage``, counted in ``unroutable``;
+    - any other error of a malformed message: counted in ``errors``; the books the handler
+      was touching cannot be trusted, so every book of the handler resyncs.
+
+    A ``try`` costs nothing until something raises: the hot path pays one plain call (no
+    ``*args``: the two signatures get their own wrapper)."""
+    if fn.__name__ == "on_message":
+
+        @functools.wraps(fn)
+        def on_message(self: Handler, raw: bytes, local_ns: int) -> int:
+            try:
+                return fn(self, raw, local_ns)  # type: ignore[no-any-return]
+            except Exception as e:  # sorted out in _message_error, off the hot path
+                raise self._message_error(e, local_ns) from None
+
+        wrapped: Any = on_message
+    else:
+
+        @functools.wraps(fn)
+        def on_snapshot(self: Handler, inst: Instrument, raw: bytes, local_ns: int) -> None:
+            try:
+                fn(self, inst, raw, local_ns)
+            except Exception as e:
+                raise self._message_error(e, local_ns) from None
+
+        wrapped = on_snapshot
+    wrapped._guarded = True
+    return wrapped  # type: ignore[no-any-return]
+
+
 class BookSync:
     """One book plus the bookkeeping of its snapshot/diff synchronisation."""
 
@@ -47,6 +96,7 @@ class BookSync:
         "diffs_applied",
         "dropped_before_snapshot",
         "expect_first",
+        "first_id",
         "gaps",
         "instrument",
         "last_id",
@@ -59,6 +109,8 @@ class BookSync:
         self.book = OrderBook(instrument)
         self.buffer: list[Any] = []  # decoded diffs waiting for a snapshot
         self.last_id = 0
+        #: the first update id of the last applied diff (or the snapshot's id): see ``_stale``
+        self.first_id = 0
         self.expect_first = True
         self.diffs_applied = 0
         self.dropped_before_snapshot = 0
@@ -112,6 +164,22 @@ class Handler:
     ping: tuple[float, str] | None = None
     #: True when a book starts from a REST snapshot fetched by the feed (through ccxt)
     rest_snapshot: bool = False
+    #: levels per side that the venue's book checksum verifies (0: no checksum). Levels deeper
+    #: than this rest on the sequence (or, without one, on in-order delivery) alone: reported
+    #: per book as ``checked_levels`` in the summary
+    checksum_depth: int = 0
+    #: True when one frame can carry changes of several books (applied one after the other): a
+    #: bad level in one leaves the books after it without their change, so all resync
+    frames_span_books: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every handler's entry points are guarded (``_guarded``): one message never escapes
+        as anything but a ``MessageError``, and a bad value never stays in a valid book."""
+        super().__init_subclass__(**kwargs)
+        for name in ("on_message", "on_snapshot"):
+            fn = cls.__dict__.get(name)
+            if fn is not None and not getattr(fn, "_guarded", False):
+                setattr(cls, name, _guarded(fn))
 
     def __init__(
         self,
@@ -143,6 +211,12 @@ class Handler:
         #: set by a handler when the venue asks us to reconnect (the feed does it)
         self.reconnect_requested = False
         self.bad_messages = 0
+        #: messages naming a market that is unknown or cannot be named (skipped)
+        self.unroutable = 0
+        #: books invalidated for an impossible level or a crossed book
+        self.bad_books = 0
+        #: malformed messages that raised inside the handler (every book resynced)
+        self.errors = 0
         self.unknown_streams = 0
         self.checksums_ok = 0
         self.checksum_failures = 0
@@ -293,7 +367,7 @@ class Handler:
     def _stamp(sync: BookSync, update_id: int, exchange_ns: int, local_ns: int) -> None:
         """Date a book that was just loaded: its update id, the venue's time and ours."""
         book = sync.book
-        sync.last_id = book.update_id = update_id
+        sync.last_id = sync.first_id = book.update_id = update_id
         book.exchange_ns = exchange_ns
         book.local_ns = local_ns
 
@@ -349,6 +423,54 @@ class Handler:
         if sync is not None:
             sync.buffer = []
             self._set_state(sync, INVALID, f"subscription rejected: {reason}", 0)
+    def _stale(self, sync: BookSync, first: int, pending: Any, local_ns: int) -> None:
+        """A diff whose updates the book claims to hold already (its last id <= the book's).
+        A true duplicate starts no later than the last applied diff did; one that starts
+        after it means the last id applied was implausible (a corrupt, too large id would
+        otherwise freeze the book, every later diff skipped as old): a gap, and ``pending``
+        (this diff, when it may chain onto the next snapshot) is kept."""
+        if first > sync.first_id:
+            self._gap(sync, f"update {first} after the book's last update {sync.last_id}: implausible sequence",
+                      pending, local_ns)
+        else:
+            sync.stale_skipped += 1
+
+    def _message_error(self, e: Exception, local_ns: int) -> Exception:
+        """What a guarded entry point raises for ``e`` (see ``_guarded``), after resyncing the
+        books ``e`` says cannot be trusted; anything but a message's fault is raised as it is."""
+        if isinstance(e, MessageError):
+            return e
+        if isinstance(e, BadBook):
+            self._bad_book(e, local_ns)
+            return MessageError(str(e))
+        if isinstance(e, UnknownInstrument):
+            self.unroutable += 1
+            return UnroutableMessage(f"unroutable {self.venue} message: {e.args[0] if e.args else e}")
+        if isinstance(e, _MALFORMED):
+            self._handler_error(local_ns, f"{type(e).__name__}: {e}")
+            return MessageError(f"malformed {self.venue} message ({type(e).__name__}: {e})")
+        return e
+
+    def _bad_book(self, e: BadBook, local_ns: int) -> None:
+        """An impossible level or a crossed book: the message is bad and the book resyncs (with
+        ``frames_span_books``, every book: the ones after it in the frame missed their change)."""
+        self.bad_messages += 1
+        self.bad_books += 1
+        sync = self.syncs.get(e.book.instrument.symbol)
+        if sync is not None and sync.book is e.book and not self.frames_span_books:
+            targets = [sync]
+        else:
+            targets = [s for s in self.syncs.values() if s is sync or s.book.state == VALID or s.buffer]
+        for s in targets:
+            self._gap(s, str(e), None, local_ns)
+
+    def _handler_error(self, local_ns: int, why: str) -> None:
+        """A message broke the handler midway: any book may hold part of it, all resync."""
+        self.errors += 1
+        self.bad_messages += 1
+        for sync in self.syncs.values():
+            if sync.book.state == VALID or sync.buffer:
+                self._gap(sync, f"malformed message: {why}", None, local_ns)
 
     def _checksum_ok(self, sync: BookSync, got: int, expected: int, local_ns: int) -> bool:
         """Count a checksum comparison; a mismatch means the book is wrong: a gap."""

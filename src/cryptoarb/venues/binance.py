@@ -230,7 +230,7 @@ class BinanceHandler(Handler):
         if self.futures:
             if d.pu != last:
                 if d.u < last or (d.u == last and not sync.expect_first):  # already in the book
-                    sync.stale_skipped += 1
+                    self._stale(sync, d.U, d, local_ns)
                     return
                 # right after a snapshot no diff chains by pu yet: the first one must straddle it
                 if not (sync.expect_first and d.U <= last <= d.u):
@@ -238,12 +238,13 @@ class BinanceHandler(Handler):
                     return
         else:
             if d.u <= last:
-                sync.stale_skipped += 1
+                self._stale(sync, d.U, d, local_ns)
                 return
             if last + 1 < d.U:
                 self._gap(sync, f"U {d.U} > previous u {last} + 1", d, local_ns)
                 return
         sync.expect_first = False
+        sync.first_id = d.U
         self._apply_diff(sync, d.b, d.a, d.u, d.E * 1_000_000, local_ns)
 
     # -- snapshots -------------------------------------------------------------------
@@ -296,17 +297,22 @@ class BinanceHandler(Handler):
                 ok = d.U <= last <= d.u if fut else d.U <= last + 1 <= d.u
                 first = False
                 why = f"first diff U={d.U} u={d.u} does not follow snapshot {last}"
-            elif d.u <= sync.last_id:  # buffered twice: already applied
-                sync.stale_skipped += 1
-                continue
+            elif d.u <= sync.last_id:  # buffered twice (already applied), or the last id was implausible
+                if sync.first_id >= d.U:
+                    sync.stale_skipped += 1
+                    continue
+                ok = False
+                why = f"buffered diff U={d.U} u={d.u} after the book's last update {sync.last_id}: implausible"
             else:
                 ok = d.pu == sync.last_id if fut else sync.last_id + 1 >= d.U
                 why = f"buffered diff U={d.U} u={d.u} breaks the chain at {sync.last_id}"
+            ok = ok and d.u >= d.U
             if not ok:
                 sync.gaps += 1
                 self._resync(sync, why, local_ns)
                 sync.buffer = buffered[i:]  # these may chain onto the next snapshot
                 return
+            sync.first_id = d.U
             self._apply_diff(sync, d.b, d.a, d.u, d.E * 1_000_000)
         sync.expect_first = first  # no buffered diff applied: the next live one must straddle
         self._now_valid(sync, f"snapshot {last}", local_ns)

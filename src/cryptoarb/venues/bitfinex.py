@@ -220,6 +220,11 @@ class BitfinexHandler(ResubscribingHandler):
         if ch is None or kind == _UNKNOWN:
             if chan_id not in self._retired:
                 self.unknown_streams += 1
+                if ch is None and self._chans:
+                    # Channel ids are ours (every one was announced by a "subscribed" event): a
+                    # frame of none of them is a frame of some channel with a corrupt id, i.e. a
+                    # lost message of that channel, which the sequence cannot show (it counted it).
+                    self._seq_gap(f"frame of unknown channel {chan_id}", local_ns)
             return OTHER
         if kind == _BOOK:
             assert ch.sync is not None
@@ -290,6 +295,7 @@ class BitfinexHandler(ResubscribingHandler):
                 self._rejected(ev.symbol, f"Bitfinex error {ev.code}: {ev.msg}")
         elif ev.event == "conf" and ev.flags:
             self._flags = ev.flags
+            self.checksum_depth = 25 if ev.flags & OB_CHECKSUM else 0  # "cs" covers 25 levels per side
         elif ev.event == "info" and ev.code in (INFO_RESTART, INFO_MAINTENANCE_START):
             for ch in list(self._chans.values()):  # books freeze: invalid until resubscribed
                 if ch.sync is not None and ch.sync.book.state == VALID:

@@ -165,10 +165,11 @@ class BitstampHandler(Handler):
                 self._join(sync, held, local_ns)
             return
         mts = d.microtimestamp
-        if mts <= self._snap_mts[sync.instrument.symbol]:  # already in the snapshot
+        snap_mts = self._snap_mts[sync.instrument.symbol]
+        if mts <= snap_mts and sync.last_id == snap_mts:  # already in the snapshot, no later diff yet
             sync.dropped_before_snapshot += 1
             return
-        if mts <= sync.last_id:
+        if mts <= sync.last_id:  # out of order (older than a diff applied after the snapshot too)
             self._gap(sync, f"microtimestamp {mts} not after {sync.last_id}", None, local_ns)
             return
         self._apply_diff(sync, d.bids, d.asks, mts, mts * 1000, local_ns)

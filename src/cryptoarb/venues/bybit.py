@@ -282,6 +282,11 @@ class BybitHandler(ResubscribingHandler):
     def _legacy(self, sync: BookSync, f: _Frame, local_ns: int) -> int:
         book = sync.book
         if f.type == "snapshot":
+            if book.state == VALID and f.cross_seq <= sync.last_id:
+                # v2 sends a snapshot only on subscription: one older than the book is a stale
+                # repeat, the book (chained past it) stays as it is
+                sync.stale_skipped += 1
+                return SNAPSHOT
             snap = _decode_l2_snap(f.data)
             levels = snap if isinstance(snap, list) else snap.order_book
             ids = {x.id: (x.price, self._is_bid(x.side)) for x in levels}

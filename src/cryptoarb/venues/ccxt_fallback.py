@@ -23,7 +23,7 @@ import re
 import time
 from typing import Any
 
-from cryptoarb.core.book import INVALID, VALID, OrderBook
+from cryptoarb.core.book import INVALID, VALID, BadBook, OrderBook
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.engine.engine import Engine
 from cryptoarb.live.backoff import Backoff
@@ -131,8 +131,14 @@ class CcxtProFeed:
             backoff.reset()
             local_ns = time.time_ns()
             n = depth or len(ob["bids"]) + len(ob["asks"])
-            book.load_snapshot(((float(p), float(q)) for p, q, *_ in ob["bids"][:n]),
-                               ((float(p), float(q)) for p, q, *_ in ob["asks"][:n]))
+            try:
+                book.load_snapshot(((float(p), float(q)) for p, q, *_ in ob["bids"][:n]),
+                                   ((float(p), float(q)) for p, q, *_ in ob["asks"][:n]))
+            except BadBook as e:  # crossed or impossible levels: unusable until the next update
+                book.set_state(INVALID)
+                self.stats.bad_messages += 1
+                self.stats.last_error = str(e)
+                continue
             book.exchange_ns = int(ob.get("timestamp") or 0) * 1_000_000
             book.local_ns = local_ns
             book.update_id = int(ob.get("nonce") or 0)

@@ -206,6 +206,8 @@ class _Coinbase(ResubscribingHandler):
 class CoinbaseHandler(_Coinbase):
     """Advanced Trade ``level2`` books of one connection, chained by ``sequence_num``."""
 
+    frames_span_books = True  # one l2_data frame can hold events of several products
+
     venues = ("coinbase",)
     refusal = "CoinbaseHandler serves 'coinbase' (Advanced Trade), not {venue!r}"
     max_symbols_per_message = 20

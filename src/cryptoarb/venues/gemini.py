@@ -146,13 +146,10 @@ class GeminiHandler(ResubscribingHandler):
 
     def _on_full_book(self, sync: BookSync, bids: Levels, asks: Levels, local_ns: int) -> None:
         book = sync.book
-        book.load_snapshot(bids, asks)
+        book.load_snapshot(bids, asks)  # crossed: BadBook, the guard invalidates and resubscribes
         sync.expect_first = False
         book.update_id = sync.diffs_applied
         book.local_ns = local_ns
-        if book.crossed:
-            self._gap(sync, f"crossed full book: bid {book.bid} >= ask {book.ask}", None, local_ns)
-            return
         if book.state != VALID:
             self._set_state(sync, VALID, "full book", local_ns)
         if book.valid:
@@ -163,13 +160,10 @@ class GeminiHandler(ResubscribingHandler):
         if book.state != VALID:
             sync.dropped_before_snapshot += 1  # the full book of a resubscription is on its way
             return
-        book.apply(bids, asks)
+        book.apply(bids, asks)  # crossed (a change was missed): BadBook, resynced by the guard
         sync.diffs_applied += 1
         book.update_id = sync.diffs_applied
         book.local_ns = local_ns
-        if book.crossed:
-            self._gap(sync, f"crossed after changes: bid {book.bid} >= ask {book.ask}", None, local_ns)
-            return
         if book.valid:
             self.on_book(book, local_ns)
 

@@ -208,11 +208,12 @@ class HtxHandler(Handler):
             return
         last = sync.last_id
         if t.seqNum <= last:
-            sync.stale_skipped += 1
+            self._stale(sync, t.prevSeqNum + 1, t, local_ns)
             return
         if t.prevSeqNum != last:
             self._gap(sync, f"prevSeqNum {t.prevSeqNum} != previous seqNum {last}", t, local_ns)
             return
+        sync.first_id = last + 1
         self._apply_diff(sync, t.bids, t.asks, t.seqNum, ts * 1_000_000, local_ns)
 
     def _on_image(self, sync: BookSync, img: _Tick, ts: int, local_ns: int) -> None:
@@ -239,14 +240,15 @@ class HtxHandler(Handler):
         sync.buffer = []
         for i in range(start, len(buffered)):
             t = buffered[i]
-            if t.seqNum <= sync.last_id:
+            if t.seqNum <= sync.last_id and t.prevSeqNum < sync.first_id:  # buffered twice
                 sync.stale_skipped += 1
                 continue
-            if i > start and t.prevSeqNum != sync.last_id:
+            if t.seqNum <= sync.last_id or (i > start and t.prevSeqNum != sync.last_id):
                 self._gap(sync, f"buffered prevSeqNum {t.prevSeqNum} != previous seqNum {sync.last_id}", None,
                           local_ns)
                 sync.buffer = buffered[i:]
                 return
+            sync.first_id = t.prevSeqNum + 1
             self._apply_diff(sync, t.bids, t.asks, t.seqNum, ts * 1_000_000)
         self._now_valid(sync, f"mbp image {seq}", local_ns)
 
@@ -255,8 +257,13 @@ class HtxHandler(Handler):
         if t.version < 0:
             raise msgspec.ValidationError("depth.step0 tick without version")
         book = sync.book
-        if t.version <= sync.last_id and book.state == VALID:
-            sync.stale_skipped += 1
+        if book.state == VALID and t.version <= sync.last_id:
+            if t.version == sync.last_id:  # the same book again
+                sync.stale_skipped += 1
+                return
+            # Older than the book: this version or the last one is implausible (a corrupt, too
+            # large version would otherwise freeze the book). Invalid until the next full book.
+            self._gap(sync, f"depth.step0 version {t.version} before {sync.last_id}", None, local_ns)
             return
         book.load_snapshot(t.bids, t.asks)
         sync.diffs_applied += 1

@@ -58,11 +58,12 @@ class RangeJoinHandler(Handler):
         first, end = self._span(d)
         last = sync.last_id
         if end <= last:
-            sync.stale_skipped += 1
+            self._stale(sync, first, d, local_ns)
             return
-        if first > last + 1:
-            self._gap(sync, self.gap_reason.format(first=first, last=last), d, local_ns)
+        if first > last + 1 or first > end:
+            self._gap(sync, self.gap_reason.format(first=first, last=last), d if first <= end else None, local_ns)
             return
+        sync.first_id = first
         self._apply(sync, d, last)
         if self._beyond_horizon(sync):
             self._resync(sync, _BEYOND, local_ns)
@@ -108,13 +109,14 @@ class RangeJoinHandler(Handler):
             d = buffered[i]
             first, end = self._span(d)
             last = sync.last_id
-            if end <= last:
+            if end <= last and first <= sync.first_id:  # buffered twice: already applied
                 sync.stale_skipped += 1
                 continue
-            if first > last + 1:
+            if first > last + 1 or first > end or end <= last:  # the last: an implausible id before
                 self._gap(sync, "buffered " + self.gap_reason.format(first=first, last=last), None, local_ns)
                 sync.buffer = buffered[i:]
                 return
+            sync.first_id = first
             self._apply(sync, d, last)
         if self._beyond_horizon(sync):
             self._resync(sync, _BEYOND, local_ns)

@@ -179,6 +179,8 @@ class KrakenHandler(ResubscribingHandler):
     max_symbols_per_connection = 100
     ping = (30.0, '{"method":"ping"}')
     depth = 100  # subscribed book depth, one of DEPTHS
+    checksum_depth = 10  # Kraken's CRC32 covers the 10 best levels per side
+    frames_span_books = True  # a v2 book message holds a list of symbols
 
     def _setup(self) -> None:
         self._kbooks: dict[str, _KBook] = {}  # by native name
@@ -372,7 +374,7 @@ class KrakenHandler(ResubscribingHandler):
 
 def book_checksum(kb: _KBook) -> int:
     """Kraken's CRC32 of the 10 best asks then the 10 best bids of a book (unsigned)."""
-    bids, asks = kb.top(10)
+    bids, asks = kb.top(KrakenHandler.checksum_depth)
     return zlib.crc32(b"".join(asks + bids))
 
 
