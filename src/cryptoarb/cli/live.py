@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from cryptoarb.dex.execution import Signer
     from cryptoarb.dex.live import DexRuntime
 
-from cryptoarb.cli import (
+from cryptoarb.cli.common import (
     ConfigOpt,
     DbOpt,
     NoStoreOpt,
