@@ -7,12 +7,29 @@ One module per command group: :mod:`.replay`, :mod:`.bench`, :mod:`.demo`, :mod:
 from __future__ import annotations
 
 import sys
+from typing import Annotated
+
+import typer
 
 from cryptoarb import __version__
 from cryptoarb.cli.common import UserError, app, console, err, fail
 from cryptoarb.config import ConfigError
 
 __all__ = ["UserError", "app", "console", "err", "fail", "main"]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"cryptoarb {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit")] = False,
+) -> None:
+    """cryptoarb: find and trade crypto arbitrage, net of every cost."""
 
 
 @app.command()
