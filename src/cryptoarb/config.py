@@ -6,18 +6,22 @@ TOML or an invalid value into one :class:`ConfigError` line naming the file and 
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, ValidationError, field_serializer, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from cryptoarb.core.instruments import Fees, Instrument, Kind
@@ -27,7 +31,13 @@ class ConfigError(ValueError):
     pass
 
 
-class InstrumentSpec(BaseModel):
+class _Strict(BaseModel):
+    """A settings section: a key it does not know is an error (a typo must not be ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class InstrumentSpec(_Strict):
     """An instrument added to (or overriding) the built-in catalog."""
 
     venue: str
@@ -56,13 +66,13 @@ class InstrumentSpec(BaseModel):
             raise ConfigError(f"instrument {self.venue} {self.symbol}: {e}") from None
 
 
-class GroupSpec(BaseModel):
+class GroupSpec(_Strict):
     name: str
     label: str = ""
     members: list[str] = Field(min_length=2)
 
 
-class DetectorSettings(BaseModel):
+class DetectorSettings(_Strict):
     min_profit_bps: float = Field(1.0, ge=0)
     min_profit_quote: float = Field(0.0, ge=0)
     max_notional_quote: float = Field(10_000.0, gt=0)
@@ -80,7 +90,7 @@ def _default_balances() -> dict[str, dict[str, Decimal]]:
     }
 
 
-class PaperSettings(BaseModel):
+class PaperSettings(_Strict):
     default_latency_ms: float = Field(5.0, ge=0)
     latency_ms: dict[str, float] = Field(default_factory=dict)
     fail_rate: float = Field(0.0, ge=0, le=1)
@@ -97,18 +107,35 @@ class PaperSettings(BaseModel):
                 raise ValueError(f"latency for {venue} must not be negative")
         return v
 
+    @field_validator("balances")
+    @classmethod
+    def _no_debt(cls, v: dict[str, dict[str, Decimal]]) -> dict[str, dict[str, Decimal]]:
+        for venue, coins in v.items():
+            for coin, amount in coins.items():
+                if not amount.is_finite() or amount < 0:
+                    raise ValueError(f"{venue}.{coin} = {amount}: a paper balance must be a number >= 0")
+        return v
 
-class StorageSettings(BaseModel):
+
+class StorageSettings(_Strict):
     url: str = "sqlite:///cryptoarb.db"
     enabled: bool = True
 
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, v: str) -> str:
+        from cryptoarb.storage.urls import check_storage_url
 
-class VenueLiveSettings(BaseModel):
+        check_storage_url(v)
+        return v
+
+
+class VenueLiveSettings(_Strict):
     ws_url: str = ""  # override the venue's public endpoint (a proxy, a testnet, a local server)
     ccxt: dict[str, Any] = Field(default_factory=dict)  # ccxt constructor config (urls, timeout, ...)
 
 
-class LiveSettings(BaseModel):
+class LiveSettings(_Strict):
     stale_after_s: float = Field(10.0, gt=0)  # a connection silent this long is stale: resync
     venues: dict[str, VenueLiveSettings] = Field(default_factory=dict)
 
@@ -129,7 +156,7 @@ def _redact_rpc(url: str) -> str:
     return f"{parts.scheme}://{host}" + ("/..." if parts.path.strip("/") or parts.query else "")
 
 
-class DexChainSettings(BaseModel):
+class DexChainSettings(_Strict):
     """One chain: its RPC endpoint, how pool state is followed, and how gas is priced."""
 
     chain_id: int = Field(gt=0)
@@ -163,7 +190,7 @@ class DexChainSettings(BaseModel):
         return self
 
 
-class DexVenueSettings(BaseModel):
+class DexVenueSettings(_Strict):
     """One DEX deployment (``cryptoarb.dex.pools.DexSpec``)."""
 
     name: str = Field(min_length=1)
@@ -183,7 +210,7 @@ class DexVenueSettings(BaseModel):
         return _address(v) if v else v
 
 
-class DexPoolSettings(BaseModel):
+class DexPoolSettings(_Strict):
     """A pool to follow: found with the venue's factory from its two tokens (and v3 fee tier)."""
 
     venue: str
@@ -203,7 +230,7 @@ class DexPoolSettings(BaseModel):
         return v
 
 
-class DexSettings(BaseModel):
+class DexSettings(_Strict):
     """DEX venues run by ``arb run --live`` beside the CEX feeds (see docs/dex.md)."""
 
     chains: list[DexChainSettings] = Field(default_factory=list)
@@ -290,11 +317,89 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             return (init_settings, env_settings, _FileSource(settings_cls, data))
 
+    _check_env_names()
     try:
         return Settings.model_validate(_Loaded(**overrides).model_dump())
+    except SettingsError as e:  # a list/dict ARB_* variable that is not JSON
+        raise ConfigError(_env_parse_error(e)) from None
     except ValidationError as e:
         where = f"{path}: " if path else ""
-        errs = "; ".join(
-            f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()[:5]
-        )
+        errs = "; ".join(_describe(err) for err in e.errors()[:5])
         raise ConfigError(f"{where}invalid settings: {errs}") from None
+
+
+#: ARB_* variables read elsewhere (the DEX key is never a setting)
+NOT_SETTINGS = frozenset({"ARB_DEX_PRIVATE_KEY", "ARB_DEX_PRIVATE_KEY_FILE"})
+
+
+def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The valid keys of the settings section at ``loc`` ([] when it is free-form)."""
+    model: Any = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        while get_origin(ann) in (list, Union, UnionType):
+            ann = next((a for a in get_args(ann) if a is not type(None)), None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return list(model.model_fields)
+
+
+def _nearest(key: str, valid: list[str]) -> str:
+    near = difflib.get_close_matches(key.lower(), valid, n=1, cutoff=0.6)
+    if near:
+        return f" (did you mean {near[0]!r}?)"
+    return f" (valid: {', '.join(valid)})" if valid else ""
+
+
+def _describe(err: Any) -> str:
+    """One validation error: ``where: what``; an unknown key with the nearest valid one; the
+    environment variable when the value came from one."""
+    loc = tuple(err["loc"])
+    dotted = ".".join(str(x) for x in loc)
+    if err["type"] == "extra_forbidden":
+        msg = f"{dotted}: unknown key{_nearest(str(loc[-1]), _fields_at(loc[:-1]))}"
+    else:
+        msg = f"{dotted}: {err['msg'].removeprefix('Value error, ')}"
+    env = "ARB_" + "__".join(str(x) for x in loc).upper()
+    if env in {k.upper() for k in os.environ}:
+        msg = f"{env} (environment) -> {msg}"
+    return msg
+
+
+def _check_env_names() -> None:
+    """An ``ARB_*`` variable naming no settings section is a typo: pydantic-settings would ignore it."""
+    sections = list(Settings.model_fields)
+    for name in sorted(os.environ):
+        upper = name.upper()
+        if not upper.startswith("ARB_") or upper in NOT_SETTINGS:
+            continue
+        top = upper[4:].split("__", 1)[0].lower()
+        if top not in sections:
+            near = difflib.get_close_matches(top, sections, n=1, cutoff=0.6)
+            hint = f" (did you mean ARB_{near[0].upper()}__...?)" if near else f" (sections: {', '.join(sections)})"
+            raise ConfigError(f"{name} (environment): unknown settings section {top!r}{hint}")
+
+
+def _env_parse_error(e: Exception) -> str:
+    """Which ARB_* variable is not the JSON its list/dict setting needs (pydantic-settings only
+    names the section)."""
+    import json
+
+    bad = []
+    for name, value in os.environ.items():
+        if not name.upper().startswith("ARB_") or name.upper() in NOT_SETTINGS:
+            continue
+        try:
+            json.loads(value)
+        except ValueError as je:
+            if value.lstrip()[:1] in ("[", "{"):
+                bad.append(f"{name}: not valid JSON ({je})")
+    if bad:
+        return "; ".join(bad)
+    return f"environment: {' '.join(str(e).split())} (lists and tables are given as JSON)"

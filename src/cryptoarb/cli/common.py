@@ -4,12 +4,14 @@ storage sink of a run. Each command group lives in its own module of this packag
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cryptoarb.config import Settings, load_settings
 
@@ -31,19 +33,76 @@ DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite 
 NoStoreOpt = Annotated[bool, typer.Option("--no-store", help="Do not write to the database")]
 
 
+#: exit codes, the same for every command (README "Exit codes")
+EXIT_USER_ERROR = 2  # bad input, settings or output path: one ``error:`` line, nothing started
+EXIT_NOTHING = 3  # the command ran but produced nothing usable: a ``warning:`` line says why
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: stopped cleanly, storage flushed, partial results kept
+
+
 class UserError(Exception):
     """An error caused by the user's input: shown as one line, exit code 2."""
 
 
-def fail(msg: str) -> None:
+def fail(msg: str) -> NoReturn:
     err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+    raise typer.Exit(EXIT_USER_ERROR)
+
+
+def warn(msg: str) -> None:
+    """One ``warning:`` line; ``msg`` is plain text (brackets are shown, not read as markup)."""
+    err.print(f"[yellow]warning:[/] {escape(msg)}", highlight=False, soft_wrap=True)
+
+
+def finish(interrupted: str = "", nothing: str = "") -> None:
+    """The end of a command that did its work: exit 130 after an interrupt (the partial results
+    are already printed and written), 3 with a warning when nothing usable came out, else 0."""
+    if interrupted:
+        err.print(f"[yellow]interrupted[/] ({interrupted}): stopped cleanly; the results above are partial",
+                  highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if nothing:
+        warn(nothing)
+        raise typer.Exit(EXIT_NOTHING)
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """Fail now, before any work, if ``path`` cannot be written (not after an hour of replay)."""
+    if path.is_dir():
+        fail(f"{option} {path}: is a directory; give a file name")
+    if not path.parent.is_dir():
+        fail(f"{option} {path}: directory {path.parent} does not exist")
+    existed = path.exists()
+    try:
+        with path.open("a"):
+            pass
+    except OSError as e:
+        fail(f"{option} {path}: cannot write: {e.strerror or e}")
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
+def check_output_dir(path: Path, option: str) -> None:
+    """Create ``path`` if needed and prove a file can be written in it, before any work."""
+    if path.exists() and not path.is_dir():
+        fail(f"{option} {path}: exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        fail(f"{option} {path}: cannot write there: {e.strerror or e}")
 
 
 def _settings(config: Path | None, db: str | None, no_store: bool) -> Settings:
     s = load_settings(config)
     upd: dict[str, object] = {}
     if db is not None:
+        from cryptoarb.storage.urls import check_storage_url
+
+        try:
+            check_storage_url(db)
+        except ValueError as e:
+            fail(f"--db {e}")
         upd["url"] = db
     if no_store:
         upd["enabled"] = False

@@ -6,7 +6,17 @@ from typing import Annotated
 
 import typer
 
-from cryptoarb.cli.common import ConfigOpt, DbOpt, NoStoreOpt, _close_sink, _open_sink, _settings, app, console
+from cryptoarb.cli.common import (
+    ConfigOpt,
+    DbOpt,
+    NoStoreOpt,
+    _close_sink,
+    _open_sink,
+    _settings,
+    app,
+    console,
+    finish,
+)
 
 
 @app.command()
@@ -21,15 +31,22 @@ def demo(
     ] = 1.0,
     no_live: Annotated[bool, typer.Option("--no-live", help="No live view, summary only")] = False,
 ) -> None:
-    """Run the whole engine on a built-in SIMULATED multi-venue market, paper-trading into SQLite."""
+    """Run the whole engine on a built-in SIMULATED multi-venue market, paper-trading into SQLite.
+
+    Ctrl-C / SIGTERM stop it between two messages: the run is closed in storage, the summary
+    printed, exit code 130.
+    """
     from cryptoarb.demo.run import print_summary, run_demo
+    from cryptoarb.stopping import stop_on_signals
 
     settings = _settings(config, db, no_store)
-    sink = _open_sink(settings, "demo", {"seed": seed, "duration": duration, "simulated": True})
-    try:
-        summary = run_demo(
-            settings, duration, sink=sink, live=not no_live, speed=speed, seed=seed, console=console
-        )
-    finally:
-        _close_sink(sink, settings.storage.url)
-    print_summary(summary, console)
+    with stop_on_signals() as stop:  # from here on a signal never skips closing the run
+        sink = _open_sink(settings, "demo", {"seed": seed, "duration": duration, "simulated": True})
+        try:
+            summary = run_demo(
+                settings, duration, sink=sink, live=not no_live, speed=speed, seed=seed, console=console, stop=stop
+            )
+        finally:
+            _close_sink(sink, settings.storage.url)
+        print_summary(summary, console)
+    finish(interrupted=stop.name if stop.signum else "")

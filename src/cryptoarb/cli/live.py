@@ -19,6 +19,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from cryptoarb.config import Settings
     from cryptoarb.dex.execution import Signer
     from cryptoarb.dex.live import DexRuntime
 
@@ -30,9 +31,12 @@ from cryptoarb.cli.common import (
     _open_sink,
     _settings,
     app,
+    check_output_dir,
     console,
     err,
     fail,
+    finish,
+    warn,
 )
 
 
@@ -120,47 +124,70 @@ def run(
 
     if not live:
         fail("arb run needs --live (arb demo runs the simulated market, arb replay runs captures)")
-    settings, lp, engine, sink, dex = _live_setup(config, db, no_store, venues, symbols, "live")
-    feeds = build_feeds(engine, lp, settings, None)
-    services = [dex] if dex is not None else []
-    view = DemoView(engine, duration=duration, banner="LIVE MARKET DATA — paper trading",
-                    banner_style="bold green")
-    # the CEX panel pairs opportunities with the CEX executor's trades; DEX ones (label "dex") are
-    # shown with their own trades in the DEX panel
-    engine.on_opportunity.append(lambda o: None if o.label == "dex" else view.on_opportunity(o))
+    from cryptoarb.stopping import stop_on_signals
 
-    def render() -> RenderableType:
-        if dex is None:
-            return view.render()
-        # the CEX view needs CEX venues (its balance table has a row per venue): DEX-only runs skip it
-        return Group(view.render(), _dex_table(dex)) if lp.venues else _dex_table(dex)
+    with stop_on_signals() as signalled:  # a signal during set-up or teardown never skips closing the run
+        settings, lp, engine, sink, dex = _live_setup(config, db, no_store, venues, symbols, "live")
+        _warn_no_balance(settings, lp.venues)
+        feeds = build_feeds(engine, lp, settings, None)
+        services = [dex] if dex is not None else []
+        view = DemoView(engine, duration=duration, banner="LIVE MARKET DATA — paper trading",
+                        banner_style="bold green")
+        # the CEX panel pairs opportunities with the CEX executor's trades; DEX ones (label "dex") are
+        # shown with their own trades in the DEX panel
+        engine.on_opportunity.append(lambda o: None if o.label == "dex" else view.on_opportunity(o))
 
-    try:
-        if no_view:
-            asyncio.run(run_feeds(engine, feeds, duration, services=services))
-        else:
-            with Live(render(), console=console, refresh_per_second=4, transient=False) as lv:
-                asyncio.run(run_feeds(engine, feeds, duration, on_refresh=lambda: lv.update(render()),
-                                      services=services))
-    except FeedError as e:
-        fail(str(e))
-    except DexError as e:
-        fail(escape(" ".join(str(e).split())))  # one line, whatever the RPC library said
-    finally:
-        _close_sink(sink, settings.storage.url)
-    summary = engine.summary()
-    rows = [(f.venue, f.stats) for f in feeds] + (list(dex.stats.items()) if dex is not None else [])
-    summary["feeds"] = {v: {"path": s.path, "connects": s.connects, "disconnects": s.disconnects,
-                            "messages": s.messages, "bad_messages": s.bad_messages} for v, s in rows}
-    summary.update(_money(engine))
-    print_summary(summary, console)
-    _print_feeds(rows)
-    if dex is not None:
-        for note in dex.notes:
-            err.print(f"[yellow]note:[/] {note}", highlight=False)
-        summary["dex"] = _dex_summary(dex)
-        console.print(_dex_table(dex))
-        _print_dex_summary(summary["dex"])
+        def render() -> RenderableType:
+            if dex is None:
+                return view.render()
+            # the CEX view needs CEX venues (its balance table has a row per venue): DEX-only runs skip it
+            return Group(view.render(), _dex_table(dex)) if lp.venues else _dex_table(dex)
+
+        try:
+            if no_view:
+                asyncio.run(run_feeds(engine, feeds, duration, services=services, signalled=signalled))
+            else:
+                with Live(render(), console=console, refresh_per_second=4, transient=False) as lv:
+                    asyncio.run(run_feeds(engine, feeds, duration, on_refresh=lambda: lv.update(render()),
+                                          services=services, signalled=signalled))
+        except FeedError as e:
+            fail(str(e))
+        except DexError as e:
+            fail(escape(" ".join(str(e).split())))  # one line, whatever the RPC library said
+        finally:
+            _close_sink(sink, settings.storage.url)
+        summary = engine.summary()
+        rows = [(f.venue, f.stats) for f in feeds] + (list(dex.stats.items()) if dex is not None else [])
+        summary["feeds"] = {v: {"path": s.path, "connects": s.connects, "disconnects": s.disconnects,
+                                "messages": s.messages, "bad_messages": s.bad_messages} for v, s in rows}
+        summary.update(_money(engine))
+        print_summary(summary, console)
+        _print_feeds(rows)
+        if dex is not None:
+            for note in dex.notes:
+                err.print(f"[yellow]note:[/] {note}", highlight=False)
+            summary["dex"] = _dex_summary(dex)
+            console.print(_dex_table(dex))
+            _print_dex_summary(summary["dex"])
+    finish(interrupted=signalled.name, nothing=_never_connected(feeds))
+
+
+def _warn_no_balance(settings: Settings, venues: list[str]) -> None:
+    """A venue without paper balance can never fill a leg: say so before the run, not after."""
+    bal = settings.paper.balances
+    poor = [v for v in venues if not any(a > 0 for a in bal.get(v, {}).values())]
+    if poor:
+        warn(f"no paper balance for {', '.join(poor)}: no trade can use {'it' if len(poor) == 1 else 'them'} "
+             f"(set [paper.balances.{poor[0]}] in the settings, e.g. USDT = 10000, BTC = 1)")
+
+
+def _never_connected(feeds: list[Any]) -> str:
+    """Venues that never delivered a frame: the run tells nothing about them."""
+    dead = [f.venue for f in feeds if not f.stats.connects and not f.stats.messages]
+    if not dead:
+        return ""
+    why = "; ".join(f"{f.venue}: {f.stats.last_error}" for f in feeds if f.venue in dead and f.stats.last_error)
+    return f"never connected: {', '.join(dead)}" + (f" ({why})" if why else "")
 
 
 def _money(engine) -> dict[str, object]:  # type: ignore[no-untyped-def]
@@ -290,23 +317,30 @@ def record(
     from cryptoarb.live.recorder import Recorder
     from cryptoarb.live.runner import build_feeds, run_feeds
 
-    if out.exists() and not out.is_dir():
-        fail(f"--out {out}: exists and is not a directory")
-    settings, lp, engine, _, _ = _live_setup(config, None, True, venues, symbols, "record")
-    native = [v for v in lp.venues if lp.paths[v] == "native"]
-    if len(native) != len(lp.venues):
-        fail(f"recording needs native handlers; not native: {', '.join(set(lp.venues) - set(native))}")
-    recorder = Recorder(out)
-    feeds = build_feeds(engine, lp, settings, recorder)
-    try:
-        with Progress(SpinnerColumn(), TextColumn("[bold]recording"), TextColumn("{task.fields[n]:,} lines"),
-                      TimeElapsedColumn(), console=err, transient=True) as progress:
-            task = progress.add_task("rec", total=None, n=0)
-            asyncio.run(run_feeds(engine, feeds, duration,
-                                  on_refresh=lambda: progress.update(task, n=recorder.lines)))
-    except FeedError as e:
-        fail(str(e))
-    finally:
-        recorder.close()
-    console.print(f"recorded {recorder.lines:,} lines into {len({p for p in recorder.paths})} file(s) under {out}")
-    _print_feeds(feeds)
+    check_output_dir(out, "--out")  # before connecting: not "0 lines" after the run
+    from cryptoarb.stopping import stop_on_signals
+
+    with stop_on_signals() as signalled:
+        settings, lp, engine, _, _ = _live_setup(config, None, True, venues, symbols, "record")
+        native = [v for v in lp.venues if lp.paths[v] == "native"]
+        if len(native) != len(lp.venues):
+            fail(f"recording needs native handlers; not native: {', '.join(set(lp.venues) - set(native))}")
+        stop = asyncio.Event()
+        recorder = Recorder(out, on_error=lambda _msg: stop.set())
+        feeds = build_feeds(engine, lp, settings, recorder)
+        try:
+            with Progress(SpinnerColumn(), TextColumn("[bold]recording"), TextColumn("{task.fields[n]:,} lines"),
+                          TimeElapsedColumn(), console=err, transient=True) as progress:
+                task = progress.add_task("rec", total=None, n=0)
+                asyncio.run(run_feeds(engine, feeds, duration, stop=stop, signalled=signalled,
+                                      on_refresh=lambda: progress.update(task, n=recorder.lines)))
+        except FeedError as e:
+            fail(str(e))
+        finally:
+            recorder.close()
+        if recorder.error:
+            fail(f"--out {out}: {recorder.error} (the {recorder.lines:,} line(s) before it are kept)")
+        console.print(f"recorded {recorder.lines:,} lines into {len(set(recorder.paths))} file(s) under {out}")
+        _print_feeds(feeds)
+    nothing = _never_connected(feeds) or ("" if recorder.lines else "0 lines recorded")
+    finish(interrupted=signalled.name, nothing=nothing)

@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from cryptoarb.cli.common import (
@@ -18,9 +26,12 @@ from cryptoarb.cli.common import (
     _open_sink,
     _settings,
     app,
+    check_output_file,
     console,
     err,
     fail,
+    finish,
+    warn,
 )
 
 
@@ -34,48 +45,68 @@ def replay(
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first bad message")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables")] = False,
 ) -> None:
-    """Replay raw captures through the live code path: books, detection, paper trading, storage."""
+    """Replay raw captures through the live code path: books, detection, paper trading, storage.
+
+    Exit codes: 0 done; 2 bad input (one error line, checked before the work starts); 3 nothing
+    usable came out (no recognised message, or a venue that built no book); 130 Ctrl-C/SIGTERM
+    (stopped between two messages, storage flushed, run closed, partial summary printed and
+    written).
+    """
     from cryptoarb.engine.engine import Engine
-    from cryptoarb.replay.reader import CaptureError, parse_sources
-    from cryptoarb.replay.run import ReplayError
+    from cryptoarb.replay.reader import CaptureError, LineStats, parse_sources, total_bytes
+    from cryptoarb.replay.run import ReplayError, nothing_built
     from cryptoarb.replay.run import replay as run_replay
+    from cryptoarb.stopping import stop_on_signals
+
     settings = _settings(config, db, no_store)
     skipped: list[tuple[str, str]] = []
     try:
         srcs = parse_sources(sources, skipped=skipped)
     except CaptureError as e:
         fail(str(e))
-    if summary_json is not None and summary_json.parent and not summary_json.parent.exists():
-        fail(f"--summary-json: directory {summary_json.parent} does not exist")
-    sink = _open_sink(settings, "replay", {"sources": sources})
-    engine = Engine(settings, [s.venue for s in srcs], sink=sink, run_id=sink.run_id if sink else None)
-    try:
-        with Progress(
-            SpinnerColumn(), TextColumn("[bold]replay"), BarColumn(), TextColumn("{task.fields[n]:,} messages"),
-            TimeElapsedColumn(), console=err, disable=quiet, transient=True,
-        ) as progress:
-            task = progress.add_task("replay", total=None, n=0)
-            result = run_replay(engine, srcs, lambda n: progress.update(task, n=n), strict=strict)
-    except (CaptureError, ReplayError) as e:
-        _close_sink(sink, settings.storage.url)  # what was accepted before the error is kept
-        fail(str(e))
-    summary = engine.summary()
-    _close_sink(sink, settings.storage.url)
-    for key, why in engine.plan.refused.items():
-        if key in engine.books:
-            err.print(f"[yellow]note:[/] not compared: {why}", highlight=False)
     if summary_json is not None:
-        summary_json.write_text(json.dumps(summary, indent=2))
-    if result.stats.bad_count:
-        first = result.stats.bad[0]
-        err.print(
-            f"[yellow]warning:[/] {result.stats.bad_count} bad line(s) skipped; first: "
-            f"{first.path}:{first.line}: {first.reason}", highlight=False,
-        )
-    if not quiet:
-        _print_summary(summary, engine)
-        if (result.files and any(s.fmt != "lines" for s in srcs)) or skipped:
-            _print_files(result, engine, skipped)
+        check_output_file(summary_json, "--summary-json")
+    with stop_on_signals() as stop:
+        sink = _open_sink(settings, "replay", {"sources": sources})
+        engine = Engine(settings, [s.venue for s in srcs], sink=sink, run_id=sink.run_id if sink else None)
+        stats = LineStats(strict=strict)
+        if not quiet:
+            err.print(f"[dim]replaying {sum(len(s.paths) for s in srcs)} file(s), "
+                      f"{total_bytes(srcs) / 1e6:,.1f} MB (Ctrl-C stops cleanly)[/]", highlight=False)
+        try:
+            with Progress(
+                SpinnerColumn(), TextColumn("[bold]replay"), BarColumn(), TaskProgressColumn(),
+                TextColumn("{task.fields[n]:,} messages"), TimeElapsedColumn(), TextColumn("ETA"),
+                TimeRemainingColumn(), console=err, disable=quiet, transient=True,
+            ) as progress:
+                task = progress.add_task("replay", total=total_bytes(srcs) or None, n=0)
+                result = run_replay(
+                    engine, srcs, lambda n: progress.update(task, n=n, completed=stats.progress.read()),
+                    strict=strict, stop=stop, stats=stats,
+                )
+        except (CaptureError, ReplayError) as e:
+            _close_sink(sink, settings.storage.url)  # what was accepted before the error is kept
+            fail(str(e))
+        summary = engine.summary()
+        if result.interrupted:
+            summary["interrupted"] = True
+        _close_sink(sink, settings.storage.url)
+        for key, why in engine.plan.refused.items():
+            if key in engine.books:
+                err.print(f"[yellow]note:[/] not compared: {why}", highlight=False)
+        if summary_json is not None:
+            try:
+                summary_json.write_text(json.dumps(summary, indent=2))
+            except OSError as e:
+                fail(f"--summary-json {summary_json}: cannot write: {e.strerror or e}")
+        if result.stats.bad_count:
+            first = result.stats.bad[0]
+            warn(f"{result.stats.bad_count} bad line(s) skipped; first: {first.path}:{first.line}: {first.reason}")
+        if not quiet:
+            _print_summary(summary, engine)
+            if (result.files and any(s.fmt != "lines" for s in srcs)) or skipped:
+                _print_files(result, engine, skipped)
+    finish(interrupted=stop.name if result.interrupted else "", nothing=nothing_built(engine, srcs, result))
 
 
 def _print_files(result, engine, skipped: list[tuple[str, str]]) -> None:  # type: ignore[no-untyped-def]
@@ -106,6 +137,11 @@ def _print_files(result, engine, skipped: list[tuple[str, str]]) -> None:  # typ
     console.print(t)
 
 
+def us(v: float | None, spec: str = "g") -> str:
+    """A latency in µs; "-" when nothing was measured (never a made-up 0.0)."""
+    return "-" if v is None else f"{v:{spec}} µs"
+
+
 def _print_summary(summary: dict, engine) -> None:  # type: ignore[no-untyped-def,type-arg]
     t = Table(title="Books", show_lines=False)
     for col in ("book", "state", "best bid", "best ask", "diffs", "dropped", "gaps", "resyncs"):
@@ -125,7 +161,7 @@ def _print_summary(summary: dict, engine) -> None:  # type: ignore[no-untyped-de
     console.print(
         f"messages {summary['messages']:,} · opportunities {summary['opportunities']:,} · "
         f"trades {summary['trades']:,} · realised PnL {summary['pnl_quote']:.6f} (quote)\n"
-        f"latency per depth message (raw bytes -> decision): p50 {lat['p50']} µs · p99 {lat['p99']} µs · "
-        f"p99.9 {lat['p999']} µs; decision alone p50 {dec['p50']} µs",
+        f"latency per depth message (raw bytes -> decision): p50 {us(lat['p50'])} · p99 {us(lat['p99'])} · "
+        f"p99.9 {us(lat['p999'])}; decision alone p50 {us(dec['p50'] if len(engine.decision) else None)}",
         highlight=False,
     )

@@ -232,7 +232,8 @@ class Engine:
             "opportunities": self.opportunities,
             "trades": len(ex.settled()),
             "pnl_quote": float(ex.stats.realized_pnl),
-            "latency_us": self.latency.summary_us(),
+            # null, not 0.0, when no depth message was measured
+            "latency_us": self.latency.summary_us() if len(self.latency) else dict.fromkeys(("p50", "p99", "p999")),
         }
 
 
