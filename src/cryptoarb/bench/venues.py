@@ -24,7 +24,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,24 +268,39 @@ def bench_native(path_or_paths: PathLike | Sequence[PathLike] | Capture, runs: i
 
 
 def run_all(captures_dir: PathLike, runs: int = 5, with_ccxt: bool = True,
-            only: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """Every capture of ``captures_dir``: ``{"capture", "venue", "native": {...}, "ccxt": {...}}``."""
+            only: Iterable[str] | None = None,
+            progress: Callable[[str, int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Every capture of ``captures_dir``: ``{"capture", "venue", "native": {...}, "ccxt": {...}}``.
+
+    ``progress(step, done, total)`` is called before each step (a capture's native or ccxt.pro
+    side) and once at the end, for a progress bar with an ETA."""
     from cryptoarb.bench import ccxt_venues
 
     wanted = {o.upper() for o in only} if only else None
+    groups = {n: p for n, p in capture_groups(captures_dir).items() if wanted is None or n.upper() in wanted}
+    total = len(groups) * (2 if with_ccxt else 1)
+    done = 0
+
+    def step(what: str) -> None:
+        if progress is not None:
+            progress(what, done, total)
+
     rows: list[dict[str, Any]] = []
-    for name, paths in capture_groups(captures_dir).items():
-        if wanted is not None and name.upper() not in wanted:
-            continue
+    for name, paths in groups.items():
         try:
             cap = load_capture(paths)
         except Exception as e:
             rows.append({"capture": name, "venue": "?", "native": {"reason": str(e)}, "ccxt": {"reason": str(e)}})
+            done += 2 if with_ccxt else 1
             continue
+        step(f"{name}: native")
         native = bench_native(cap, runs=runs)
-        ccxt: dict[str, Any] = (
-            ccxt_venues.bench_ccxt(cap, runs=runs) if with_ccxt else {"reason": "not run (--no-ccxt)"}
-        )
+        done += 1
+        ccxt: dict[str, Any] = {"reason": "not run (--no-ccxt)"}
+        if with_ccxt:
+            step(f"{name}: ccxt.pro")
+            ccxt = ccxt_venues.bench_ccxt(cap, runs=runs)
+            done += 1
         row: dict[str, Any] = {"capture": name, "venue": cap.venue, "native": native, "ccxt": ccxt}
         kind = book_kind(native)
         row["kind"] = kind
@@ -293,6 +308,7 @@ def run_all(captures_dir: PathLike, runs: int = 5, with_ccxt: bool = True,
         c_mean = ccxt.get(kind, {}).get("mean_us")
         row["ratio"] = round(c_mean / n_mean, 2) if n_mean and c_mean else None
         rows.append(row)
+    step("done")
     return rows
 
 
@@ -372,12 +388,24 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.captures).is_dir():
         print(f"{args.captures}: not a folder", file=sys.stderr)
         return 2
-    rows = run_all(args.captures, runs=args.runs, with_ccxt=not args.no_ccxt, only=args.only)
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    err = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TextColumn("ETA"),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("loading captures", total=None)
+
+        def progress(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+            if not err.is_terminal and what != "done":
+                err.print(f"[{done}/{total}] {what}", markup=False, highlight=False)
+
+        rows = run_all(args.captures, runs=args.runs, with_ccxt=not args.no_ccxt, only=args.only,
+                       progress=progress)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
-    from rich.console import Console
-
     from cryptoarb.bench import ccxt_venues
 
     console = Console(width=max(Console().width, 200))
