@@ -222,3 +222,34 @@ def test_unknown_keys_negative_balances_and_unsupported_storage(spot_head: Path,
         r = arb("replay", f"binance:{spot_head}", "-q", "--db", url, cwd=tmp_path)
         assert_user_error(r, "--db", needle)
     assert not (tmp_path / "nonsense").exists()
+
+
+def test_live_run_sigint_prints_the_summary_and_exits_130(tmp_path: Path) -> None:
+    cfg = tmp_path / "dead.toml"
+    cfg.write_text('[live.venues.binance]\nws_url = "ws://127.0.0.1:9"\n')
+    db = tmp_path / "live.db"
+    p = _start("run", "--live", "--venues", "binance", "--no-view", "--db", str(db), "-c", str(cfg))
+    out, err = _signal_when(p, "reconnecting", signal.SIGINT)  # logged from inside the running loop
+    assert p.returncode == EXIT_INTERRUPTED, err
+    assert "interrupted (SIGINT)" in err and "Traceback" not in err, err
+    assert "Run summary" in out and "Feeds" in out, out
+    with sqlite3.connect(db) as con:
+        (ended,) = con.execute("select ended_ns from runs").fetchone()
+    assert ended is not None
+
+
+def test_replay_progress_counts_the_bytes_of_the_files(spot_head: Path, tmp_path: Path) -> None:  # noqa: F811
+    """The replay bar's percentage and ETA come from bytes read of the files on disk (gzip:
+    compressed bytes), growing while reading and equal to the total at the end."""
+    from cryptoarb.replay.reader import LineStats, Source, stream, total_bytes
+
+    plain = tmp_path / "plain.txt"
+    with gzip.open(spot_head, "rb") as f:
+        plain.write_bytes(f.read())
+    for path in (spot_head, plain):
+        src = [Source("binance", [path])]
+        stats = LineStats()
+        seen = [stats.progress.read() for i, _ in enumerate(stream(src[0], stats)) if i % 500 == 0]
+        assert seen[0] < seen[len(seen) // 2] < total_bytes(src)
+        assert seen == sorted(seen)
+        assert stats.progress.read() == total_bytes(src) == path.stat().st_size

@@ -6,14 +6,11 @@ TOML or an invalid value into one :class:`ConfigError` line naming the file and 
 
 from __future__ import annotations
 
-import difflib
-import os
 import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
@@ -24,11 +21,9 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from cryptoarb.config_check import ConfigError as ConfigError  # re-exported: callers import it from here
+from cryptoarb.config_check import check_env_names, describe, env_parse_error
 from cryptoarb.core.instruments import Fees, Instrument, Kind
-
-
-class ConfigError(ValueError):
-    pass
 
 
 class _Strict(BaseModel):
@@ -317,89 +312,12 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             return (init_settings, env_settings, _FileSource(settings_cls, data))
 
-    _check_env_names()
+    check_env_names(Settings)
     try:
         return Settings.model_validate(_Loaded(**overrides).model_dump())
     except SettingsError as e:  # a list/dict ARB_* variable that is not JSON
-        raise ConfigError(_env_parse_error(e)) from None
+        raise ConfigError(env_parse_error(e)) from None
     except ValidationError as e:
         where = f"{path}: " if path else ""
-        errs = "; ".join(_describe(err) for err in e.errors()[:5])
+        errs = "; ".join(describe(Settings, err) for err in e.errors()[:5])
         raise ConfigError(f"{where}invalid settings: {errs}") from None
-
-
-#: ARB_* variables read elsewhere (the DEX key is never a setting)
-NOT_SETTINGS = frozenset({"ARB_DEX_PRIVATE_KEY", "ARB_DEX_PRIVATE_KEY_FILE"})
-
-
-def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
-    """The valid keys of the settings section at ``loc`` ([] when it is free-form)."""
-    model: Any = Settings
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return []
-        ann = field.annotation
-        while get_origin(ann) in (list, Union, UnionType):
-            ann = next((a for a in get_args(ann) if a is not type(None)), None)
-        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
-            return []
-        model = ann
-    return list(model.model_fields)
-
-
-def _nearest(key: str, valid: list[str]) -> str:
-    near = difflib.get_close_matches(key.lower(), valid, n=1, cutoff=0.6)
-    if near:
-        return f" (did you mean {near[0]!r}?)"
-    return f" (valid: {', '.join(valid)})" if valid else ""
-
-
-def _describe(err: Any) -> str:
-    """One validation error: ``where: what``; an unknown key with the nearest valid one; the
-    environment variable when the value came from one."""
-    loc = tuple(err["loc"])
-    dotted = ".".join(str(x) for x in loc)
-    if err["type"] == "extra_forbidden":
-        msg = f"{dotted}: unknown key{_nearest(str(loc[-1]), _fields_at(loc[:-1]))}"
-    else:
-        msg = f"{dotted}: {err['msg'].removeprefix('Value error, ')}"
-    env = "ARB_" + "__".join(str(x) for x in loc).upper()
-    if env in {k.upper() for k in os.environ}:
-        msg = f"{env} (environment) -> {msg}"
-    return msg
-
-
-def _check_env_names() -> None:
-    """An ``ARB_*`` variable naming no settings section is a typo: pydantic-settings would ignore it."""
-    sections = list(Settings.model_fields)
-    for name in sorted(os.environ):
-        upper = name.upper()
-        if not upper.startswith("ARB_") or upper in NOT_SETTINGS:
-            continue
-        top = upper[4:].split("__", 1)[0].lower()
-        if top not in sections:
-            near = difflib.get_close_matches(top, sections, n=1, cutoff=0.6)
-            hint = f" (did you mean ARB_{near[0].upper()}__...?)" if near else f" (sections: {', '.join(sections)})"
-            raise ConfigError(f"{name} (environment): unknown settings section {top!r}{hint}")
-
-
-def _env_parse_error(e: Exception) -> str:
-    """Which ARB_* variable is not the JSON its list/dict setting needs (pydantic-settings only
-    names the section)."""
-    import json
-
-    bad = []
-    for name, value in os.environ.items():
-        if not name.upper().startswith("ARB_") or name.upper() in NOT_SETTINGS:
-            continue
-        try:
-            json.loads(value)
-        except ValueError as je:
-            if value.lstrip()[:1] in ("[", "{"):
-                bad.append(f"{name}: not valid JSON ({je})")
-    if bad:
-        return "; ".join(bad)
-    return f"environment: {' '.join(str(e).split())} (lists and tables are given as JSON)"
