@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cryptoarb.config import Settings
     from cryptoarb.dex.execution import Signer
     from cryptoarb.dex.live import DexRuntime
+    from cryptoarb.stopping import StopFlag
 
 from cryptoarb.cli.common import (
     ConfigOpt,
@@ -111,6 +112,20 @@ def run(
     no_view: Annotated[bool, typer.Option("--no-view", help="No live view, summary only")] = False,
 ) -> None:
     """Run the engine on live public order books (paper trading, no API keys)."""
+    from cryptoarb.stopping import stop_on_signals
+
+    if not live:
+        fail("arb run needs --live (arb demo runs the simulated market, arb replay runs captures)")
+    with stop_on_signals() as signalled:  # a signal during set-up or teardown never skips closing the run
+        feeds = _run_live(config, db, no_store, venues, symbols, duration, no_view, signalled)
+    finish(interrupted=signalled.name, nothing=_never_connected(feeds))
+
+
+def _run_live(
+    config: Path | None, db: str | None, no_store: bool, venues: str, symbols: str, duration: float | None,
+    no_view: bool, signalled: StopFlag,
+) -> list[Any]:
+    """The body of ``arb run --live`` (the caller handles signals and the exit code); the feeds."""
     import asyncio
 
     from rich.console import Group
@@ -122,54 +137,49 @@ def run(
     from cryptoarb.live.feed import FeedError
     from cryptoarb.live.runner import build_feeds, run_feeds
 
-    if not live:
-        fail("arb run needs --live (arb demo runs the simulated market, arb replay runs captures)")
-    from cryptoarb.stopping import stop_on_signals
+    settings, lp, engine, sink, dex = _live_setup(config, db, no_store, venues, symbols, "live")
+    _warn_no_balance(settings, lp.venues)
+    feeds = build_feeds(engine, lp, settings, None)
+    services = [dex] if dex is not None else []
+    view = DemoView(engine, duration=duration, banner="LIVE MARKET DATA — paper trading",
+                    banner_style="bold green")
+    # the CEX panel pairs opportunities with the CEX executor's trades; DEX ones (label "dex") are
+    # shown with their own trades in the DEX panel
+    engine.on_opportunity.append(lambda o: None if o.label == "dex" else view.on_opportunity(o))
 
-    with stop_on_signals() as signalled:  # a signal during set-up or teardown never skips closing the run
-        settings, lp, engine, sink, dex = _live_setup(config, db, no_store, venues, symbols, "live")
-        _warn_no_balance(settings, lp.venues)
-        feeds = build_feeds(engine, lp, settings, None)
-        services = [dex] if dex is not None else []
-        view = DemoView(engine, duration=duration, banner="LIVE MARKET DATA — paper trading",
-                        banner_style="bold green")
-        # the CEX panel pairs opportunities with the CEX executor's trades; DEX ones (label "dex") are
-        # shown with their own trades in the DEX panel
-        engine.on_opportunity.append(lambda o: None if o.label == "dex" else view.on_opportunity(o))
+    def render() -> RenderableType:
+        if dex is None:
+            return view.render()
+        # the CEX view needs CEX venues (its balance table has a row per venue): DEX-only runs skip it
+        return Group(view.render(), _dex_table(dex)) if lp.venues else _dex_table(dex)
 
-        def render() -> RenderableType:
-            if dex is None:
-                return view.render()
-            # the CEX view needs CEX venues (its balance table has a row per venue): DEX-only runs skip it
-            return Group(view.render(), _dex_table(dex)) if lp.venues else _dex_table(dex)
-
-        try:
-            if no_view:
-                asyncio.run(run_feeds(engine, feeds, duration, services=services, signalled=signalled))
-            else:
-                with Live(render(), console=console, refresh_per_second=4, transient=False) as lv:
-                    asyncio.run(run_feeds(engine, feeds, duration, on_refresh=lambda: lv.update(render()),
-                                          services=services, signalled=signalled))
-        except FeedError as e:
-            fail(str(e))
-        except DexError as e:
-            fail(escape(" ".join(str(e).split())))  # one line, whatever the RPC library said
-        finally:
-            _close_sink(sink, settings.storage.url)
-        summary = engine.summary()
-        rows = [(f.venue, f.stats) for f in feeds] + (list(dex.stats.items()) if dex is not None else [])
-        summary["feeds"] = {v: {"path": s.path, "connects": s.connects, "disconnects": s.disconnects,
-                                "messages": s.messages, "bad_messages": s.bad_messages} for v, s in rows}
-        summary.update(_money(engine))
-        print_summary(summary, console)
-        _print_feeds(rows)
-        if dex is not None:
-            for note in dex.notes:
-                err.print(f"[yellow]note:[/] {note}", highlight=False)
-            summary["dex"] = _dex_summary(dex)
-            console.print(_dex_table(dex))
-            _print_dex_summary(summary["dex"])
-    finish(interrupted=signalled.name, nothing=_never_connected(feeds))
+    try:
+        if no_view:
+            asyncio.run(run_feeds(engine, feeds, duration, services=services, signalled=signalled))
+        else:
+            with Live(render(), console=console, refresh_per_second=4, transient=False) as lv:
+                asyncio.run(run_feeds(engine, feeds, duration, on_refresh=lambda: lv.update(render()),
+                                      services=services, signalled=signalled))
+    except FeedError as e:
+        fail(str(e))
+    except DexError as e:
+        fail(escape(" ".join(str(e).split())))  # one line, whatever the RPC library said
+    finally:
+        _close_sink(sink, settings.storage.url)
+    summary = engine.summary()
+    rows = [(f.venue, f.stats) for f in feeds] + (list(dex.stats.items()) if dex is not None else [])
+    summary["feeds"] = {v: {"path": s.path, "connects": s.connects, "disconnects": s.disconnects,
+                            "messages": s.messages, "bad_messages": s.bad_messages} for v, s in rows}
+    summary.update(_money(engine))
+    print_summary(summary, console)
+    _print_feeds(rows)
+    if dex is not None:
+        for note in dex.notes:
+            err.print(f"[yellow]note:[/] {note}", highlight=False)
+        summary["dex"] = _dex_summary(dex)
+        console.print(_dex_table(dex))
+        _print_dex_summary(summary["dex"])
+    return feeds
 
 
 def _warn_no_balance(settings: Settings, venues: list[str]) -> None:
