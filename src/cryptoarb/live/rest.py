@@ -24,12 +24,6 @@ class CcxtRest:
         self.config = {"enableRateLimit": True, "timeout": 10_000, **(config or {})}
         self._exchange: Any = None
 
-    @staticmethod
-    def preload() -> None:
-        """Import ccxt's async module now (seconds on a busy machine) rather than inside the
-        first snapshot request, when the run's clock is already running."""
-        import ccxt.async_support  # noqa: F401
-
     @property
     def exchange(self) -> Any:
         if self._exchange is None:

@@ -77,7 +77,6 @@ def build_feeds(engine: Engine, lp: LivePlan, settings: Settings, sink: Sink | N
             feeds.append(CcxtProFeed(engine, v, lp.instruments[v], config=vs.ccxt if vs else None))
             continue
         rest = CcxtRest(v, vs.ccxt if vs else None)
-        rest.preload()
         feeds.append(VenueFeed(engine, v, lp.instruments[v], url=vs.ws_url if vs and vs.ws_url else None,
                                rest=rest, stale_after=settings.live.stale_after_s, sink=sink))
     return feeds
