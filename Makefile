@@ -5,13 +5,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 DURATION ?= 60
 
-.PHONY: demo test lint bench clean dex-artifacts
+.PHONY: demo test lint bench clean dex-artifacts lock
 
-$(BIN)/.installed: pyproject.toml
+# the tested dependency set is pinned in requirements.lock (refresh it with `make lock`)
+$(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
+
+# re-resolve the newest releases pyproject.toml allows in a scratch venv and pin them
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q --upgrade pip
+	.lock-venv/bin/pip install -q '.[dev]'
+	{ echo '# the tested dependency set: make demo / make test install exactly this; refresh with make lock'; \
+	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^cryptoarb'; } > requirements.lock
+	rm -rf .lock-venv build
 
 demo: $(BIN)/.installed
 	$(BIN)/arb demo --duration $(DURATION)

@@ -18,17 +18,22 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
+from cryptoarb.config_check import ConfigError as ConfigError  # re-exported: callers import it from here
+from cryptoarb.config_check import check_env_names, describe, env_parse_error
+from cryptoarb.config_risk import RiskSettings as RiskSettings  # re-exported: the [risk] section
 from cryptoarb.core.instruments import Fees, Instrument, Kind
-from cryptoarb.core.risk import BREAKERS, RiskConfig
 
 
-class ConfigError(ValueError):
-    pass
+class _Strict(BaseModel):
+    """A settings section: a key it does not know is an error (a typo must not be ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
-class InstrumentSpec(BaseModel):
+class InstrumentSpec(_Strict):
     """An instrument added to (or overriding) the built-in catalog."""
 
     venue: str
@@ -61,13 +66,13 @@ class InstrumentSpec(BaseModel):
             raise ConfigError(f"instrument {self.venue} {self.symbol}: {e}") from None
 
 
-class GroupSpec(BaseModel):
+class GroupSpec(_Strict):
     name: str
     label: str = ""
     members: list[str] = Field(min_length=2)
 
 
-class DetectorSettings(BaseModel):
+class DetectorSettings(_Strict):
     min_profit_bps: float = Field(1.0, ge=0)
     min_profit_quote: float = Field(0.0, ge=0)
     max_notional_quote: float = Field(10_000.0, gt=0)
@@ -85,7 +90,7 @@ def _default_balances() -> dict[str, dict[str, Decimal]]:
     }
 
 
-class PaperSettings(BaseModel):
+class PaperSettings(_Strict):
     default_latency_ms: float = Field(5.0, ge=0)
     latency_ms: dict[str, float] = Field(default_factory=dict)
     fail_rate: float = Field(0.0, ge=0, le=1)
@@ -102,97 +107,35 @@ class PaperSettings(BaseModel):
                 raise ValueError(f"latency for {venue} must not be negative")
         return v
 
-
-class RiskSettings(BaseModel):
-    """``[risk]``: pre-trade limits, circuit breakers and the kill file (docs/risk.md).
-
-    Every threshold is a trip point: reaching it refuses the intent or trips the breaker
-    (max-type: value >= limit; min_edge_bps / min_win_rate: value <= limit). 0 switches a check
-    off (except min_edge_bps). Money in the pair's quote currency; times in event time. The
-    defaults are wide: they stop a runaway, not the demo's normal trading."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_trade_notional: float = Field(50_000.0, ge=0)
-    max_venue_notional: float = Field(200_000.0, ge=0)
-    max_asset_notional: float = Field(200_000.0, ge=0)
-    max_open_exposure: float = Field(500_000.0, ge=0)
-    min_edge_bps: float = 0.0
-    extra_cost_bps: float = Field(0.0, ge=0)
-    max_book_age_ms: float = Field(5_000.0, ge=0)
-    max_decision_latency_ms: float = Field(1_000.0, ge=0)
-    max_open_orders: int = Field(20, ge=0)
-    venue_error_limit: int = Field(5, ge=0)
-    venue_cooldown_s: float = Field(60.0, ge=0)
-    max_daily_loss: Decimal = Field(Decimal(5_000), ge=0)
-    max_drawdown: Decimal = Field(Decimal(10_000), ge=0)
-    max_loss_streak: int = Field(25, ge=0)
-    win_rate_window: int = Field(100, ge=0)
-    min_win_rate: float = Field(0.05, ge=0, le=1)
-    error_window: int = Field(100, ge=0)
-    max_error_rate: float = Field(0.5, ge=0, le=1)
-    stale_feed_s: float = Field(60.0, ge=0)
-    max_stale_feeds: int = Field(1, ge=0)
-    max_one_legged: float = Field(100_000.0, ge=0)
-    max_order_latency_ms: float = Field(5_000.0, ge=0)
-    latency_breaches: int = Field(5, ge=0)
-    cooldown_s: float = Field(60.0, ge=0)
-    kill_file: str = ""  # this file existing kills trading (checked once per second of event time)
-    disabled: list[str] = Field(default_factory=list)  # breaker names switched off
-
-    @field_validator("disabled")
+    @field_validator("balances")
     @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        for name in v:
-            if name not in BREAKERS:
-                raise ValueError(f"unknown breaker {name!r} (breakers: {', '.join(BREAKERS)})")
+    def _no_debt(cls, v: dict[str, dict[str, Decimal]]) -> dict[str, dict[str, Decimal]]:
+        for venue, coins in v.items():
+            for coin, amount in coins.items():
+                if not amount.is_finite() or amount < 0:
+                    raise ValueError(f"{venue}.{coin} = {amount}: a paper balance must be a number >= 0")
         return v
 
-    def build(self) -> RiskConfig:
-        """The domain object's plain values (ms/s become event-time nanoseconds)."""
-        ms, s = 1_000_000, 1_000_000_000
-        return RiskConfig(
-            max_trade_notional=self.max_trade_notional,
-            max_venue_notional=self.max_venue_notional,
-            max_asset_notional=self.max_asset_notional,
-            max_open_exposure=self.max_open_exposure,
-            min_edge_bps=self.min_edge_bps,
-            extra_cost_bps=self.extra_cost_bps,
-            max_book_age_ns=int(self.max_book_age_ms * ms),
-            max_decision_latency_ns=int(self.max_decision_latency_ms * ms),
-            max_open_orders=self.max_open_orders,
-            venue_error_limit=self.venue_error_limit,
-            venue_cooldown_ns=int(self.venue_cooldown_s * s),
-            max_daily_loss=self.max_daily_loss,
-            max_drawdown=self.max_drawdown,
-            max_loss_streak=self.max_loss_streak,
-            win_rate_window=self.win_rate_window,
-            min_win_rate=self.min_win_rate,
-            error_window=self.error_window,
-            max_error_rate=self.max_error_rate,
-            stale_feed_ns=int(self.stale_feed_s * s),
-            max_stale_feeds=self.max_stale_feeds,
-            max_one_legged=self.max_one_legged,
-            max_order_latency_ns=int(self.max_order_latency_ms * ms),
-            latency_breaches=self.latency_breaches,
-            cooldown_ns=int(self.cooldown_s * s),
-            kill_file=self.kill_file,
-            disabled=frozenset(self.disabled),
-        )
-
-
-class StorageSettings(BaseModel):
+class StorageSettings(_Strict):
     url: str = "sqlite:///cryptoarb.db"
     enabled: bool = True
 
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, v: str) -> str:
+        from cryptoarb.storage.urls import check_storage_url
 
-class VenueLiveSettings(BaseModel):
+        check_storage_url(v)
+        return v
+
+
+class VenueLiveSettings(_Strict):
     ws_url: str = ""  # override the venue's public endpoint (a proxy, a testnet, a local server)
     ccxt: dict[str, Any] = Field(default_factory=dict)  # ccxt constructor config (urls, timeout, ...)
     stale_after_s: float | None = Field(None, gt=0)  # overrides live.stale_after_s for this venue
 
 
-class LiveSettings(BaseModel):
+class LiveSettings(_Strict):
     #: a connection silent this long is stale: resync; None: each venue's default (above its
     #: heartbeat cadence, see cryptoarb.venues.connection)
     stale_after_s: float | None = Field(None, gt=0)
@@ -215,7 +158,7 @@ def _redact_rpc(url: str) -> str:
     return f"{parts.scheme}://{host}" + ("/..." if parts.path.strip("/") or parts.query else "")
 
 
-class DexChainSettings(BaseModel):
+class DexChainSettings(_Strict):
     """One chain: its RPC endpoint, how pool state is followed, and how gas is priced."""
 
     chain_id: int = Field(gt=0)
@@ -271,7 +214,7 @@ class DexChainSettings(BaseModel):
         return self
 
 
-class DexVenueSettings(BaseModel):
+class DexVenueSettings(_Strict):
     """One DEX deployment (``cryptoarb.dex.pools.DexSpec``)."""
 
     name: str = Field(min_length=1)
@@ -291,7 +234,7 @@ class DexVenueSettings(BaseModel):
         return _address(v) if v else v
 
 
-class DexPoolSettings(BaseModel):
+class DexPoolSettings(_Strict):
     """A pool to follow: found with the venue's factory from its two tokens (and v3 fee tier)."""
 
     venue: str
@@ -311,7 +254,7 @@ class DexPoolSettings(BaseModel):
         return v
 
 
-class DexSettings(BaseModel):
+class DexSettings(_Strict):
     """DEX venues run by ``arb run --live`` beside the CEX feeds (see docs/dex.md)."""
 
     chains: list[DexChainSettings] = Field(default_factory=list)
@@ -399,11 +342,12 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             return (init_settings, env_settings, _FileSource(settings_cls, data))
 
+    check_env_names(Settings)
     try:
         return Settings.model_validate(_Loaded(**overrides).model_dump())
+    except SettingsError as e:  # a list/dict ARB_* variable that is not JSON
+        raise ConfigError(env_parse_error(e)) from None
     except ValidationError as e:
         where = f"{path}: " if path else ""
-        errs = "; ".join(
-            f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()[:5]
-        )
+        errs = "; ".join(describe(Settings, err) for err in e.errors()[:5])
         raise ConfigError(f"{where}invalid settings: {errs}") from None

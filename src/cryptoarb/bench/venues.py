@@ -24,7 +24,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,24 +268,39 @@ def bench_native(path_or_paths: PathLike | Sequence[PathLike] | Capture, runs: i
 
 
 def run_all(captures_dir: PathLike, runs: int = 5, with_ccxt: bool = True,
-            only: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """Every capture of ``captures_dir``: ``{"capture", "venue", "native": {...}, "ccxt": {...}}``."""
+            only: Iterable[str] | None = None,
+            progress: Callable[[str, int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Every capture of ``captures_dir``: ``{"capture", "venue", "native": {...}, "ccxt": {...}}``.
+
+    ``progress(step, done, total)`` is called before each step (a capture's native or ccxt.pro
+    side) and once at the end, for a progress bar with an ETA."""
     from cryptoarb.bench import ccxt_venues
 
     wanted = {o.upper() for o in only} if only else None
+    groups = {n: p for n, p in capture_groups(captures_dir).items() if wanted is None or n.upper() in wanted}
+    total = len(groups) * (2 if with_ccxt else 1)
+    done = 0
+
+    def step(what: str) -> None:
+        if progress is not None:
+            progress(what, done, total)
+
     rows: list[dict[str, Any]] = []
-    for name, paths in capture_groups(captures_dir).items():
-        if wanted is not None and name.upper() not in wanted:
-            continue
+    for name, paths in groups.items():
         try:
             cap = load_capture(paths)
         except Exception as e:
             rows.append({"capture": name, "venue": "?", "native": {"reason": str(e)}, "ccxt": {"reason": str(e)}})
+            done += 2 if with_ccxt else 1
             continue
+        step(f"{name}: native")
         native = bench_native(cap, runs=runs)
-        ccxt: dict[str, Any] = (
-            ccxt_venues.bench_ccxt(cap, runs=runs) if with_ccxt else {"reason": "not run (--no-ccxt)"}
-        )
+        done += 1
+        ccxt: dict[str, Any] = {"reason": "not run (--no-ccxt)"}
+        if with_ccxt:
+            step(f"{name}: ccxt.pro")
+            ccxt = ccxt_venues.bench_ccxt(cap, runs=runs)
+            done += 1
         row: dict[str, Any] = {"capture": name, "venue": cap.venue, "native": native, "ccxt": ccxt}
         kind = book_kind(native)
         row["kind"] = kind
@@ -293,6 +308,7 @@ def run_all(captures_dir: PathLike, runs: int = 5, with_ccxt: bool = True,
         c_mean = ccxt.get(kind, {}).get("mean_us")
         row["ratio"] = round(c_mean / n_mean, 2) if n_mean and c_mean else None
         rows.append(row)
+    step("done")
     return rows
 
 
@@ -301,63 +317,6 @@ def book_kind(result: dict[str, Any]) -> str:
     if result.get("DEPTH", {}).get("count") or not result.get("SNAPSHOT", {}).get("count"):
         return "DEPTH"
     return "SNAPSHOT"
-
-
-def _us(x: Any) -> str:
-    return "-" if x is None else f"{x:.1f}" if x < 100 else f"{x:.0f}"
-
-
-def render(rows: list[dict[str, Any]]) -> tuple[Any, list[str]]:
-    """A rich table of ``run_all`` rows, plus the notes (reasons, errors) to print under it."""
-    from rich.table import Table
-
-    t = Table(title="Per-venue parse+apply µs per message, native vs ccxt.pro (medians of runs)")
-    t.add_column("venue")
-    t.add_column("capture")
-    for col in (
-        "native msgs", "books", "bad", "crc ok/fail", "nat p50", "nat p99", "nat mean",
-        "ccxt p50", "ccxt p99", "ccxt mean", "ccxt books", "ccxt err", "ccxt/nat", "snap mean nat/ccxt",
-    ):
-        t.add_column(col, justify="right")
-    notes: list[str] = []
-    for row in rows:
-        nat, cc = row["native"], row["ccxt"]
-        kind = row.get("kind", "DEPTH")
-        tag = "" if kind == "DEPTH" else " (snap)"
-        if "reason" in nat:
-            nat_cells = ["[yellow]n/a[/]", "-", "-", "-", "-", "-", "-"]
-            notes.append(f"{row['capture']} native: {nat['reason']}")
-        else:
-            d = nat[kind]
-            crc = f"{nat['checksums_ok']}/{nat['checksum_failures']}"
-            nat_cells = [
-                f"{d['count']}{tag}",
-                f"{nat['books_valid']}/{nat['books_total']}",
-                str(nat["bad_messages"] + nat["errors"]),
-                crc if crc != "0/0" else "-",
-                _us(d["p50_us"]), _us(d["p99_us"]), _us(d["mean_us"]),
-            ]
-            if nat.get("first_error"):
-                notes.append(f"{row['capture']} native first error: {nat['first_error']}")
-        if "reason" in cc:
-            cc_cells = ["[yellow]n/a[/]", "-", "-", "-", "-"]
-            notes.append(f"{row['capture']} ccxt n/a: {cc['reason']}")
-        else:
-            d = cc[kind]
-            cc_cells = [
-                _us(d["p50_us"]), _us(d["p99_us"]), _us(d["mean_us"]),
-                f"{cc['books_ok']}/{cc['books_total']}", str(cc["errors"]),
-            ]
-            if cc.get("first_errors"):
-                notes.append(f"{row['capture']} ccxt errors: {'; '.join(cc['first_errors'])}")
-            if cc.get("note"):
-                notes.append(f"{row['capture']} ccxt: {cc['note']}")
-        ratio = row.get("ratio")
-        ns = nat.get("SNAPSHOT", {}).get("mean_us") if kind == "DEPTH" else None
-        cs = cc.get("SNAPSHOT", {}).get("mean_us") if kind == "DEPTH" else None
-        snap = f"{_us(ns) if ns else '-'}/{_us(cs) if cs else '-'}" if ns or cs else "-"
-        t.add_row(row["venue"], row["capture"], *nat_cells, *cc_cells, f"{ratio:.1f}x" if ratio else "-", snap)
-    return t, notes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -372,13 +331,26 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.captures).is_dir():
         print(f"{args.captures}: not a folder", file=sys.stderr)
         return 2
-    rows = run_all(args.captures, runs=args.runs, with_ccxt=not args.no_ccxt, only=args.only)
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    err = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TextColumn("ETA"),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("loading captures", total=None)
+
+        def progress(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+            if not err.is_terminal and what != "done":
+                err.print(f"[{done}/{total}] {what}", markup=False, highlight=False)
+
+        rows = run_all(args.captures, runs=args.runs, with_ccxt=not args.no_ccxt, only=args.only,
+                       progress=progress)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
-    from rich.console import Console
-
     from cryptoarb.bench import ccxt_venues
+    from cryptoarb.bench.venues_table import render
 
     console = Console(width=max(Console().width, 200))
     table, notes = render(rows)

@@ -9,9 +9,7 @@ real behaviour on made-up prices.
 from __future__ import annotations
 
 import contextlib
-import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -25,6 +23,7 @@ from cryptoarb.core.orders import Fill
 from cryptoarb.demo.market import SimulatedMarket
 from cryptoarb.demo.view import DemoView
 from cryptoarb.engine.engine import Engine, Sink
+from cryptoarb.stopping import StopFlag, stop_on_signals
 from cryptoarb.venues.base import MessageError
 from cryptoarb.venues.simulated import SIM_SYMBOLS, SIM_VENUES, demo_catalog, make_handler_factory
 
@@ -50,27 +49,6 @@ def demo_settings(settings: Settings, venues: list[str]) -> Settings:
     return settings.model_copy(update={"paper": paper.model_copy(update=update)})
 
 
-@contextlib.contextmanager
-def _stop_flag() -> Iterator[list[bool]]:
-    """Ctrl-C sets a flag checked between messages, so a stop never lands mid-update."""
-    flag = [False]
-
-    def handler(_sig: int, _frame: object) -> None:
-        flag[0] = True
-
-    installed = False
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-        installed = True
-    except ValueError:  # not the main thread: KeyboardInterrupt is caught by the caller
-        pass
-    try:
-        yield flag
-    finally:
-        if installed:
-            signal.signal(signal.SIGINT, previous)
-
-
 @dataclass
 class Demo:
     """An engine wired to a simulated market, ready to :meth:`run` once (tests inspect its parts)."""
@@ -86,9 +64,11 @@ class Demo:
         speed: float | None = 1.0,
         console: Console | None = None,
         start_ns: int | None = None,
+        stop: StopFlag | None = None,
     ) -> dict[str, Any]:
         """Feed the market to the engine for ``duration`` simulated seconds (None: until
-        Ctrl-C), settle what is in flight, and return the summary."""
+        Ctrl-C or SIGTERM, or until ``stop`` is set), settle what is in flight, and return the
+        summary."""
         engine, market = self.engine, self.market
         start = time.time_ns() if start_ns is None else start_ns
         view = DemoView(engine, market, speed=speed, duration=duration, start_ns=start)
@@ -107,13 +87,13 @@ class Demo:
         )
         wall0 = next_draw = time.perf_counter()
         try:
-            with _stop_flag() as stop, live_ctx as lv:
+            with stop_on_signals(stop) as stop, live_ctx as lv:
                 for local_ns, venue, raw in market.events(start, until):
                     if rate:
                         wait = wall0 + (local_ns - start) / 1e9 / rate - time.perf_counter()
                         if wait > 0:
                             time.sleep(wait)
-                    if stop[0]:
+                    if stop.signum:  # Ctrl-C / SIGTERM, checked between messages
                         interrupted = True
                         break
                     try:
@@ -170,6 +150,7 @@ def run_demo(
     seed: int = 7,
     console: Console | None = None,
     start_ns: int | None = None,
+    stop: StopFlag | None = None,
 ) -> dict[str, Any]:
     """Run the demo for ``duration`` simulated seconds (None: until Ctrl-C); the summary.
 
@@ -178,7 +159,7 @@ def run_demo(
     only sleeps between messages.
     """
     demo = build_demo(settings, sink=sink, seed=seed)
-    return demo.run(duration, live=live, speed=speed, console=console, start_ns=start_ns)
+    return demo.run(duration, live=live, speed=speed, console=console, start_ns=start_ns, stop=stop)
 
 
 def _summary(
@@ -228,7 +209,7 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
            ("total PnL (account change)", f"{summary['pnl']['total']:,.2f}"),
            ("max unhedged exposure", f"{summary.get('max_unhedged_quote', 0.0):,.2f}")) if "pnl" in summary else ()),
         ("latency p50 / p99 / p99.9 (µs)",
-         " / ".join(f"{lat.get(k, 0.0):.1f}" for k in ("p50", "p99", "p999"))),
+         " / ".join("-" if lat.get(k) is None else f"{lat[k]:.1f}" for k in ("p50", "p99", "p999"))),
     ]
     risk = summary.get("risk")
     if risk is not None:

@@ -380,7 +380,8 @@ class Engine:
             "pnl": {"realised": _finite(pnl.realised), "unrealised": _finite(pnl.unrealised),
                     "total": _finite(pnl.total)},
             "max_unhedged_quote": _finite(pnl.max_unhedged_quote),
-            "latency_us": self.latency.summary_us(),
+            # null, not 0.0, when no depth message was measured
+            "latency_us": self.latency.summary_us() if len(self.latency) else dict.fromkeys(("p50", "p99", "p999")),
             "risk": self.risk.summary(),
         }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -19,8 +20,15 @@ import orjson
 
 
 class Recorder:
-    def __init__(self, out_dir: Path, rotate_s: int = 3600, flush_s: float = 1.0) -> None:
+    """Writes frames as they arrive. A write that fails (folder gone, disk full) is not raised
+    into the feed (which would take it for a lost connection and loop): the recorder keeps the
+    first ``error``, drops what follows and calls ``on_error`` so the caller stops the run."""
+
+    def __init__(self, out_dir: Path, rotate_s: int = 3600, flush_s: float = 1.0,
+                 on_error: Callable[[str], None] | None = None) -> None:
         self.out_dir = out_dir
+        self.on_error = on_error
+        self.error = ""
         self.rotate_ns = rotate_s * 1_000_000_000
         self.flush_s = flush_s
         self._files: dict[str, tuple[int, IO[bytes]]] = {}
@@ -57,13 +65,20 @@ class Recorder:
         self._write(venue, local_ns, b'{"rest":' + orjson.dumps(symbol) + b',"data":' + body + b"}")
 
     def _write(self, venue: str, local_ns: int, raw: bytes) -> None:
-        f = self._file(venue, local_ns)
-        f.write(b"%d %s\n" % (local_ns, raw))
-        self.lines += 1
-        now = time.monotonic()
-        if now - self._last_flush >= self.flush_s:
-            self.flush()
-            self._last_flush = now
+        if self.error:
+            return
+        try:
+            f = self._file(venue, local_ns)
+            f.write(b"%d %s\n" % (local_ns, raw))
+            self.lines += 1
+            now = time.monotonic()
+            if now - self._last_flush >= self.flush_s:
+                self.flush()
+                self._last_flush = now
+        except OSError as e:
+            self.error = f"cannot write: {e.strerror or e}" + (f" ({e.filename})" if e.filename else "")
+            if self.on_error is not None:
+                self.on_error(self.error)
 
     def flush(self) -> None:
         for _, f in self._files.values():
@@ -71,5 +86,8 @@ class Recorder:
 
     def close(self) -> None:
         for _, f in self._files.values():
-            f.close()
+            try:
+                f.close()
+            except OSError as e:
+                self.error = self.error or f"cannot write: {e.strerror or e}"
         self._files.clear()

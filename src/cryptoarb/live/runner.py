@@ -25,6 +25,7 @@ from cryptoarb.engine.engine import Engine
 from cryptoarb.live.feed import Sink, VenueFeed
 from cryptoarb.live.markets import MarketError, resolve
 from cryptoarb.live.rest import CcxtRest
+from cryptoarb.stopping import StopFlag
 from cryptoarb.venues.catalog import Catalog
 from cryptoarb.venues.ccxt_fallback import CcxtProFeed
 from cryptoarb.venues.registry import canonical, handler_class, path_of
@@ -91,17 +92,27 @@ async def run_feeds(
     stop: asyncio.Event | None = None,
     refresh_s: float = 0.25,
     services: Sequence[Service] = (),
+    signalled: StopFlag | None = None,
 ) -> None:
     """Run until ``duration`` elapses, ``stop`` is set, or SIGINT/SIGTERM.
 
     ``services`` are started first (an error there propagates before any feed runs), then run
-    beside the feeds, and closed at the end whatever happened.
+    beside the feeds, and closed at the end whatever happened. A signal is recorded in
+    ``signalled`` (which may already be set by one that came during set-up: then nothing runs).
     """
     stop = stop or asyncio.Event()
+    signalled = signalled if signalled is not None else StopFlag()
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: int) -> None:
+        signalled.signum = signalled.signum or sig
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
+    if signalled.signum:
+        stop.set()
 
     async def ticker() -> None:
         while not stop.is_set():

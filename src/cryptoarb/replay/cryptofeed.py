@@ -14,11 +14,17 @@ One record per line:
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from cryptoarb.replay.reader import ByteProgress
 
 OPEN = "open"
 SENT = "sent"
@@ -101,10 +107,14 @@ def _payload(text: str) -> bytes:
     return text.encode()
 
 
-def read_records(path: Path) -> Iterator[Record]:
-    """Every record of a capture, in file order. Raises CryptofeedFormatError naming the line."""
+def read_records(path: str | Path, progress: ByteProgress | None = None) -> Iterator[Record]:
+    """Every record of a capture, in file order. Raises CryptofeedFormatError naming the line.
+    ``progress`` follows the bytes read (``arb replay``'s progress bar)."""
+    path = Path(path)
     url = ""
-    with path.open("r", encoding="utf-8", errors="surrogateescape") as f:
+    with (path.open("rb") as raw,
+          progress.reading(raw) if progress is not None else contextlib.nullcontext(),
+          io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape") as f):
         for lineno, line in enumerate(f, 1):
             line = line.rstrip("\n")
             if not line.strip():
@@ -125,11 +135,11 @@ def read_records(path: Path) -> Iterator[Record]:
                 raise CryptofeedFormatError(f"{path}:{lineno}: {e}") from None
 
 
-def sniff(path: Path) -> bool:
+def sniff(path: str | Path) -> bool:
     """Whether ``path`` looks like a cryptofeed capture (its first record opens a connection
     or is a REST response)."""
     try:
-        with path.open("r", encoding="utf-8", errors="replace") as f:
+        with Path(path).open("r", encoding="utf-8", errors="replace") as f:
             first = f.readline().rstrip("\n")
     except OSError:
         return False

@@ -6,12 +6,15 @@ form one stream in the order given; streams merge by local timestamp.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import heapq
+import os
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import orjson
 
@@ -48,12 +51,47 @@ class BadLine:
     reason: str
 
 
-class LineStats:
+class ByteProgress:
+    """How far the capture files have been read, in bytes of the files on disk (compressed for
+    gzip), for a progress bar with a percentage and an ETA. A file registers its raw file object
+    while it is read; nothing is done per line: :meth:`read` asks the open files where they are."""
+
     def __init__(self) -> None:
+        self.finished = 0  # bytes of the files read to the end
+        self._open: dict[int, IO[bytes]] = {}
+
+    @contextlib.contextmanager
+    def reading(self, f: IO[bytes]) -> Iterator[None]:
+        size = os.fstat(f.fileno()).st_size
+        self._open[id(f)] = f
+        try:
+            yield
+            self.finished += size  # read to the end
+        finally:
+            self._open.pop(id(f), None)
+
+    def read(self) -> int:
+        return self.finished + sum(f.tell() for f in list(self._open.values()) if not f.closed)
+
+
+def total_bytes(sources: list[Source]) -> int:
+    """The size on disk of every file of ``sources`` (what :class:`ByteProgress` counts to)."""
+    return sum(p.stat().st_size for s in sources for p in s.paths)
+
+
+class LineStats:
+    """Lines that could not be read (counted, the first 100 kept); ``strict`` turns the first
+    one into a :class:`CaptureError` naming the file and line."""
+
+    def __init__(self, strict: bool = False) -> None:
         self.bad: list[BadLine] = []
         self.bad_count = 0
+        self.strict = strict
+        self.progress = ByteProgress()
 
     def add(self, path: Path, lineno: int, reason: str) -> None:
+        if self.strict:
+            raise CaptureError(f"{path}:{lineno}: {reason}")
         self.bad_count += 1
         if len(self.bad) < 100:
             self.bad.append(BadLine(str(path), lineno, reason))
@@ -133,7 +171,7 @@ def _tardis_stream(source: Source, stats: LineStats) -> Iterator[Item]:
         start = 0
         lineno = 0
         try:
-            for lineno, line in enumerate(_open(path), 1):
+            for lineno, line in enumerate(_open(path, stats.progress), 1):
                 if lineno == 1:
                     continue  # the header
                 row = line.rstrip(b"\r\n")
@@ -181,22 +219,23 @@ def _capture_venue(path: Path) -> str:
     raise CaptureError(f"{path}: empty capture")
 
 
-def _open(path: Path) -> Iterator[bytes]:
+def _open(path: Path, progress: ByteProgress | None = None) -> Iterator[bytes]:
     with path.open("rb") as f:
         magic = f.read(2)
-    if magic == b"\x1f\x8b":
-        with gzip.open(path, "rb") as g:
-            yield from g
-    else:
-        with path.open("rb") as f:
-            yield from f
+        f.seek(0)
+        with progress.reading(f) if progress is not None else contextlib.nullcontext():
+            if magic == b"\x1f\x8b":
+                with gzip.GzipFile(fileobj=f, mode="rb") as g:
+                    yield from g
+            else:
+                yield from f
 
 
 def read_lines(path: Path, stats: LineStats) -> Iterator[tuple[int, int, bytes]]:
     """Yield ``(local_ns, line_number, raw)``; malformed lines are counted and skipped."""
     lineno = 0
     try:
-        for line in _open(path):
+        for line in _open(path, stats.progress):
             lineno += 1
             ts, sep, raw = line.partition(b" ")
             if not sep:
@@ -222,7 +261,7 @@ def stream(source: Source, stats: LineStats) -> Iterator[Item]:
     WebSocket and REST files) interleave by time.
     """
     if source.fmt == CRYPTOFEED:
-        yield from _cryptofeed_stream(source)
+        yield from _cryptofeed_stream(source, stats)
         return
     if source.fmt == TARDIS:
         yield from _tardis_stream(source, stats)
@@ -245,13 +284,13 @@ def stream(source: Source, stats: LineStats) -> Iterator[Item]:
                 yield local_ns, venue, p, lineno, raw, None
 
 
-def _cryptofeed_stream(source: Source) -> Iterator[Item]:
+def _cryptofeed_stream(source: Source, stats: LineStats) -> Iterator[Item]:
     from cryptoarb.replay.cryptofeed import HTTP, RECV, CryptofeedFormatError, read_records
 
     def one(path: Path) -> Iterator[Item]:
         p = str(path)
         try:
-            for rec in read_records(path):
+            for rec in read_records(path, stats.progress):
                 if rec.kind == RECV:
                     yield rec.ts_ns, source.venue, p, rec.line, rec.payload, None
                 elif rec.kind == HTTP:

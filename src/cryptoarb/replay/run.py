@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cryptoarb.engine.engine import Engine
 from cryptoarb.replay.reader import CRYPTOFEED, TARDIS, LineStats, Rest, Source, merged
+from cryptoarb.stopping import StopFlag
 from cryptoarb.venues.base import Handler, MessageError
 from cryptoarb.venues.catalog import UnknownInstrument
 from cryptoarb.venues.tardis import TardisHandler
@@ -38,6 +39,7 @@ class ReplayResult:
     messages: int
     stats: LineStats
     files: dict[str, FileReport] = field(default_factory=dict)
+    interrupted: bool = False  # stopped by SIGINT/SIGTERM at a message boundary
 
 
 def apply_rest_snapshot(handler: Handler, rest: tuple[str, str], raw: bytes, local_ns: int) -> str:
@@ -58,6 +60,8 @@ def replay(
     sources: list[Source],
     progress: Callable[[int], None] | None = None,
     strict: bool = False,
+    stop: StopFlag | None = None,
+    stats: LineStats | None = None,
 ) -> ReplayResult:
     """Feed every message to the engine in local-time order.
 
@@ -66,6 +70,10 @@ def replay(
     cost the run, and the per-file report names the first), unless ``strict``. Third-party
     (cryptofeed) captures name markets the catalog does not know: those get provisional
     instruments.
+
+    ``stop`` (set by a signal, see :mod:`cryptoarb.stopping`) ends the replay between two
+    messages; the result then says ``interrupted``. ``stats`` lets the caller follow the bytes
+    read (``stats.progress``) for a progress bar.
     """
     if any(s.fmt in (CRYPTOFEED, TARDIS) for s in sources):
         engine.discover = True
@@ -76,7 +84,8 @@ def replay(
             engine.handlers[s.venue] = th
         elif isinstance(engine.handlers.get(s.venue), TardisHandler) != (s.fmt == TARDIS):
             raise ReplayError(f"{s.venue}: Tardis data and raw captures of one venue cannot be mixed in a run")
-    stats = LineStats()
+    stats = stats if stats is not None else LineStats()
+    stop = stop if stop is not None else StopFlag()
     handlers = {s.venue: engine.handler(s.venue) for s in sources}
     files: dict[str, FileReport] = {}
     on_message = engine.on_message
@@ -86,8 +95,11 @@ def replay(
     report: FileReport | None = None
     last_path = ""
     rest: Rest
+    items = merged(sources, stats)
     try:
-        for local_ns, venue, path, lineno, raw, rest in merged(sources, stats):
+        for local_ns, venue, path, lineno, raw, rest in items:
+            if stop.signum:
+                break
             n += 1
             if path != last_path:
                 report = files.get(path) or files.setdefault(path, FileReport(venue))
@@ -114,7 +126,28 @@ def replay(
                 progress(n)
     finally:
         gc.set_threshold(*thresholds)
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()  # the open capture files, when stopped early
     engine.finish()
     if progress is not None:
         progress(n)
-    return ReplayResult(n, stats, files)
+    return ReplayResult(n, stats, files, interrupted=bool(stop.signum))
+
+
+def nothing_built(engine: Engine, sources: list[Source], result: ReplayResult) -> str:
+    """Why a replay produced nothing usable ("" when it did): no recognised message at all, or a
+    venue whose messages built no order book (e.g. Binance data given as ``okx:``)."""
+    if result.messages == 0:
+        files = ", ".join(str(p) for s in sources for p in s.paths)
+        bad = f" ({result.stats.bad_count} unreadable line(s))" if result.stats.bad_count else ""
+        return f"no recognised message in {files}{bad}"
+    why = []
+    for src in sources:
+        h = engine.handlers.get(src.venue)
+        syncs = list(h.syncs.values()) if h is not None else []
+        if not any(s.book.valid or s.diffs_applied for s in syncs):
+            got = sum(r.messages for r in result.files.values() if r.venue == src.venue)
+            why.append(f"{src.venue}: {got:,} message(s) but no order book was built "
+                       f"(is this {src.venue} data?)")
+    return "; ".join(why)

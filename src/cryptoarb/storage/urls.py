@@ -38,3 +38,33 @@ def normalize_url(url: str | None) -> URL:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
+
+
+SUPPORTED = "sqlite:///FILE, a FILE.db / .sqlite / .sqlite3 path, or postgresql://USER@HOST[:PORT]/DB"
+_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
+def check_storage_url(url: str) -> None:
+    """Refuse, with one line saying what is supported, a storage location a run would be lost in.
+
+    Only SQLite files and PostgreSQL are supported. A bare word (``nonsense``) is not taken for
+    a SQLite file name: a bare path must end in .db, .sqlite or .sqlite3. ``sqlite:///``,
+    ``sqlite://`` and ``:memory:`` are refused: an in-memory database vanishes with the process
+    (use ``--no-store`` to store nothing, explicitly). Raises ``ValueError``.
+    """
+    u = url.strip()
+    shown = redact(u)
+    if not u:
+        raise ValueError(f"empty storage URL; supported: {SUPPORTED}")
+    if u == ":memory:" or u.rstrip("/") in ("sqlite:", "sqlite:/") or u == "sqlite:///":
+        raise ValueError(f"{shown!r} is an in-memory database: the run would be lost when the process ends; "
+                         "give sqlite:///FILE, or --no-store (storage.enabled = false) to store nothing")
+    if "://" not in u:
+        if not u.lower().endswith(_SQLITE_SUFFIXES):
+            raise ValueError(f"{shown!r} is not a storage URL; supported: {SUPPORTED}")
+        return
+    scheme = u.split("://", 1)[0].lower()
+    if scheme not in ("sqlite", "postgresql", "postgres", "postgresql+psycopg"):
+        raise ValueError(f"{shown!r}: unsupported database {scheme!r}; supported: {SUPPORTED}")
+    if scheme == "sqlite" and not u.split("://", 1)[1].lstrip("/"):
+        raise ValueError(f"{shown!r} has no file name; give sqlite:///FILE")

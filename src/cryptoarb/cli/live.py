@@ -20,10 +20,12 @@ from rich.table import Table
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from cryptoarb.config import Settings
     from cryptoarb.dex.execution import Signer
     from cryptoarb.dex.live import DexRuntime
+    from cryptoarb.stopping import StopFlag
 
-from cryptoarb.cli import (
+from cryptoarb.cli.common import (
     ConfigOpt,
     DbOpt,
     NoStoreOpt,
@@ -31,9 +33,12 @@ from cryptoarb.cli import (
     _open_sink,
     _settings,
     app,
+    check_output_dir,
     console,
     err,
     fail,
+    finish,
+    warn,
 )
 
 
@@ -108,6 +113,22 @@ def run(
     no_view: Annotated[bool, typer.Option("--no-view", help="No live view, summary only")] = False,
 ) -> None:
     """Run the engine on live public order books (paper trading, no API keys)."""
+    from cryptoarb.stopping import stop_on_signals
+
+    if not live:
+        fail("arb run needs --live (arb demo runs the simulated market, arb replay runs captures)")
+    with stop_on_signals() as signalled:  # a signal during set-up or teardown never skips closing the run
+        feeds = _run_live(config, db, no_store, venues, symbols, duration, no_view, signalled)
+    if _report_failures(feeds) and not signalled.name:
+        raise typer.Exit(1)
+    finish(interrupted=signalled.name, nothing=_never_connected(feeds))
+
+
+def _run_live(
+    config: Path | None, db: str | None, no_store: bool, venues: str, symbols: str, duration: float | None,
+    no_view: bool, signalled: StopFlag,
+) -> list[Any]:
+    """The body of ``arb run --live`` (the caller handles signals and the exit code); the feeds."""
     import asyncio
 
     from rich.live import Live
@@ -118,9 +139,8 @@ def run(
     from cryptoarb.live.feed import FeedError
     from cryptoarb.live.runner import build_feeds, run_feeds
 
-    if not live:
-        fail("arb run needs --live (arb demo runs the simulated market, arb replay runs captures)")
     settings, lp, engine, sink, dex = _live_setup(config, db, no_store, venues, symbols, "live")
+    _warn_no_balance(settings, lp.venues)
     feeds = build_feeds(engine, lp, settings, None)
     services = [dex] if dex is not None else []
     view = DemoView(engine, duration=duration, banner="LIVE MARKET DATA — paper trading",
@@ -138,11 +158,11 @@ def run(
     started = time.monotonic()
     try:
         if no_view:
-            asyncio.run(run_feeds(engine, feeds, duration, services=services))
+            asyncio.run(run_feeds(engine, feeds, duration, services=services, signalled=signalled))
         else:
             with Live(render(), console=console, refresh_per_second=4, transient=False) as lv:
                 asyncio.run(run_feeds(engine, feeds, duration, on_refresh=lambda: lv.update(render()),
-                                      services=services))
+                                      services=services, signalled=signalled))
             if not console.is_terminal:
                 console.line()  # the last frame ends without a newline off a tty
     except FeedError as e:
@@ -165,17 +185,34 @@ def run(
         summary["dex"] = _dex_summary(dex)
         console.print(_dex_table(dex))
         _print_dex_summary(summary["dex"])
-    _report_failures(feeds)
+    return feeds
 
 
-def _report_failures(feeds) -> None:  # type: ignore[no-untyped-def]
-    """Markets or subscriptions a venue refused for good (not retried): one line each, and a
-    non-zero exit, since the run did not stream everything it was asked to."""
+def _report_failures(feeds: list[Any]) -> bool:
+    """Markets or subscriptions a venue refused for good (not retried): one line each; True when
+    any (the run did not stream everything it was asked to: exit 1)."""
     failures = [(f.venue, what, why) for f in feeds for what, why in f.stats.failures.items()]
     for venue, what, why in failures:
         err.print(f"[bold red]error:[/] {venue} {what}: {escape(why)}", highlight=False, soft_wrap=True)
-    if failures:
-        raise typer.Exit(1)
+    return bool(failures)
+
+
+def _warn_no_balance(settings: Settings, venues: list[str]) -> None:
+    """A venue without paper balance can never fill a leg: say so before the run, not after."""
+    bal = settings.paper.balances
+    poor = [v for v in venues if not any(a > 0 for a in bal.get(v, {}).values())]
+    if poor:
+        warn(f"no paper balance for {', '.join(poor)}: no trade can use {'it' if len(poor) == 1 else 'them'} "
+             f"(set [paper.balances.{poor[0]}] in the settings, e.g. USDT = 10000, BTC = 1)")
+
+
+def _never_connected(feeds: list[Any]) -> str:
+    """Venues that never delivered a frame: the run tells nothing about them."""
+    dead = [f.venue for f in feeds if not f.stats.connects and not f.stats.messages]
+    if not dead:
+        return ""
+    why = "; ".join(f"{f.venue}: {f.stats.last_error}" for f in feeds if f.venue in dead and f.stats.last_error)
+    return f"never connected: {', '.join(dead)}" + (f" ({why})" if why else "")
 
 
 def _money(engine) -> dict[str, object]:  # type: ignore[no-untyped-def]
@@ -305,24 +342,33 @@ def record(
     from cryptoarb.live.recorder import Recorder
     from cryptoarb.live.runner import build_feeds, run_feeds
 
-    if out.exists() and not out.is_dir():
-        fail(f"--out {out}: exists and is not a directory")
-    settings, lp, engine, _, _ = _live_setup(config, None, True, venues, symbols, "record")
-    native = [v for v in lp.venues if lp.paths[v] == "native"]
-    if len(native) != len(lp.venues):
-        fail(f"recording needs native handlers; not native: {', '.join(set(lp.venues) - set(native))}")
-    recorder = Recorder(out)
-    feeds = build_feeds(engine, lp, settings, recorder)
-    try:
-        with Progress(SpinnerColumn(), TextColumn("[bold]recording"), TextColumn("{task.fields[n]:,} lines"),
-                      TimeElapsedColumn(), console=err, transient=True) as progress:
-            task = progress.add_task("rec", total=None, n=0)
-            asyncio.run(run_feeds(engine, feeds, duration,
-                                  on_refresh=lambda: progress.update(task, n=recorder.lines)))
-    except FeedError as e:
-        fail(str(e))
-    finally:
-        recorder.close()
-    console.print(f"recorded {recorder.lines:,} lines into {len({p for p in recorder.paths})} file(s) under {out}")
-    _print_feeds(feeds)
-    _report_failures(feeds)
+    check_output_dir(out, "--out")  # before connecting: not "0 lines" after the run
+    from cryptoarb.stopping import stop_on_signals
+
+    with stop_on_signals() as signalled:
+        settings, lp, engine, _, _ = _live_setup(config, None, True, venues, symbols, "record")
+        native = [v for v in lp.venues if lp.paths[v] == "native"]
+        if len(native) != len(lp.venues):
+            fail(f"recording needs native handlers; not native: {', '.join(set(lp.venues) - set(native))}")
+        stop = asyncio.Event()
+        recorder = Recorder(out, on_error=lambda _msg: stop.set())
+        feeds = build_feeds(engine, lp, settings, recorder)
+        try:
+            with Progress(SpinnerColumn(), TextColumn("[bold]recording"), TextColumn("{task.fields[n]:,} lines"),
+                          TimeElapsedColumn(), console=err, transient=True) as progress:
+                task = progress.add_task("rec", total=None, n=0)
+                asyncio.run(run_feeds(engine, feeds, duration, stop=stop, signalled=signalled,
+                                      on_refresh=lambda: progress.update(task, n=recorder.lines)))
+        except FeedError as e:
+            fail(str(e))
+        finally:
+            recorder.close()
+        if recorder.error:
+            fail(f"--out {out}: {recorder.error} (the {recorder.lines:,} line(s) before it are kept)")
+        console.print(f"recorded {recorder.lines:,} lines into {len(set(recorder.paths))} file(s) under {out}")
+        _print_feeds(feeds)
+    refused = _report_failures(feeds)
+    nothing = _never_connected(feeds) or ("" if recorder.lines else "0 lines recorded")
+    if refused and not signalled.name:
+        raise typer.Exit(1)
+    finish(interrupted=signalled.name, nothing=nothing)

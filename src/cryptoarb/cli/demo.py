@@ -1,0 +1,54 @@
+"""``arb demo``: the whole engine on the built-in SIMULATED market."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cryptoarb.cli.common import (
+    ConfigOpt,
+    DbOpt,
+    NoStoreOpt,
+    _close_sink,
+    _open_sink,
+    _settings,
+    app,
+    console,
+    finish,
+)
+
+
+@app.command()
+def demo(
+    duration: Annotated[float | None, typer.Option("--duration", "-d", min=0.1, help="Stop after SECONDS")] = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    no_store: NoStoreOpt = False,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated market")] = 7,
+    speed: Annotated[
+        float, typer.Option(min=0.0, help="Simulated seconds per wall second (0: as fast as possible)")
+    ] = 1.0,
+    no_live: Annotated[bool, typer.Option("--no-live", help="No live view, summary only")] = False,
+) -> None:
+    """Run the whole engine on a built-in SIMULATED multi-venue market, paper-trading into SQLite.
+
+    Ctrl-C / SIGTERM stop it between two messages: the run is closed in storage, the summary
+    printed, exit code 130.
+    """
+    from cryptoarb.demo.run import demo_settings, print_summary, run_demo
+    from cryptoarb.stopping import stop_on_signals
+    from cryptoarb.venues.simulated import SIM_VENUES
+
+    # the run stores the balances and latencies the demo trades with, not the stock ones
+    settings = demo_settings(_settings(config, db, no_store), list(SIM_VENUES))
+    with stop_on_signals() as stop:  # from here on a signal never skips closing the run
+        sink = _open_sink(settings, "demo", {"seed": seed, "duration": duration, "simulated": True})
+        try:
+            summary = run_demo(
+                settings, duration, sink=sink, live=not no_live, speed=speed, seed=seed, console=console, stop=stop
+            )
+        finally:
+            _close_sink(sink, settings.storage.url)
+        print_summary(summary, console)
+    finish(interrupted=stop.name if stop.signum else "")
