@@ -4,7 +4,9 @@ sends is recorded per connection with the *venue's* clock (``time.monotonic`` in
 own thread and event loop), the clock a venue measures its rate limits with.
 
 It runs in a thread with its own event loop, like ``wsserver.LocalVenue``, so that the client
-under test (``VenueFeed``) runs in the test's loop exactly as it does live.
+under test (``VenueFeed``) runs in the test's loop exactly as it does live. ``rest`` adds HTTP GET
+routes (path -> a function of the query parameters returning the JSON body) at ``http_url``, for
+venues whose books start from a REST snapshot (fetched by ccxt pointed at it).
 """
 
 from __future__ import annotations
@@ -43,11 +45,15 @@ class Conn:
 
 
 Session = Callable[[Conn], Awaitable[None]]
+Route = Callable[[dict[str, str]], bytes]
 
 
 class ProtoVenue:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, rest: dict[str, Route] | None = None) -> None:
         self.session = session
+        self.rest = rest or {}
+        self.requests: list[tuple[str, dict[str, str]]] = []  # REST requests received (path, query)
+        self.http_url = ""
         self.conns: list[Conn] = []
         self.errors: list[str] = []  # protocol violations the session found
         self.ws_url = ""
@@ -77,12 +83,31 @@ class ProtoVenue:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        runner = None
+        if self.rest:
+            from aiohttp import web
+
+            async def answer(request: web.Request) -> web.Response:
+                query = dict(request.query)
+                self.requests.append((request.path, query))
+                return web.Response(body=self.rest[request.path](query), content_type="application/json")
+
+            app = web.Application()
+            for path in self.rest:
+                app.router.add_get(path, answer)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.http_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
         async with serve(self._serve, "127.0.0.1", 0, max_size=2**24) as server:
             port = next(iter(server.sockets)).getsockname()[1]
             self.ws_url = f"ws://127.0.0.1:{port}/ws"
             self._ready.set()
             await self._stop.wait()
             server.close(close_connections=True)
+        if runner is not None:
+            await runner.cleanup()
 
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None:

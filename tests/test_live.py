@@ -81,9 +81,9 @@ def venue(recorded: tuple[bytes, list[bytes], list[bytes]], request: pytest.Fixt
 
 
 class Run:
-    def __init__(self, venue: LocalVenue, stale_after: float = 5.0) -> None:
+    def __init__(self, venue: LocalVenue, stale_after: float = 5.0, exchange: str = "binance") -> None:
         settings = load_settings(storage={"enabled": False})
-        self.engine = Engine(settings, ["binance"])
+        self.engine = Engine(settings, [exchange])
         self.seen_invalid = 0
         inner = self.engine.on_book
 
@@ -93,11 +93,11 @@ class Run:
             inner(book, local_ns)
 
         self.engine.on_book = guarded  # type: ignore[method-assign]
-        inst = self.engine.catalog.get("binance", "BTC/USDT")
-        rest = CcxtRest("binance", {"urls": {"api": {"public": venue.http_url + "/api/v3"}}})
-        self.feed = VenueFeed(self.engine, "binance", [inst], url=venue.ws_url, rest=rest,
+        inst = self.engine.catalog.get(exchange, "BTC/USDT")
+        rest = CcxtRest(exchange, {"urls": {"api": {"public": venue.http_url + "/api/v3"}}})
+        self.feed = VenueFeed(self.engine, exchange, [inst], url=venue.ws_url, rest=rest,
                               stale_after=stale_after, backoff=Backoff(0.05, 0.2))
-        self.book = self.engine.handler("binance").sync_for(inst).book
+        self.book = self.engine.handler(exchange).sync_for(inst).book
         self.venue = venue
 
     async def until(self, cond, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
@@ -137,6 +137,24 @@ def test_stream_builds_the_book_from_a_rest_snapshot_through_ccxt(venue: LocalVe
     assert venue.snapshots_served == 1 and '"btcusdt@depth@100ms"' in venue.subscriptions[0]
     sync = r.engine.handler("binance").syncs["BTC/USDT"]
     assert sync.gaps == 0 and r.feed.stats.connects == 1 and r.seen_invalid == 0
+
+
+@pytest.mark.parametrize("venue", [Scenario(drop={200})], indirect=True)
+def test_binanceus_builds_and_resyncs_its_book_on_its_own_endpoints(venue: LocalVenue, recorded) -> None:  # type: ignore[no-untyped-def]
+    """Binance.US: the spot protocol, its own hosts (``stream.binance.us`` / ``api.binance.us``,
+    paths ``/stream`` and ``/api/v3/depth``, here served locally); a gap resyncs from its REST."""
+    from cryptoarb.venues.registry import handler_class
+
+    r = Run(venue, exchange="binanceus")
+    h = r.engine.handler("binanceus")
+    assert type(h) is handler_class("binance")
+    inst = r.engine.catalog.get("binanceus", "BTC/USDT")
+    assert h.url_for(inst) == "wss://stream.binance.us:9443/stream"
+    asyncio.run(r.until(lambda: r.caught_up(last_u(recorded[1]))))
+    sync = h.syncs["BTC/USDT"]
+    assert sync.gaps == 1 and sync.resyncs == 1 and venue.snapshots_served == 2
+    assert_equal_to_reference(r.book, reference(*recorded))
+    assert r.seen_invalid == 0 and '"btcusdt@depth@100ms"' in venue.subscriptions[0]
 
 
 @pytest.mark.parametrize("venue", [Scenario(disconnect_after=150)], indirect=True)
@@ -232,12 +250,12 @@ def test_an_exception_escaping_a_handler_is_caught_and_its_books_resync(venue: L
     assert_equal_to_reference(r.book, reference(*recorded))
 
 
-def _config(tmp_path: Path, venue: LocalVenue) -> Path:
+def _config(tmp_path: Path, venue: LocalVenue, exchange: str = "binance") -> Path:
     cfg = tmp_path / "live.toml"
     cfg.write_text(
         "[storage]\nenabled = false\n"
-        f'[live.venues.binance]\nws_url = "{venue.ws_url}"\n'
-        f'[live.venues.binance.ccxt]\nurls = {{ api = {{ public = "{venue.http_url}/api/v3" }} }}\n'
+        f'[live.venues.{exchange}]\nws_url = "{venue.ws_url}"\n'
+        f'[live.venues.{exchange}.ccxt]\nurls = {{ api = {{ public = "{venue.http_url}/api/v3" }} }}\n'
     )
     return cfg
 
@@ -262,25 +280,29 @@ def test_arb_run_live_paper_trades_on_the_local_venue(venue: LocalVenue, tmp_pat
     assert cells[1] == "native" and cells[2] == "1" and int(cells[5].replace(",", "")) > 100
 
 
-def test_arb_record_then_replay_rebuilds_the_same_book(venue: LocalVenue, recorded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("exchange", ["binance", "binanceus"])
+def test_arb_record_then_replay_rebuilds_the_same_book(venue: LocalVenue, recorded, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                       exchange: str) -> None:
+    """Binance.US (issue 8, more markets) runs the same protocol under its own id: recorded
+    and replayed as ``binanceus:`` files."""
     import json
 
     out = tmp_path / "captures"
     # long enough for the REST snapshot (through ccxt) to come back on a loaded machine: with 3 s
     # the recording could end before it, without the snapshot line asserted below
-    r = _arb("record", "--venues", "binance", "--symbols", "BTC/USDT", "--out", str(out), "--duration", "10",
-             "--config", str(_config(tmp_path, venue)))
+    r = _arb("record", "--venues", exchange, "--symbols", "BTC/USDT", "--out", str(out), "--duration", "10",
+             "--config", str(_config(tmp_path, venue, exchange)))
     assert r.returncode == 0, r.stderr
-    files = sorted((out / "binance").glob("binance-*.gz"))
+    files = sorted((out / exchange).glob(f"{exchange}-*.gz"))
     assert files, r.stdout
     with gzip.open(files[0], "rb") as f:
         lines = f.read().splitlines()
     assert any(b' {"rest":"BTC/USDT","data":{"lastUpdateId":' in line for line in lines)
     summary = tmp_path / "s.json"
-    r = _arb("replay", *[f"binance:{p}" for p in files], "--no-store", "--summary-json", str(summary))
+    r = _arb("replay", *[f"{exchange}:{p}" for p in files], "--no-store", "--summary-json", str(summary))
     assert r.returncode == 0, r.stderr
     s = json.loads(summary.read_text())
-    book = s["books"]["binance BTC/USDT"]
+    book = s["books"][f"{exchange} BTC/USDT"]
     ref = reference(*recorded)
     assert book["gaps"] == 0 and (book["bids"], book["asks"]) == ref.top(5)
 

@@ -19,13 +19,13 @@ def _ccxt_url(venue: str, channel: str) -> str:
     import ccxt.pro
 
     ex = getattr(ccxt.pro, venue)()
-    kind = {"binance": "spot", "binanceusdm": "linear", "binancecoinm": "inverse"}[venue]
+    kind = {"binance": "spot", "binanceusdm": "linear", "binancecoinm": "inverse", "binanceus": "spot"}[venue]
     url = ex.get_ws_url(kind, ex.get_future_ws_category(channel))
     assert url.endswith("/ws")
     return url[:-3] + "/stream"
 
 
-@pytest.mark.parametrize("venue", ["binance", "binanceusdm", "binancecoinm"])
+@pytest.mark.parametrize("venue", ["binance", "binanceusdm", "binancecoinm", "binanceus"])
 def test_every_binance_stream_goes_to_the_endpoint_ccxt_routes_it_to(venue: str) -> None:
     cat = Catalog()
     h = BinanceHandler(venue, cat, lambda b, t: None)

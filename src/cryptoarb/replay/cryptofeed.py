@@ -44,6 +44,8 @@ HOSTS = {
     "fapi.binance.com": "binanceusdm",
     "dstream.binance.com": "binancecoinm",
     "dapi.binance.com": "binancecoinm",
+    "stream.binance.us": "binanceus",
+    "api.binance.us": "binanceus",
     "api.bitfinex.com": "bitfinex",
     "api-pub.bitfinex.com": "bitfinex",
     "ws.bitget.com": "bitget",

@@ -1,4 +1,5 @@
-"""Binance spot (``binance``), USDⓈ-M (``binanceusdm``) and COIN-M (``binancecoinm``) order books.
+"""Binance spot (``binance``), USDⓈ-M (``binanceusdm``), COIN-M (``binancecoinm``) and Binance.US
+(``binanceus``, spot only: the spot protocol on its own hosts) order books.
 
 Follows Binance's documented procedure for a local book: buffer ``depthUpdate`` diffs, take
 a REST snapshot, drop buffered diffs already contained in it, then chain every diff onto the
@@ -23,7 +24,7 @@ from cryptoarb.venues._decode import Levels
 from cryptoarb.venues.base import BAD, DEPTH, OTHER, QUOTE, SNAPSHOT, TRADE, BookSync, Handler, MessageError
 from cryptoarb.venues.catalog import UnknownInstrument
 
-VENUES = ("binance", "binanceusdm", "binancecoinm")
+VENUES = ("binance", "binanceusdm", "binancecoinm", "binanceus")
 FUTURES = frozenset({"binanceusdm", "binancecoinm"})
 
 
@@ -92,6 +93,9 @@ _WS = {
     # retired): ``/public`` (books, book tickers, trades), ``/market`` (the rest), ``/private``
     "binanceusdm": "wss://fstream.binance.com/{category}/stream",
     "binancecoinm": "wss://dstream.binance.com/stream",
+    # Binance.US: the spot protocol on its own host (ccxt.pro ``binanceus``: ``/ws``; the
+    # combined-stream form of the same endpoint is ``/stream``)
+    "binanceus": "wss://stream.binance.us:9443/stream",
 }
 #: the streams we subscribe per symbol (``<symbol>@<stream>``)
 STREAMS = ("depth@100ms", "bookTicker", "trade")
@@ -107,7 +111,7 @@ def stream_category(channel: str) -> str:
 _CATEGORIES = {stream_category(s.split("@")[0]) for s in STREAMS}
 assert len(_CATEGORIES) == 1, "every stream of a connection must be served by one USDⓈ-M endpoint"
 _DEPTH_CALL = {"binance": "public_get_depth", "binanceusdm": "fapipublic_get_depth",
-               "binancecoinm": "dapipublic_get_depth"}
+               "binancecoinm": "dapipublic_get_depth", "binanceus": "public_get_depth"}
 _QUOTES = ("USDT", "FDUSD", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY", "BRL", "JPY", "DAI", "USD")
 
 

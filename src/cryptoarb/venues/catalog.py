@@ -1,7 +1,8 @@
 """Built-in instrument metadata, so replay and the demo work offline.
 
 Values are Binance's published rules for these markets (tick, lot, min notional, contract
-size) and its default VIP0 fee rates. A configuration file can override or add instruments;
+size) and its default VIP0 fee rates; Binance.US's entries carry Binance's spot filters and
+ccxt's default Binance.US fee (0.1 %). A configuration file can override or add instruments;
 live runs load the venue's current metadata instead.
 """
 
@@ -15,6 +16,8 @@ _FUT = Fees(taker=0.0005, maker=0.0002)
 BUILTIN: tuple[Instrument, ...] = (
     Instrument("binance", "BTC/USDT", "BTC", "USDT", Kind.SPOT, 0.01, 0.00001, 5.0, 1.0, _SPOT, "BTCUSDT"),
     Instrument("binance", "ETH/USDT", "ETH", "USDT", Kind.SPOT, 0.01, 0.0001, 5.0, 1.0, _SPOT, "ETHUSDT"),
+    Instrument("binanceus", "BTC/USDT", "BTC", "USDT", Kind.SPOT, 0.01, 0.00001, 10.0, 1.0, _SPOT, "BTCUSDT"),
+    Instrument("binanceus", "BTC/USD", "BTC", "USD", Kind.SPOT, 0.01, 0.00001, 10.0, 1.0, _SPOT, "BTCUSD"),
     Instrument("binance", "BTC/FDUSD", "BTC", "FDUSD", Kind.SPOT, 0.01, 0.00001, 5.0, 1.0, _SPOT, "BTCFDUSD"),
     Instrument(
         "binanceusdm", "BTC/USDT:USDT", "BTC", "USDT", Kind.LINEAR, 0.1, 0.001, 100.0, 1.0, _FUT, "BTCUSDT"

@@ -46,6 +46,8 @@ SPECS: dict[str, ConnectionSpec] = {
     "binance": ConnectionSpec(None, 60.0, 5, 1.0, source="Binance spot WebSocket Streams: limits"),
     "binanceusdm": ConnectionSpec(None, 60.0, 10, 1.0, source="Binance USDⓈ-M WebSocket market streams"),
     "binancecoinm": ConnectionSpec(None, 60.0, 10, 1.0, source="Binance COIN-M WebSocket market streams"),
+    # Binance.US documents the spot rules: server ping frames, 5 incoming messages per second
+    "binanceus": ConnectionSpec(None, 60.0, 5, 1.0, source="Binance.US WebSocket Streams: limits"),
     # Bitfinex: a heartbeat per channel every 15 s; no documented subscribe rate (20 conn/min)
     "bitfinex": ConnectionSpec(None, 40.0, 10, 1.0, source="Bitfinex WebSocket v2: heartbeating"),
     # OKX: text "ping" when silent < 30 s (we send every 25 s); 480 (un)subscribe requests/h/connection

@@ -1,4 +1,5 @@
-"""Gate (``gate``, ex Gate.io) spot order books: API v4 ``spot.order_book_update`` + REST snapshot.
+"""Gate (``gate``, ex Gate.io) spot order books: API v4 ``spot.order_book_update`` + REST snapshot;
+and its USDT-settled perpetuals, the same procedure on the futures endpoint (``gate_futures``).
 
 Gate's documented way to keep a local spot book ("How to maintain local order book"):
 
@@ -35,7 +36,8 @@ import orjson
 
 from cryptoarb.core.book import OrderBook
 from cryptoarb.core.events import Quote, Trade
-from cryptoarb.core.instruments import Instrument
+from cryptoarb.core.instruments import Instrument, Kind
+from cryptoarb.venues import gate_futures as fut
 from cryptoarb.venues._decode import Level
 from cryptoarb.venues.base import DEPTH, OTHER, QUOTE, SNAPSHOT, TRADE, BookSync, MessageError
 from cryptoarb.venues.catalog import UnknownInstrument
@@ -137,6 +139,8 @@ class GateHandler(RangeJoinHandler):
     def _setup(self) -> None:
         super()._setup()
         self._syncs: dict[str, BookSync] = {}  # by pair
+        self._fsyncs: dict[str, BookSync] = {}  # by perpetual contract (its id is the spot pair's)
+        self._prefix = "spot"  # "futures" on a connection to the futures endpoint
         self._ping_set = False
         self._ping_value: tuple[float, str] | None = None
 
@@ -146,15 +150,33 @@ class GateHandler(RangeJoinHandler):
         """``spot.ping`` every 15 s, built when read: Gate wants a current ``time`` in requests."""
         if self._ping_set:
             return self._ping_value
-        return 15.0, orjson.dumps({"time": int(time.time()), "channel": "spot.ping"}).decode()
+        return 15.0, orjson.dumps({"time": int(time.time()), "channel": f"{self._prefix}.ping"}).decode()
 
     @ping.setter
     def ping(self, value: tuple[float, str] | None) -> None:
         self._ping_set = True
         self._ping_value = value
 
+    @classmethod
+    def check_instruments(cls, insts: list[Instrument]) -> None:
+        for inst in insts:
+            why = fut.check(inst)
+            if why:
+                raise ValueError(why)
+
+    def url_for(self, inst: Instrument) -> str:
+        """Spot pairs and USDT perpetuals stream from different endpoints (one connection each)."""
+        return fut.WS_URL if fut.is_futures(inst) else self.ws_url
+
     def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
+        if insts:  # a connection serves one endpoint: its pings are that endpoint's
+            self._prefix = "futures" if fut.is_futures(insts[0]) else "spot"
         now = int(time.time())
+        futures = [i for i in insts if fut.is_futures(i)]
+        if futures:
+            return [orjson.dumps({"time": now, "channel": fut.CHANNEL, "event": "subscribe",
+                                  "payload": [i.exchange_symbol, fut.INTERVAL, str(fut.LEVELS)]}).decode()
+                    for i in futures]
         msgs = [orjson.dumps({"time": now, "channel": "spot.order_book_update", "event": "subscribe",
                               "payload": [inst.exchange_symbol, "100ms"]}).decode() for inst in insts]
         for i in range(0, len(insts), self.max_symbols_per_message):
@@ -164,6 +186,9 @@ class GateHandler(RangeJoinHandler):
         return msgs
 
     def snapshot_request(self, inst: Instrument) -> tuple[str, dict[str, Any]]:
+        if fut.is_futures(inst):
+            return fut.SNAPSHOT_METHOD, {"settle": fut.SETTLE, "contract": inst.exchange_symbol,
+                                         "limit": fut.LEVELS, "with_id": "true"}
         return SNAPSHOT_METHOD, {"currency_pair": inst.exchange_symbol, "limit": SNAPSHOT_LIMIT, "with_id": "true"}
 
     def unify(self, native: str) -> str:
@@ -186,9 +211,13 @@ class GateHandler(RangeJoinHandler):
                 # currency pair BTC_XXX"},"result":null}: code 3 (server error) is worth a retry
                 m = re.search(r"[A-Z0-9]+_[A-Z0-9]+", env.error.message)
                 native = env.payload[0] if env.payload else (m.group(0) if m else None)
-                self._rejected(native, f"Gate error {env.error.code}: {env.error.message}", retry=env.error.code == 3)
+                why, retry = f"Gate error {env.error.code}: {env.error.message}", env.error.code == 3
+                if channel.startswith("futures.") and native:  # a perpetual shares its id with a pair
+                    self._rejected(None, why, retry, symbol=fut.unify(native))
+                else:
+                    self._rejected(native, why, retry=retry)
                 return OTHER
-            if env.event in _OK_EVENTS or channel == "spot.pong":
+            if env.event in _OK_EVENTS or channel in ("spot.pong", "futures.pong"):
                 return OTHER
             self.bad_messages += 1
             raise MessageError(f"unexpected Gate event {env.event!r} on {channel!r}")
@@ -199,6 +228,10 @@ class GateHandler(RangeJoinHandler):
                     self._on_full(self._sync(d.s), d, local_ns)
                     return SNAPSHOT
                 self._on_depth(self._sync(d.s), d, local_ns)
+                return DEPTH
+            if channel == fut.CHANNEL:
+                f = fut.decode_depth(env.result)
+                self._on_depth(self._fsync(f.s), _Depth(f.s, f.U, f.u, fut.levels(f.b), fut.levels(f.a), f.t), local_ns)
                 return DEPTH
             if channel == "spot.trades":
                 if self.on_event is not None:
@@ -220,8 +253,32 @@ class GateHandler(RangeJoinHandler):
     def _sync(self, pair: str) -> BookSync:
         sync = self._syncs.get(pair)
         if sync is None:
-            sync = self._syncs[pair] = self.sync_for(self.instrument_for(pair))
+            sync = self._syncs[pair] = self.sync_for(self._instrument(pair, False))
         return sync
+
+    def _fsync(self, contract: str) -> BookSync:
+        sync = self._fsyncs.get(contract)
+        if sync is None:
+            sync = self._fsyncs[contract] = self.sync_for(self._instrument(contract, True))
+        return sync
+
+    def _instrument(self, native: str, futures: bool) -> Instrument:
+        """The catalog's market of a spot pair or a perpetual: both are named ``BTC_USDT``, so the
+        kind must match (else it is found by its unified symbol); provisional with ``discover``."""
+        inst = self.catalog.find_native(self.venue, native)
+        if inst is not None and fut.is_futures(inst) == futures:
+            return inst
+        if not futures and inst is None:
+            return self.instrument_for(native)  # unknown pair: the catalog's error, or discovery
+        symbol = fut.unify(native) if futures else self.unify(native)
+        if not symbol:
+            raise UnknownInstrument(f"cannot name {native!r} on {self.venue!r}")
+        try:
+            return self.catalog.get(self.venue, symbol)
+        except UnknownInstrument:
+            if not self.discover:
+                raise
+        return self.catalog.provisional(self.venue, symbol, native)
 
     @staticmethod
     def _span(d: _Depth) -> tuple[int, int]:
@@ -245,7 +302,10 @@ class GateHandler(RangeJoinHandler):
 
     # -- snapshots -------------------------------------------------------------------
     def on_snapshot(self, inst: Instrument, raw: bytes, local_ns: int) -> None:
-        """A REST ``/spot/order_book?with_id=true`` body for ``inst``."""
+        """A REST ``/spot/order_book?with_id=true`` (or ``/futures/usdt/order_book``) body for ``inst``."""
+        if inst.kind is not Kind.SPOT:
+            self._on_futures_snapshot(inst, raw, local_ns)
+            return
         try:
             snap = _decode_book(raw)
         except msgspec.DecodeError as e:
@@ -256,6 +316,19 @@ class GateHandler(RangeJoinHandler):
             why = snap.message or "no id (with_id=true missing?)"
             raise MessageError(f"order_book snapshot for {inst.key} unusable: {why}")
         self._join(self.sync_for(inst), snap.id, snap.bids, snap.asks, snap.update * 1_000_000, local_ns)
+
+    def _on_futures_snapshot(self, inst: Instrument, raw: bytes, local_ns: int) -> None:
+        try:
+            snap = fut.decode_book(raw)
+        except msgspec.DecodeError as e:
+            self.bad_messages += 1
+            raise MessageError(f"bad futures order_book snapshot for {inst.key}: {e}") from None
+        if snap.id < 0:
+            self.bad_messages += 1
+            why = snap.message or "no id (with_id=true missing?)"
+            raise MessageError(f"futures order_book snapshot for {inst.key} unusable: {why}")
+        self._join(self.sync_for(inst), snap.id, fut.levels(snap.bids), fut.levels(snap.asks),
+                   round(snap.update * 1000) * 1_000_000, local_ns)
 
 
 def _trim(book: OrderBook) -> None:

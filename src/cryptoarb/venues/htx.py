@@ -1,4 +1,5 @@
-"""HTX (``htx``, ex Huobi) spot order books: ``market.$symbol.mbp.150`` + in-stream snapshots.
+"""HTX (``htx``, ex Huobi) spot order books: ``market.$symbol.mbp.150`` + in-stream snapshots;
+and its USDT-margined (linear) perpetual swaps: ``market.$contract_code.depth.size_150.high_freq``.
 
 Every frame HTX sends is gzip-compressed JSON. Its keep-alive is an application ping from the
 server, ``{"ping": ts}``, which must be answered with ``{"pong": ts}`` (put in ``outbox``).
@@ -20,6 +21,15 @@ exact top 150.
 The 2021 capture subscribes ``market.$symbol.depth.step0``, a channel HTX still documents: a full
 150-level snapshot per frame (``tick.version``). Each one replaces the book (an older version
 than the book's is skipped); such books need no ``req``.
+
+Linear swaps (HTX USDT-margined contracts "Subscribe incremental market depth data"; ccxt.pro
+``htx.watch_order_book``) stream on their own endpoint (``LINEAR_URL``, gzip frames, the same
+``{"ping"}``/``{"pong"}``): ``{"sub": "market.BTC-USDT.depth.size_150.high_freq", "data_type":
+"incremental"}`` answers with ``tick.event == "snapshot"`` (the whole book, ``version``), then
+``"update"`` ticks whose ``version`` is the previous one + 1; sizes are contracts (ccxt's
+``contractSize``, our ``Instrument.contract_size``). Anything else is a gap: the book is
+re-subscribed (``unsub`` + ``sub``), which brings a new snapshot. Only USDT-margined perpetuals:
+coin-margined swaps (``/swap-ws``) and dated futures (``/ws``) are refused before connecting.
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ import orjson
 
 from cryptoarb.core.book import VALID
 from cryptoarb.core.events import Trade
-from cryptoarb.core.instruments import Instrument
+from cryptoarb.core.instruments import Instrument, Kind
 from cryptoarb.venues._decode import Level
 from cryptoarb.venues.base import DEPTH, OTHER, SNAPSHOT, TRADE, BookSync, Handler, MessageError
 from cryptoarb.venues.catalog import UnknownInstrument
@@ -45,7 +55,9 @@ _QUOTES = ("usdt", "usdc", "usdd", "husd", "tusd", "btc", "eth", "trx", "eur", "
 _ALIASES = {"XBT": "BTC", "BCHSV": "BSV", "NGL": "GFNGL", "GET": "THEMIS", "GTC": "GAMECOM", "HIT": "HITCHAIN",
             "PNT": "PENTA", "SBTC": "SUPERBITCOIN", "SOUL": "SOULSAVER", "BIFI": "BITCOINFILE", "FUD": "FTX Users Debt"}
 
-_MBP, _STEP = 10, 11  # route kinds besides TRADE
+_MBP, _STEP, _HF = 10, 11, 12  # route kinds besides TRADE
+#: USDT-margined perpetual swaps (HTX docs; ccxt.pro uses the AWS host ``api.hbdm.vn``)
+LINEAR_URL = "wss://api.hbdm.com/linear-swap-ws"
 
 
 class _Env(msgspec.Struct):
@@ -68,6 +80,7 @@ class _Tick(msgspec.Struct):
     seqNum: int = -1
     prevSeqNum: int = -1
     version: int = -1
+    event: str = ""  # linear swaps: "snapshot" or "update"
 
 
 class _TradeItem(msgspec.Struct):
@@ -101,10 +114,31 @@ class HtxHandler(Handler):
         self._routes: dict[str, tuple[BookSync, int]] = {}
         self._full: set[str] = set()  # symbols fed by depth.step0 full snapshots: no req needed
         self.snapshot_retries = 0
+        self._connecting = False
+
+    def on_connect(self, insts: list[Instrument], local_ns: int) -> None:
+        """A new connection subscribes every market anew (a swap's snapshot comes with it): the
+        resyncs it makes queue no resubscription."""
+        self._connecting = True
+        try:
+            super().on_connect(insts, local_ns)
+        finally:
+            self._connecting = False
 
     # -- live ------------------------------------------------------------------------
     def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
         return [self._msg("sub", inst) for inst in insts]
+
+    @classmethod
+    def check_instruments(cls, insts: list[Instrument]) -> None:
+        for inst in insts:
+            if inst.kind is not Kind.SPOT and (inst.kind is Kind.INVERSE or inst.settle != "USDT"
+                                               or "-" in inst.symbol.partition(":")[2]):
+                raise ValueError(f"htx {inst.symbol}: only spot and USDT-margined perpetual swaps are supported")
+
+    def url_for(self, inst: Instrument) -> str:
+        """Spot and linear swaps stream from different endpoints (one connection each)."""
+        return self.ws_url if inst.kind is Kind.SPOT else LINEAR_URL
 
     def snapshot_message(self, inst: Instrument) -> str:
         """The ``req`` for the MBP image of ``inst`` (sent over the socket, answered by a ``rep``)."""
@@ -112,10 +146,21 @@ class HtxHandler(Handler):
 
     @staticmethod
     def _msg(op: str, inst: Instrument) -> str:
+        if inst.kind is not Kind.SPOT:
+            topic = f"market.{inst.exchange_symbol.upper()}.depth.size_{LEVELS}.high_freq"
+            body = {op: topic, "id": topic}
+            if op == "sub":
+                body["data_type"] = "incremental"
+            return orjson.dumps(body).decode()
         topic = f"market.{inst.exchange_symbol.lower()}.mbp.{LEVELS}"
         return orjson.dumps({op: topic, "id": topic}).decode()
 
     def unify(self, native: str) -> str:
+        base, dash, quote = native.upper().partition("-")
+        if dash:  # a linear swap's contract code, BTC-USDT
+            if base and quote == "USDT":
+                return f"{_ALIASES.get(base, base)}/USDT:USDT"
+            raise UnknownInstrument(f"cannot name {native!r} on {self.venue!r}")
         n = native.lower()
         for q in _QUOTES:
             if n.endswith(q) and len(n) > len(q):
@@ -150,6 +195,8 @@ class HtxHandler(Handler):
                 if kind == _STEP:
                     self._on_full(sync, _decode_tick(env.tick), env.ts, local_ns)
                     return SNAPSHOT
+                if kind == _HF:
+                    return self._on_hf(sync, _decode_tick(env.tick), env.ts, local_ns)
                 if self.on_event is not None:
                     key = sync.book.key
                     for t in _decode_trades(env.tick).data:
@@ -170,7 +217,7 @@ class HtxHandler(Handler):
             raise MessageError(f"bad {ch or env.rep} payload: {e}") from None
         if env.status == "error":
             # {"status":"error","err-code":"bad-request","err-msg":"invalid topic market.btcxxx.mbp.150"}
-            m = re.search(r"market\.([a-z0-9]+)\.", env.err_msg)
+            m = re.search(r"market\.([A-Za-z0-9-]+)\.", env.err_msg)
             self._rejected(m.group(1) if m else None, f"HTX error {env.err_code}: {env.err_msg}",
                            retry=env.err_code == "too-many-request")
             return OTHER
@@ -187,6 +234,8 @@ class HtxHandler(Handler):
             kind = _MBP
         elif parts[2] == "depth" and parts[3] == "step0":
             kind = _STEP
+        elif parts[2] == "depth" and parts[3].startswith("size_") and parts[-1] == "high_freq":
+            kind = _HF
         elif parts[2] == "trade" and parts[3] == "detail":
             kind = TRADE
         else:
@@ -269,12 +318,42 @@ class HtxHandler(Handler):
         sync.diffs_applied += 1
         self._loaded(sync, t.version, ts * 1_000_000, local_ns, f"depth.step0 version {t.version}")
 
+    def _on_hf(self, sync: BookSync, t: _Tick, ts: int, local_ns: int) -> int:
+        """A linear swap's ``high_freq`` tick: a snapshot replaces the book, an update must carry
+        the next ``version``."""
+        if t.version < 0:
+            raise msgspec.ValidationError("high_freq tick without version")
+        if t.event == "snapshot":
+            sync.dropped_before_snapshot += len(sync.buffer)
+            sync.buffer = []
+            sync.book.load_snapshot(t.bids, t.asks)
+            self._loaded(sync, t.version, ts * 1_000_000, local_ns, f"high_freq snapshot version {t.version}")
+            return SNAPSHOT
+        if t.event != "update":
+            raise msgspec.ValidationError(f"high_freq tick with event {t.event!r}")
+        if sync.book.state != VALID:  # nothing chains until the snapshot the (re)subscription brings
+            sync.dropped_before_snapshot += 1
+            return DEPTH
+        last = sync.last_id
+        if t.version <= last:
+            sync.stale_skipped += 1
+            return DEPTH
+        if t.version != last + 1:
+            self._gap(sync, f"version {t.version} != previous version {last} + 1", None, local_ns)
+            return DEPTH
+        self._apply_diff(sync, t.bids, t.asks, t.version, ts * 1_000_000, local_ns)
+        return DEPTH
+
     def _resync(self, sync: BookSync, reason: str, local_ns: int) -> None:
-        """Invalidate and ask for a new image over the socket (step0 books just await the next)."""
+        """Invalidate and ask for a new image over the socket (step0 books just await the next;
+        linear swaps are re-subscribed, which sends a new snapshot)."""
         super()._resync(sync, reason, local_ns)
-        if sync.instrument.symbol not in self._full:
+        if sync.instrument.kind is not Kind.SPOT:
+            if not self._connecting:
+                self.outbox += [self._msg("unsub", sync.instrument), self._msg("sub", sync.instrument)]
+        elif sync.instrument.symbol not in self._full:
             sync.expect_first = False
             self.outbox.append(self.snapshot_message(sync.instrument))
 
 
-__all__ = ["LEVELS", "VENUES", "HtxHandler"]
+__all__ = ["LEVELS", "LINEAR_URL", "VENUES", "HtxHandler"]

@@ -15,6 +15,7 @@ NATIVE: dict[str, tuple[str, str]] = {
     "binance": ("binance", "BinanceHandler"),
     "binanceusdm": ("binance", "BinanceHandler"),
     "binancecoinm": ("binance", "BinanceHandler"),
+    "binanceus": ("binance", "BinanceHandler"),
     "kraken": ("kraken", "KrakenHandler"),
     "krakenfutures": ("krakenfutures", "KrakenFuturesHandler"),
     "bitfinex": ("bitfinex", "BitfinexHandler"),
