@@ -61,6 +61,8 @@ CASES: list[tuple[str, str, bytes, str, bool]] = [
      "", False),
     ("bitstamp", "btcusd", b'{"event":"bts:error","channel":"diff_order_book_btcusd",'
      b'"data":{"code":null,"message":"Bad subscription string."}}', "btcusd", False),
+    # Gemini names no symbol (ccxt.pro gemini.handle_error's format); nothing subscribed here
+    ("gemini", "btcusd", b'{"result":"error","reason":"NoValidTradingPairs"}', "", False),
 ]
 
 
@@ -93,6 +95,22 @@ def test_each_venues_refusal_is_parsed_and_reported(venue: str, native: str, fra
         assert sync.book.state == INVALID and states[-1].reason.startswith("subscription rejected: ")
     else:
         assert sync.book.state != INVALID
+
+
+def test_a_gemini_refusal_applies_to_the_subscribed_symbols_that_have_not_streamed() -> None:
+    cls = handler_class("gemini")
+    assert cls is not None
+    ok, bad = _inst("gemini", "btcusd"), Instrument("gemini", "XXX/USD", "XXX", "USD", Kind.SPOT, 0.01, 1e-6, 0.0,
+                                                     1.0, Fees(0.001), "xxxusd")
+    h = cls("gemini", Catalog([ok, bad]), lambda b, t: None)
+    got: list[tuple[Instrument | None, str]] = []
+    h.on_reject = lambda _h, i, n, why, r: got.append((i, why))
+    h.subscribe_messages([ok, bad])
+    h.on_message(b'{"type":"l2_updates","symbol":"BTCUSD","changes":[["buy","100","1"],["sell","101","1"]],'
+                 b'"trades":[]}', 1)
+    assert h.on_message(b'{"result":"error","reason":"NoValidTradingPairs"}', 2) == OTHER
+    assert got == [(bad, "Gemini: NoValidTradingPairs")] and h.rejections == 1
+    assert h.syncs["BTC/USD"].book.valid
 
 
 def test_bitfinex_already_subscribed_and_unsubscribe_errors_are_not_refusals() -> None:

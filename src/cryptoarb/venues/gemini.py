@@ -54,6 +54,8 @@ class _Msg(msgspec.Struct):
     side: str = ""
     event_id: int = 0
     timestamp: int = 0
+    result: str = ""  # "error" on a refused request: {"result": "error", "reason": "NoValidTradingPairs"}
+    reason: str = ""
 
 
 _decode = msgspec.json.Decoder(_Msg, strict=False).decode
@@ -72,12 +74,16 @@ class GeminiHandler(ResubscribingHandler):
         self.ws_url = "wss://api.gemini.com/v2/marketdata"
         self._syncs: dict[str, BookSync] = {}  # by Gemini symbol
         self._natives: dict[str, str] = {}  # ccxt symbol -> Gemini symbol (resubscriptions)
+        # subscribed symbols that have sent nothing yet: Gemini's refusal names no symbol, so a
+        # refusal applies to these (a subscription that streams has been accepted)
+        self._pending: set[str] = set()
 
     # -- live ------------------------------------------------------------------------
     def subscribe_messages(self, insts: list[Instrument]) -> list[str]:
         msgs = []
         for i in range(0, len(insts), self.max_symbols_per_message):
             symbols = [inst.exchange_symbol.upper() for inst in insts[i : i + self.max_symbols_per_message]]
+            self._pending.update(symbols)
             msgs.append(self._l2("subscribe", symbols))
         return msgs
 
@@ -126,6 +132,7 @@ class GeminiHandler(ResubscribingHandler):
             if not m.symbol:
                 self.bad_messages += 1
                 raise MessageError("Gemini l2_updates without a symbol")
+            self._pending.discard(m.symbol)
             sync = self._syncs.get(m.symbol)
             if sync is None:
                 sync = self._syncs[m.symbol] = self.sync_for(self.instrument_for(m.symbol))
@@ -140,9 +147,20 @@ class GeminiHandler(ResubscribingHandler):
                 key = self.instrument_for(m.symbol).key
                 self.on_event(Trade(key, m.price, m.quantity, m.side, m.event_id, m.timestamp * 1_000_000, local_ns))
             return TRADE
+        if m.result == "error":
+            self._refusal(m.reason or "error")
+            return OTHER
         if kind not in _QUIET:
             self.unknown_streams += 1
         return OTHER
+
+    def _refusal(self, reason: str) -> None:
+        """``{"result": "error", "reason": ...}``: the request was refused (e.g. NoValidTradingPairs);
+        every subscribed symbol that has not streamed is refused with the reason, never silently."""
+        pending: list[str | None] = [*sorted(self._pending)] or [None]  # None: reported, no market named
+        self._pending = set()
+        for native in pending:
+            self._rejected(native, f"Gemini: {reason}")
 
     def _on_full_book(self, sync: BookSync, bids: Levels, asks: Levels, local_ns: int) -> None:
         book = sync.book
