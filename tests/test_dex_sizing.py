@@ -342,3 +342,31 @@ def test_cex_dex_sizing_is_optimal_within_a_lot_and_every_cex_order_passes_the_v
         PaperVenue("binance", pf).execute(order, book, 2)
         assert order.status is OrderStatus.FILLED and order.filled_qty == x, (case, order.reason)
     assert found >= 60  # the test saw opportunities, not only refusals
+
+
+# -- item 1 on the DEX path: the CEX book is read through our own footprint ---------------------------
+def test_cex_levels_our_last_fill_took_are_not_sized_again(chain: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Levels a CEX fill of ours took stay taken until the venue's next update of that book: the next
+    CEX<->DEX opportunity sizes on what is left (the live end-to-end run's second trade used to sell
+    into the bid its first trade had just filled, and its CEX leg found nothing)."""
+    book = make_book([(2900.0, 5.0)], [(2920.0 + 0.5 * i, 0.5) for i in range(10)])
+    rig = Rig(chain, monkeypatch)
+
+    async def run() -> None:
+        await rig.setup(book)
+        fresh = rig.detector.cex_vs_pool(book, rig.uni, rig.weth, now_ns=2)
+        assert fresh is not None and fresh.cex is not None and fresh.cex.side == "buy"
+        fp = rig.detector.footprints[book.key]
+        stamp = (book.update_id, book.local_ns)
+        for i in range(4):  # our fills took the four best asks
+            fp.taken_at("asks", 2920.0 + 0.5 * i, stamp)
+            fp.take("asks", 2920.0 + 0.5 * i, Decimal("0.5"))
+        after = rig.detector.cex_vs_pool(book, rig.uni, rig.weth, now_ns=3)
+        assert after is None or (after.cex is not None and after.cex.expected_price >= 2922.0)
+        assert after is None or after.opportunity.profit_quote < fresh.opportunity.profit_quote
+        book.update_id += 1  # the venue's next picture includes our fills: the levels are back
+        again = rig.detector.cex_vs_pool(book, rig.uni, rig.weth, now_ns=4)
+        assert again is not None and again.cex is not None
+        assert again.cex.expected_price == fresh.cex.expected_price
+
+    chain.run(run())

@@ -17,6 +17,7 @@ Quantities are native book units, floats (sizing), and exact decimals for fills.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
 Stamp = tuple[int, int]
@@ -78,6 +79,20 @@ class Footprint:
                 held.pop(key, None)
             else:
                 held[key] = left
+
+
+def visible(levels: Iterable[tuple[float, float]], fp: Footprint, side: str, stamp: Stamp) -> Iterator[
+        tuple[float, float]]:
+    """A book side (best first) as it is for us: what our orders hold or took subtracted, emptied
+    levels left out. For readers outside the hot path (the DEX sizing); the cross-venue detector
+    does the same inline."""
+    if fp.empty(stamp):
+        yield from levels
+        return
+    for p, q in levels:
+        q -= fp.used(side, p, stamp)
+        if q > 1e-12:
+            yield p, q
 
 
 class Footprints(dict[str, Footprint]):

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from cryptoarb.core.book import OrderBook
+from cryptoarb.core.footprint import Footprints, visible
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.core.opportunity import BUY, SELL, Opportunity, OrderIntent
 from cryptoarb.dex import uniswap_v2 as v2
@@ -83,10 +84,14 @@ class DexArbDetector:
         gas: GasModel,
         next_id: Callable[[], int] | None = None,
         available: dict[tuple[str, str], float] | None = None,
+        footprints: Footprints | None = None,
     ) -> None:
         self.limits = limits
         self.gas = gas
         self.available = available  # (venue or "wallet@<chain>", currency) -> amount; None: no caps
+        # our own orders' footprint on the CEX books (shared with the engine's paper venues): a
+        # level our last fill took is not there again until the venue's next update
+        self.footprints = footprints if footprints is not None else Footprints()
         self._count = 0
         self._next_id = next_id or self._default_id
         self.evaluations = 0
@@ -129,7 +134,8 @@ class DexArbDetector:
     def _buy_pool(self, book: OrderBook, pool: Pool, base: Token, now_ns: int) -> DexOpportunity | None:
         """Buy base on the pool (exact output), sell it into the book's bids."""
         quote, inst, f, db, dq = _cex_terms(book, pool, base)
-        bids = Taken(book.bids())  # read as far as the sizing walks, no further
+        # read as far as the sizing walks, no further, net of our own footprint
+        bids = Taken(visible(book.bids(), self.footprints[book.key], "bids", (book.update_id, book.local_ns)))
         if isinstance(pool, V2Pool):
             rb, rq = pool.reserves(base)
             q_est = v2.optimal_buy_vs_bids(rq / dq, rb / db, pool.fee_bps, bids, f)
@@ -213,7 +219,7 @@ class DexArbDetector:
     def _sell_pool(self, book: OrderBook, pool: Pool, base: Token, now_ns: int) -> DexOpportunity | None:
         """Buy base from the book's asks, sell it into the pool (exact input)."""
         quote, inst, f, db, dq = _cex_terms(book, pool, base)
-        asks = Taken(book.asks())
+        asks = Taken(visible(book.asks(), self.footprints[book.key], "asks", (book.update_id, book.local_ns)))
         if isinstance(pool, V2Pool):
             rb, rq = pool.reserves(base)
             x_est = v2.optimal_sell_vs_asks(rb / db, rq / dq, pool.fee_bps, asks, f)

@@ -132,7 +132,7 @@ class DexRuntime:
             limits = DexLimits(self.settings.min_profit_quote, self.settings.min_profit_bps,
                                self.settings.max_notional_quote, self.settings.slippage_bps)
             avail: dict[tuple[str, str], float] | None = {} if self.signer else None
-            ch.detector = DexArbDetector(limits, GasModel(0, 0.0), self._next_id, avail)
+            ch.detector = DexArbDetector(limits, GasModel(0, 0.0), self._next_id, avail, self.engine.footprints)
             if self.signer is not None:
                 await self._arm(ch, self.signer)
             await self._refresh_gas(ch)
