@@ -390,3 +390,19 @@ def test_live_description() -> None:
                                       {"instType": "COIN-FUTURES", "channel": "books", "instId": "BTCUSD"}]
     with pytest.raises(ValueError, match="not a Bitget venue"):
         BitgetHandler("okx", cat, lambda b, n: None)
+
+
+def test_coin_margined_contracts_are_refused_for_live_runs() -> None:
+    """ccxt describes Bitget's COIN-FUTURES as inverse with contractSize 1, but their sizes are in
+    the base coin (ccxt's own position parsing divides the base amount by that size): the inverse
+    conversion would be wrong by a factor of the price, so a live run refuses them with the reason."""
+    from cryptoarb.core.instruments import Fees, Instrument
+
+    spot = Instrument("bitget", "BTC/USDT", "BTC", "USDT", Kind.SPOT, 0.01, 1e-6, 0.0, 1.0, Fees(0.001), "BTCUSDT")
+    perp = Instrument("bitget", "BTC/USDT:USDT", "BTC", "USDT", Kind.LINEAR, 0.1, 0.001, 0.0, 1.0, Fees(0.0006),
+                      "BTCUSDT")
+    coin = Instrument("bitget", "BTC/USD:BTC", "BTC", "USD", Kind.INVERSE, 0.1, 0.001, 0.0, 1.0, Fees(0.0006),
+                      "BTCUSD")
+    BitgetHandler.check_instruments([spot, perp])
+    with pytest.raises(ValueError, match=r"BTC/USD:BTC\) are sized in the base coin"):
+        BitgetHandler.check_instruments([spot, coin])

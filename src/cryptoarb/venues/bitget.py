@@ -137,6 +137,17 @@ class BitgetHandler(PushHandler):
         self._by_symbol: dict[str, _Route] = {}
         self._keys: dict[tuple[str, str], str] = {}
 
+    @classmethod
+    def check_instruments(cls, insts: list[Instrument]) -> None:
+        """Bitget's coin-margined (COIN-FUTURES) contracts are sized in the base coin, not in
+        fixed quote-valued contracts (ccxt gives them ``contractSize`` 1 and ``inverse``): our
+        inverse model (n contracts x contract size in quote / price) would misstate their base
+        quantity by a factor of the price. Refused until modelled, never traded mis-sized."""
+        inverse = [i.symbol for i in insts if i.kind is Kind.INVERSE]
+        if inverse:
+            raise ValueError(f"bitget: coin-margined contracts ({', '.join(inverse)}) are sized in the base coin; "
+                             "not supported yet (USDT/USDC-margined perpetuals and spot are)")
+
     # -- naming ----------------------------------------------------------------------
     @staticmethod
     def inst_type(inst: Instrument) -> str:
