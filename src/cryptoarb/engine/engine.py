@@ -28,6 +28,7 @@ from cryptoarb.core.risk import AuditEvent, RiskManager
 from cryptoarb.detect.cross_venue import CrossVenueDetector, Limits
 from cryptoarb.detect.groups import GroupError, GroupPlan, auto_groups, explicit_groups
 from cryptoarb.engine import killswitch
+from cryptoarb.engine.features import features
 from cryptoarb.engine.latency import LatencyRecorder
 from cryptoarb.engine.valuation import Marks, cash_set, valuation_currency
 from cryptoarb.execution.arb import ArbExecutor, ExecConfig
@@ -394,30 +395,6 @@ def _finite(x: Any) -> Any:
     if isinstance(x, list):
         return [_finite(v) for v in x]
     return x
-
-
-def features(opp: Opportunity, books: dict[str, OrderBook]) -> dict[str, Any]:
-    """The training row stored for each opportunity (model inputs; the label comes later)."""
-    b = books[opp.buy_key]
-    s = books[opp.sell_key]
-    mid = (b.mid() + s.mid()) / 2 or 1.0
-    return {
-        "ts_ns": opp.local_ns,
-        "group": opp.group,
-        "buy_key": opp.buy_key,
-        "sell_key": opp.sell_key,
-        "spread_bps": (s.bid - b.ask) / mid * 1e4,
-        "net_bps": opp.profit_bps,
-        "buy_depth_quote": b.ask * b.ask_qty,
-        "sell_depth_quote": s.bid * s.bid_qty,
-        "features": {
-            "buy_spread_bps": (b.ask - b.bid) / mid * 1e4,
-            "sell_spread_bps": (s.ask - s.bid) / mid * 1e4,
-            "qty_base": opp.qty_base,
-            "buy_age_ms": (opp.local_ns - b.local_ns) / 1e6,
-            "sell_age_ms": (opp.local_ns - s.local_ns) / 1e6,
-        },
-    }
 
 
 def default_handler_factory(engine: Engine, venue: str) -> Handler:
