@@ -131,3 +131,21 @@ def max_in_window(times: list[float], window: float) -> int:
             j += 1
         best = max(best, i - j + 1)
     return best
+
+
+def run_feed_until(feed: Any, done: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    """Run ``feed`` (``VenueFeed.run``) in this thread's event loop until ``done()`` or the
+    timeout, then stop it; a feed that ends by itself with an error raises it here."""
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(feed.run(stop))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not done():
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(go())

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import time
 import zlib
 from typing import Any
 
@@ -25,7 +24,7 @@ from cryptoarb.engine import Engine
 from cryptoarb.live.backoff import Backoff
 from cryptoarb.live.feed import VenueFeed
 from cryptoarb.venues.connection import spec_of
-from protovenue import Conn, ProtoVenue
+from protovenue import Conn, ProtoVenue, run_feed_until
 
 #: longer than any pause of the paced subscriptions: after it, all of a connection's are in
 QUIET = spec_of("bitfinex").send_window * 1.5
@@ -172,16 +171,7 @@ def test_bitfinex_over_two_connections_keeps_each_connections_state() -> None:
                 s.book.valid and s.book.snapshot_levels() == _levels(fx.books[s.instrument.exchange_symbol])
                 for s in h.syncs.values())
 
-        async def go() -> None:
-            stop = asyncio.Event()
-            task = asyncio.create_task(feed.run(stop))
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not settled():
-                await asyncio.sleep(0.02)
-            stop.set()
-            await asyncio.wait_for(task, 10)
-
-        asyncio.run(go())
+        run_feed_until(feed, settled, 30)
         assert venue.errors == [] and fx.errors == []
         assert len(feed.handlers) == 2 and feed.handlers[0] is h and feed.handlers[1] is not h
         assert len(venue.conns) == 3  # two connections, the first one reconnected

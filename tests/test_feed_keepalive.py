@@ -4,8 +4,6 @@ heartbeat cadence (Bitfinex 15 s, Gate 15 s, Bybit 20 s, OKX 25 s): quiet market
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -17,7 +15,7 @@ from cryptoarb.live.backoff import Backoff
 from cryptoarb.live.feed import VenueFeed
 from cryptoarb.venues.connection import SPECS, spec_of
 from cryptoarb.venues.registry import NATIVE, handler_class
-from protovenue import Conn, ProtoVenue
+from protovenue import Conn, ProtoVenue, run_feed_until
 
 #: the longest silence of a healthy connection: the venue's heartbeat, or the reply to our ping
 CADENCE = {"bitfinex": 15.0, "gate": 15.0, "bybit": 20.0, "okx": 25.0, "kucoin": 18.0, "bitget": 30.0,
@@ -78,16 +76,7 @@ def test_okx_gets_text_pings_and_no_ping_frames_on_the_wire() -> None:
         feed.handler.ping = (0.05, "ping")  # OKX's text ping, sped up for the test
         assert feed.ws_ping_interval is None  # the venue's
 
-        async def go() -> None:
-            stop = asyncio.Event()
-            task = asyncio.create_task(feed.run(stop))
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and sum(t == "ping" for c in venue.conns for _, t in c.received) < 5:
-                await asyncio.sleep(0.02)
-            stop.set()
-            await asyncio.wait_for(task, 10)
-
-        asyncio.run(go())
+        run_feed_until(feed, lambda: sum(t == "ping" for c in venue.conns for _, t in c.received) >= 5, 20)
     texts = [t for c in venue.conns for _, t in c.received]
     assert texts.count("ping") >= 5 and feed.stats.stale == 0
     assert b"PING" not in frames and b"TEXT" in frames

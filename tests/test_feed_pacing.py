@@ -6,7 +6,6 @@ topics on a connection that allows 300. Every send now goes through a pacer per 
 from __future__ import annotations
 
 import asyncio
-import time
 
 import orjson
 import pytest
@@ -20,7 +19,7 @@ from cryptoarb.live.pacing import Pacer
 from cryptoarb.venues.catalog import Catalog
 from cryptoarb.venues.coinbase import CoinbaseHandler
 from cryptoarb.venues.connection import spec_of
-from protovenue import Conn, ProtoVenue, max_in_window
+from protovenue import Conn, ProtoVenue, max_in_window, run_feed_until
 
 
 def _insts(venue: str, n: int, native: str) -> list[Instrument]:
@@ -68,16 +67,7 @@ def test_subscriptions_stay_within_the_venues_rate_as_the_venue_measures_it() ->
         engine = _engine("bitfinex", insts)
         feed = VenueFeed(engine, "bitfinex", insts, url=venue.ws_url, backoff=Backoff(0.05, 0.2))
 
-        async def go() -> None:
-            stop = asyncio.Event()
-            task = asyncio.create_task(feed.run(stop))
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and sum(len(c.received) for c in venue.conns) < 25:
-                await asyncio.sleep(0.02)
-            stop.set()
-            await asyncio.wait_for(task, 10)
-
-        asyncio.run(go())
+        run_feed_until(feed, lambda: sum(len(c.received) for c in venue.conns) >= 25, 30)
     times = [t for c in venue.conns for t, _ in c.received]
     assert len(times) == 25 and len(venue.conns) == 1
     assert max_in_window(times, spec.send_window) <= spec.send_limit

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import time
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from cryptoarb.live.feed import VenueFeed
 from cryptoarb.venues.base import OTHER
 from cryptoarb.venues.catalog import Catalog
 from cryptoarb.venues.registry import handler_class
-from protovenue import Conn, ProtoVenue
+from protovenue import Conn, ProtoVenue, run_feed_until
 
 # venue, the market's id, the venue's refusal, the id it names ("" none), retry
 CASES: list[tuple[str, str, bytes, str, bool]] = [
@@ -153,16 +152,7 @@ def test_a_refused_market_is_a_failure_of_the_run_and_the_others_stream() -> Non
         feed = VenueFeed(engine, "bitfinex", [good, bad], url=venue.ws_url, backoff=Backoff(0.05, 0.2))
         h = engine.handler("bitfinex")
 
-        async def go() -> None:
-            stop = asyncio.Event()
-            task = asyncio.create_task(feed.run(stop))
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not (feed.stats.failures and h.sync_for(good).book.valid):
-                await asyncio.sleep(0.02)
-            stop.set()
-            await asyncio.wait_for(task, 10)
-
-        asyncio.run(go())
+        run_feed_until(feed, lambda: bool(feed.stats.failures) and h.sync_for(good).book.valid, 20)
     assert feed.stats.failures == {"XXX/USD": "Bitfinex error 10300: symbol: invalid"}
     assert h.syncs["BTC/USD"].book.valid and h.syncs["XXX/USD"].book.state == INVALID
     from cryptoarb.cli.live import _report_failures

@@ -32,7 +32,7 @@ from cryptoarb.venues import gate_futures
 from cryptoarb.venues.base import DEPTH, OTHER, MessageError
 from cryptoarb.venues.catalog import Catalog, UnknownInstrument
 from cryptoarb.venues.gate import GateHandler
-from protovenue import Conn, ProtoVenue
+from protovenue import Conn, ProtoVenue, run_feed_until
 
 SPOT = Instrument("gate", "BTC/USDT", "BTC", "USDT", Kind.SPOT, 0.1, 1e-6, 3.0, 1.0, Fees(0.002, 0.002), "BTC_USDT")
 PERP = Instrument("gate", "BTC/USDT:USDT", "BTC", "USDT", Kind.LINEAR, 0.1, 1.0, 0.0, 0.0001, Fees(0.0005, 0.0002),
@@ -287,19 +287,8 @@ def test_live_feed_keeps_the_perpetual_book_through_a_lost_diff() -> None:
         feed = VenueFeed(engine, "gate", [PERP], url=pv.ws_url, rest=rest, backoff=Backoff(0.05, 0.2))
         sync = engine.handler("gate").sync_for(PERP)
 
-        async def run() -> None:
-            stop = asyncio.Event()
-            task = asyncio.create_task(feed.run(stop))
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not (venue.sent >= venue.rounds and sync.book.valid
-                                                       and sync.book.update_id == venue.id):
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.02)
-            stop.set()
-            await asyncio.wait_for(task, 10)
-
-        asyncio.run(run())
+        run_feed_until(feed, lambda: venue.sent >= venue.rounds and sync.book.valid
+                       and sync.book.update_id == venue.id, 30)
     assert pv.errors == []
     assert venue.subscribed[0]["payload"] == ["BTC_USDT", "100ms", "100"]
     assert [p for p, _ in pv.requests] == ["/api/v4/futures/usdt/order_book"] * 2  # the first, then the resync

@@ -28,7 +28,7 @@ from cryptoarb.live.feed import VenueFeed
 from cryptoarb.venues.base import DEPTH, OTHER, SNAPSHOT, MessageError
 from cryptoarb.venues.catalog import Catalog
 from cryptoarb.venues.htx import LINEAR_URL, HtxHandler
-from protovenue import Conn, ProtoVenue
+from protovenue import Conn, ProtoVenue, run_feed_until
 
 SPOT = Instrument("htx", "BTC/USDT", "BTC", "USDT", Kind.SPOT, 0.01, 1e-6, 5.0, 1.0, Fees(0.002, 0.002), "btcusdt")
 SWAP = Instrument("htx", "BTC/USDT:USDT", "BTC", "USDT", Kind.LINEAR, 0.1, 1.0, 0.0, 0.001, Fees(0.0005, 0.0002),
@@ -220,19 +220,8 @@ def test_live_feed_keeps_the_swap_book_through_a_lost_update() -> None:
         feed = VenueFeed(engine, "htx", [SWAP], url=pv.ws_url, backoff=Backoff(0.05, 0.2))
         sync = engine.handler("htx").sync_for(SWAP)
 
-        async def run() -> None:
-            stop = asyncio.Event()
-            task = asyncio.create_task(feed.run(stop))
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not (venue.sent >= venue.rounds and sync.book.valid
-                                                       and sync.book.update_id == venue.version):
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.02)
-            stop.set()
-            await asyncio.wait_for(task, 10)
-
-        asyncio.run(run())
+        run_feed_until(feed, lambda: venue.sent >= venue.rounds and sync.book.valid
+                       and sync.book.update_id == venue.version, 30)
     assert pv.errors == []
     assert sync.gaps == 1 and sync.book.valid and sync.book.update_id == venue.version
     assert [m for m in venue.received if "unsub" in m] == [{"unsub": CH, "id": CH}]
