@@ -141,6 +141,8 @@ def common_step(*steps: Decimal) -> Decimal:
     return Decimal(lcm(*ints)) / scale
 
 
-def dec(x: float | int | str) -> Decimal:
+def dec(x: float | int | str | Decimal) -> Decimal:
     """Exact decimal of a float as it prints (the shortest repr), the way money enters accounting."""
+    if isinstance(x, Decimal):
+        return x
     return Decimal(repr(x)) if isinstance(x, float) else Decimal(x)

@@ -31,7 +31,7 @@ from decimal import Decimal
 
 from cryptoarb.core.book import OrderBook
 from cryptoarb.core.footprint import Footprints, visible
-from cryptoarb.core.instruments import Instrument
+from cryptoarb.core.instruments import Instrument, dec
 from cryptoarb.core.opportunity import BUY, SELL, Opportunity, OrderIntent
 from cryptoarb.dex import uniswap_v2 as v2
 from cryptoarb.dex import uniswap_v3 as v3
@@ -41,7 +41,6 @@ from cryptoarb.dex.lots import (
     Taken,
     as_cap,
     buy_funds_needed,
-    dec,
     floor_to,
     grid_step,
     max_buy_qty,

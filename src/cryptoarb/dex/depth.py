@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from cryptoarb.core.book import EMPTY, INVALID, VALID
-from cryptoarb.core.instruments import Instrument
-from cryptoarb.dex.lots import dec
+from cryptoarb.core.instruments import Instrument, dec
 from cryptoarb.dex.uniswap_v2 import BPS, get_amount_in, get_amount_out
 
 Level = tuple[float, float]

@@ -22,20 +22,13 @@ from decimal import Decimal
 from functools import lru_cache
 from math import lcm
 
-from cryptoarb.core.instruments import Instrument
+from cryptoarb.core.instruments import Instrument, dec
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
 # an optimiser's float output within this many lots under a grid point is that grid point
 # (float noise, e.g. a level boundary summed in floats); hard limits never get this allowance
 NOISE_LOTS = Decimal("1e-9")
-
-
-def dec(x: float | int | str | Decimal) -> Decimal:
-    """The exact decimal of a value as it prints (shortest float repr): how steps and prices read."""
-    if isinstance(x, Decimal):
-        return x
-    return Decimal(repr(x)) if isinstance(x, float) else Decimal(x)
 
 
 def as_cap(x: float) -> Decimal:

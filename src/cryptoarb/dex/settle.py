@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
-from cryptoarb.core.accounting import Portfolio
+from cryptoarb.core.accounting import Portfolio, spot_need
 from cryptoarb.core.book import OrderBook
 from cryptoarb.core.instruments import dec
 from cryptoarb.core.opportunity import OrderIntent
@@ -27,7 +27,7 @@ from cryptoarb.core.orders import ZERO, ArbStatus, ArbTrade, Fill, Order, OrderS
 from cryptoarb.dex.arb import DEX_DEX, DexLeg, DexOpportunity, pool_out
 from cryptoarb.dex.errors import DexError, StalePoolError
 from cryptoarb.dex.execution import REJECTED, DexExecutor, SwapOutcome
-from cryptoarb.dex.lots import buy_funds_needed, floor_to, grid_step
+from cryptoarb.dex.lots import floor_to, grid_step
 from cryptoarb.execution.paper import PaperVenue
 
 WEI = Decimal(10) ** 18
@@ -230,19 +230,15 @@ class DexArbExecutor:
     @staticmethod
     def _cex_refusal(opp: DexOpportunity, order: Order, venue: PaperVenue | None, book: OrderBook | None) -> str:
         """Why the venue would refuse the planned CEX order now ("" when it would take it): no venue
-        or book, an off-grid quantity or price, or the free balance its funds rule requires (a buy:
-        ``qty x limit x (1 + fee)`` of quote, :func:`.lots.buy_funds_needed`; a sell: the base)."""
+        or book, an off-grid quantity or price, or the free balance its funds rule requires
+        (``core.accounting.spot_need``, the check the paper venue itself applies)."""
         if venue is None or book is None or not book.valid:
             return f"no CEX venue/book for {order.venue} {order.symbol}"
         inst = book.instrument
         step, tick = grid_step(inst, opp.base.decimals), dec(inst.tick_size)
         if order.qty % step or order.limit_price % tick:
             return f"{order.qty} @ {order.limit_price} is off the venue's grid (lot {step}, tick {tick})"
-        have_ccy, need = (
-            (inst.quote, buy_funds_needed(order.qty, order.limit_price, inst.fees.taker))
-            if order.side == "buy"
-            else (inst.base, order.qty)
-        )
+        have_ccy, need = spot_need(inst, order.side, order.qty, order.limit_price, dec(inst.fees.taker))
         have = venue.portfolio.balance(venue.venue, have_ccy)
         return f"insufficient {have_ccy}: need {need}, have {have}" if have < need else ""
 
