@@ -137,10 +137,8 @@ def within_depth(qty: Decimal, side: Taken, step: Decimal) -> Decimal:
 
 def on_tick(price: float, inst: Instrument, side: str) -> Decimal:
     """A limit price on the venue's tick grid: a buy's limit rounded up, a sell's down (a book's own
-    level prices are already on it and come back unchanged)."""
-    tick = dec(inst.tick_size)
-    p = dec(price)
-    return ceil_to(p, tick) if side == "buy" else floor_to(p, tick)
+    level prices are already on it and come back unchanged): ``Instrument.round_price``, exactly."""
+    return dec(inst.round_price(price, up=side == "buy"))
 
 
 def buy_funds_needed(qty: Decimal, limit: Decimal, taker_fee: float) -> Decimal:
