@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+from cryptoarb.redact import MASK, is_secret_key
 
 #: the kinds of alert the engine sends; ``AlertSink.notify`` takes any kind, these are the ones
 #: ``disabled`` may name (reconciliation / balance_drift / model_swap come from other parts)
@@ -45,25 +47,37 @@ def scheme_of(url: str) -> str:
 
 
 def private_url(url: str) -> str:
-    """``url`` as apprise renders it for display: tokens and passwords elided."""
+    """``url`` as it may be shown or stored: apprise's privacy rendering (tokens and passwords
+    elided), keeping only the query parameters the URL itself gave, with every HTTP header
+    (``+Name=value``) and credential-named parameter masked (apprise shows those)."""
     plugin = _plugin(url)
-    return str(plugin.url(privacy=True)) if plugin is not None else f"{scheme_of(url)}***"
+    if plugin is None:
+        return f"{scheme_of(url)}***"
+    sp = urlsplit(str(plugin.url(privacy=True)))
+    given = {k.lstrip(" +-:").lower() for k, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+    query = [
+        (k, MASK if v and (k[:1] in " +-:" or is_secret_key(k)) else v)
+        for k, v in parse_qsl(sp.query, keep_blank_values=True)
+        if k.lstrip(" +-:").lower() in given
+    ]
+    return urlunsplit((sp.scheme, sp.netloc, sp.path, urlencode(query, safe="*@"), ""))
 
 
 def url_secrets(url: str) -> set[str]:
-    """The parts of ``url`` apprise treats as secret -- whatever its privacy rendering elides
-    (bot tokens, webhook tokens, passwords, API keys) -- plus the URL itself minus its scheme.
+    """The parts of ``url`` apprise treats as secret: whatever its privacy rendering
+    (:func:`private_url`) elides -- bot tokens, webhook tokens, passwords, header values.
     A URL apprise does not accept is secret as a whole."""
-    out = {url, url.partition("://")[2]}
     plugin = _plugin(url)
     if plugin is None:
-        return {s for s in out if s}
-    shown = set(_SPLIT.split(unquote(str(plugin.url(privacy=True)))))
+        return {s for s in (url, url.partition("://")[2]) if s}
+    out: set[str] = set()
+    shown = set(_SPLIT.split(unquote(private_url(url))))
     parts: list[str] = []
-    for raw in (url, unquote(str(plugin.url(privacy=False)))):
+    for raw in (url, str(plugin.url(privacy=False))):
         sp = urlsplit(raw)
-        parts += _SPLIT.split(sp.netloc) + _SPLIT.split(sp.path) + [v for _, v in parse_qsl(sp.query)]
-        parts += _SPLIT.split(sp.fragment)
+        parts += _SPLIT.split(unquote(sp.netloc)) + _SPLIT.split(unquote(sp.path)) + _SPLIT.split(sp.fragment)
+    for _, value in parse_qsl(urlsplit(url).query):  # only what the user gave, not apprise's defaults
+        parts += [value, *_SPLIT.split(value)]
     out.update(p for p in parts if p and p not in shown)
     return out
 
