@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import socket
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -285,17 +286,17 @@ def test_demo_breaker_trips_and_leg_failures_become_alerts() -> None:
 
 def test_dead_and_hanging_channels_leave_the_trades_unchanged() -> None:
     risk = {"max_loss_streak": 1, "cooldown_s": 1}  # trips, half-opens, resets: plenty of alerts
-    baseline, _ = _demo_trades(None, 120, **risk)
+    baseline, _ = _demo_trades(None, 60, **risk)
     with BlackHole() as hole:
         sink = AlertSink([(f"json://127.0.0.1:{hole.port}/hook?rto=30&cto=30", None),
                           (f"json://127.0.0.1:{closed_port()}/hook", None)],
                          rate_per_min=0, dedupe_window_s=0, queue_size=2).start()
-        trades, _engine = _demo_trades(sink, 120, **risk)
+        trades, _engine = _demo_trades(sink, 60, **risk)
         hanging = sink.channels[0]
         stuck = hanging.busy_since > 0  # its first send is still waiting for an answer
         stats = sink.close(timeout_s=0.5)
-    assert trades == baseline and len(trades) >= 10
-    assert stuck and stats["raised"] > 10
+    assert trades == baseline and len(trades) >= 5
+    assert stuck and stats["raised"] > 5  # more than the queue holds: drops
     hung, dead = stats["channels"].values()
     assert hung["sent"] == 0 and hung["dropped"] == stats["raised"]  # none delivered, every one counted
     assert dead["sent"] == 0 and dead["failed"] + dead["dropped"] == stats["raised"] and dead["failed"] > 0
@@ -339,3 +340,27 @@ def test_a_signal_kill_lands_before_the_next_message_and_lists_the_orders_in_fli
     assert [t for t, _, _ in rec.sent] == ["cryptoarb: KILL SWITCH set by signal: trading stopped",
                                            "cryptoarb: kill switch lifted by signal: trading resumes"]
     assert "2 open order(s) to cancel" in rec.sent[0][1]
+
+
+def test_a_real_run_stores_and_logs_no_alert_credential(tmp_path: Path) -> None:
+    """``arb demo`` with credential-carrying alert URLs whose deliveries fail (so apprise and our
+    workers log about them): no secret in any table, in stdout or in stderr."""
+    from test_cli import arb
+    from test_secrets import _database_text
+
+    pw, hdr, smtp_pw = "PW-json-alert-0101", "HDR-token-alert-0102", "SMTP-pass-alert-0103"
+    cfg = tmp_path / "arb.toml"
+    cfg.write_text(
+        "[risk]\nmax_loss_streak = 1\ncooldown_s = 1\n"
+        "[alerts]\nclose_timeout_s = 0.5\nurls = [\n"
+        f'  "json://ops:{pw}@127.0.0.1:{closed_port()}/hook?+X-Token={hdr}",\n'
+        f'  "mailto://ops:{smtp_pw}@127.0.0.1:{closed_port()}?from=a@example.com&to=b@example.com",\n]\n')
+    db = tmp_path / "run.db"
+    r = arb("demo", "--duration", "20", "--speed", "0", "--no-live", "--config", str(cfg), "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    assert "delivered" in r.stderr and "failed" in r.stderr and "Traceback" not in r.stderr
+    text, counts = _database_text(str(db))
+    assert counts["runs"] == 1 and counts["audit_log"] > 0
+    assert "json://ops:***@127.0.0.1" in text  # the stored settings still say which channels
+    for secret in (pw, hdr, smtp_pw):
+        assert secret not in text and secret not in r.stdout and secret not in r.stderr, secret

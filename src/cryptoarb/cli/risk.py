@@ -14,16 +14,21 @@ import getpass
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
 
-from cryptoarb.cli.common import ConfigOpt, app, console, err, fail
+from cryptoarb.cli.common import ConfigOpt, app, console, err
+from cryptoarb.cli.common import fail as _fail
 from cryptoarb.config import Settings, load_settings
 
 ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why (recorded in the audit log and the alert)")]
 ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who asks (default: the login name)")]
+
+
+def fail(msg: str) -> NoReturn:
+    _fail(escape(msg))  # plain text: "[risk]" is not markup
 
 
 def _actor(actor: str | None) -> str:
