@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 
 from alertkit import BlackHole, Smtp, Webhook, closed_port
-from cryptoarb.alerts import Alert, AlertSink, Throttle, audit_alert, trade_alert
+from cryptoarb.alerts import (
+    Alert,
+    AlertSink,
+    Throttle,
+    audit_alert,
+    balance_drift_alert,
+    reconciliation_alert,
+    trade_alert,
+)
 from cryptoarb.config import ConfigError, load_settings
 from cryptoarb.config_alerts import private_url
 from cryptoarb.core.orders import ArbStatus, ArbTrade, Order, OrderStatus
@@ -255,6 +263,21 @@ def test_trades_whose_legs_did_not_both_fill_are_alerts_others_are_not() -> None
     assert "sell okx BTC/USDT: rejected (rejected: insufficient balance), filled 0/0.5" in b1
     assert "unhedged 0.5 base" in b1 and '"trade_id": 1' in b1 and '"run_id": "r"' in b1
     assert t4 == "cryptoarb: legs filled unequally: unhedged residual (BTC/USDT)" and l4 == "failure"
+
+
+def test_reconciliation_and_balance_drift_alerts_for_other_producers() -> None:
+    rec = Recorder()
+    sink = AlertSink([("json://127.0.0.1:9/", rec)], rate_per_min=0).start()
+    assert reconciliation_alert(sink, "binance", ["x1", "x2"], 3, run_id="r")
+    assert not reconciliation_alert(sink, "binance", ["x3"])  # same venue within the window: counted
+    assert balance_drift_alert(sink, "okx", "USDT", Decimal("100.00"), Decimal("99.50"))
+    sink.close()
+    (t1, b1, l1), (t2, b2, _), (t3, b3, _) = rec.sent
+    assert t3 == t1
+    assert t1 == "cryptoarb: reconciliation surprise on binance" and l1 == "failure"
+    assert "2 venue order(s) unknown to the journal: x1, x2" in b1 and "3 missed fill(s)" in b1
+    assert t2 == "cryptoarb: balance drift on okx USDT" and "ledger 100.00, venue 99.50 (drift -0.50)" in b2
+    assert "+1 more alert(s)" in b3 and "x3" in b3  # the count, with the latest text, at the end
 
 
 def _demo_trades(alerts: AlertSink | None, seconds: float = 30, **risk: Any) -> tuple[list[tuple[Any, ...]], Any]:

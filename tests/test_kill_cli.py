@@ -18,6 +18,9 @@ from alertkit import Webhook, wait_for
 from cryptoarb.engine import killswitch
 from cryptoarb.engine.control import pid_path, running_pid
 from test_cli import arb, spot_head  # noqa: F401 (spot_head is a fixture)
+from test_live import _config as live_config
+from test_live import recorded, venue  # noqa: F401 (fixtures: the local venue serving real Binance frames)
+from wsserver import LocalVenue
 
 EXIT_INTERRUPTED = 130
 
@@ -168,3 +171,34 @@ def test_bad_input_is_one_line_and_changes_nothing(tmp_path: Path, capsys: pytes
         other.kill()
         other.wait()
     assert not kill_file.exists()
+
+
+def test_arb_run_live_answers_arb_kill_and_resume_signals(
+        venue: LocalVenue, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    """The asyncio runner: the kill arrives through the signal while the loop waits on sockets."""
+    kill_file = tmp_path / "KILL"
+    with Webhook() as hook:
+        cfg = live_config(tmp_path, venue)
+        cfg.write_text(cfg.read_text() + f'[risk]\nkill_file = "{kill_file}"\n[alerts]\nurls = ["{hook.url()}"]\n')
+        env = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1"}
+        proc = subprocess.Popen([sys.executable, "-m", "cryptoarb.cli", "run", "--live", "--venues", "binance",
+                                 "--symbols", "BTC/USDT", "--duration", "120", "--no-view", "--config", str(cfg)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                stdin=subprocess.DEVNULL)
+        try:
+            assert wait_for(lambda: running_pid(kill_file) == proc.pid, timeout=60), proc.poll()
+            code, out, err = _main(capsys, "kill", "--config", str(cfg), "--reason", "live drill")
+            assert code == 0, out + err
+            assert wait_for(lambda: any("KILL SWITCH" in t for t in hook.titles())), hook.titles()
+            proc.send_signal(signal.SIGUSR2)
+            assert wait_for(lambda: any("lifted by signal" in t for t in hook.titles())), hook.titles()
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == EXIT_INTERRUPTED, err
+    assert "alerts: 2 raised, 2 delivered" in err and "Traceback" not in err, err
+    assert "live drill" in hook.received[0]["json"]["message"]
+    assert not kill_file.exists() and not pid_path(kill_file).exists()

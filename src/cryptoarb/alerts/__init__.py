@@ -8,6 +8,15 @@ blocks (de-dupe and rate limit in the caller, delivery on one worker thread per 
 
 from cryptoarb.alerts.sink import AlertSink
 from cryptoarb.alerts.throttle import Alert, Throttle
-from cryptoarb.alerts.wiring import Notifier, attach, audit_alert, leg_failure, trade_alert
+from cryptoarb.alerts.wiring import (
+    Notifier,
+    attach,
+    audit_alert,
+    balance_drift_alert,
+    leg_failure,
+    reconciliation_alert,
+    trade_alert,
+)
 
-__all__ = ["Alert", "AlertSink", "Notifier", "Throttle", "attach", "audit_alert", "leg_failure", "trade_alert"]
+__all__ = ["Alert", "AlertSink", "Notifier", "Throttle", "attach", "audit_alert", "balance_drift_alert", "leg_failure",
+           "reconciliation_alert", "trade_alert"]

@@ -12,6 +12,7 @@ not one per trade. Every kill and resume has a key of its own and is urgent (nev
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Protocol
 
 from cryptoarb.core.orders import ArbStatus, ArbTrade, Order
@@ -84,6 +85,33 @@ def trade_alert(sink: Notifier, trade: ArbTrade, run_id: str = "") -> bool:
                        detail, _LEVEL[s])
 
 
+def reconciliation_alert(sink: Notifier, venue: str, unknown_orders: list[str], missed_fills: int = 0,
+                         detail: dict[str, Any] | None = None, run_id: str = "") -> bool:
+    """What reconciliation found that the journal did not know: venue orders it never sent (or
+    lost), fills it had missed. For the live execution's reconciliation listener."""
+    d: dict[str, Any] = {"venue": venue, "unknown_orders": unknown_orders, "missed_fills": missed_fills,
+                         **(detail or {})}
+    if run_id:
+        d["run_id"] = run_id
+    shown = ", ".join(unknown_orders[:10]) + (" ..." if len(unknown_orders) > 10 else "")
+    body = f"{len(unknown_orders)} venue order(s) unknown to the journal" + (f": {shown}" if shown else "")
+    body += f"\n{missed_fills} missed fill(s) booked"
+    return sink.notify("reconciliation", f"reconciliation:{venue}", f"reconciliation surprise on {venue}", body, d,
+                       "failure")
+
+
+def balance_drift_alert(sink: Notifier, venue: str, asset: str, ledger: Decimal, actual: Decimal,
+                        detail: dict[str, Any] | None = None, run_id: str = "") -> bool:
+    """The venue's balance differs from the internal ledger (exact decimals, both shown)."""
+    drift = actual - ledger
+    d: dict[str, Any] = {"venue": venue, "asset": asset, "ledger": ledger, "venue_balance": actual,
+                         "drift": drift, **(detail or {})}
+    if run_id:
+        d["run_id"] = run_id
+    return sink.notify("balance_drift", f"balance_drift:{venue}:{asset}", f"balance drift on {venue} {asset}",
+                       f"ledger {ledger}, venue {actual} (drift {drift:+})", d, "warning")
+
+
 def _leg(side: str, o: Order) -> str:
     why = f" ({o.reason})" if o.reason else ""
     return f"{side} {o.venue} {o.symbol}: {o.status.value}{why}, filled {o.filled_qty}/{o.qty}"
@@ -100,4 +128,5 @@ def attach(engine: Any, sink: Notifier) -> None:
     engine.executor.on_trade.append(lambda t: trade_alert(sink, t, engine.run_id))
 
 
-__all__ = ["Notifier", "attach", "audit_alert", "leg_failure", "trade_alert"]
+__all__ = ["Notifier", "attach", "audit_alert", "balance_drift_alert", "leg_failure", "reconciliation_alert",
+           "trade_alert"]

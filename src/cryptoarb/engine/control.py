@@ -18,6 +18,7 @@ A command that runs an engine (``arb demo``, ``arb replay``, ``arb run``) wraps 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from cryptoarb.engine import killswitch
+
+log = logging.getLogger(__name__)
 
 KILL_SIGNAL = signal.SIGUSR1
 RESUME_SIGNAL = signal.SIGUSR2
@@ -91,8 +94,10 @@ def operator_control(engine: Any, alerts: Any = None) -> Iterator[None]:
     if pidfile is not None:
         try:
             pidfile.write_text(f"{os.getpid()}\n")
-        except OSError:
-            pidfile = None  # the kill file's directory is not writable: the file poll still works
+        except OSError as e:
+            pidfile = None  # the kill file itself is still polled
+            log.warning("cannot write %s (%s): arb kill / arb resume will not find this engine; "
+                        "the kill file is still watched", pid_path(path), e.strerror or e)
     try:
         yield
     finally:
