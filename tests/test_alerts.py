@@ -269,7 +269,7 @@ def test_reconciliation_and_balance_drift_alerts_for_other_producers() -> None:
     rec = Recorder()
     sink = AlertSink([("json://127.0.0.1:9/", rec)], rate_per_min=0).start()
     assert reconciliation_alert(sink, "binance", ["x1", "x2"], 3, run_id="r")
-    assert not reconciliation_alert(sink, "binance", ["x3"])  # same venue within the window: counted
+    assert not reconciliation_alert(sink, "binance", message="order x3 unknown")  # same venue: counted
     assert balance_drift_alert(sink, "okx", "USDT", Decimal("100.00"), Decimal("99.50"))
     sink.close()
     (t1, b1, l1), (t2, b2, _), (t3, b3, _) = rec.sent
@@ -277,7 +277,7 @@ def test_reconciliation_and_balance_drift_alerts_for_other_producers() -> None:
     assert t1 == "cryptoarb: reconciliation surprise on binance" and l1 == "failure"
     assert "2 venue order(s) unknown to the journal: x1, x2" in b1 and "3 missed fill(s)" in b1
     assert t2 == "cryptoarb: balance drift on okx USDT" and "ledger 100.00, venue 99.50 (drift -0.50)" in b2
-    assert "+1 more alert(s)" in b3 and "x3" in b3  # the count, with the latest text, at the end
+    assert "+1 more alert(s)" in b3 and "order x3 unknown" in b3  # the count, with the latest text, at the end
 
 
 def _demo_trades(alerts: AlertSink | None, seconds: float = 30, **risk: Any) -> tuple[list[tuple[Any, ...]], Any]:

@@ -85,19 +85,24 @@ def trade_alert(sink: Notifier, trade: ArbTrade, run_id: str = "") -> bool:
                        detail, _LEVEL[s])
 
 
-def reconciliation_alert(sink: Notifier, venue: str, unknown_orders: list[str], missed_fills: int = 0,
-                         detail: dict[str, Any] | None = None, run_id: str = "") -> bool:
-    """What reconciliation found that the journal did not know: venue orders it never sent (or
-    lost), fills it had missed. For the live execution's reconciliation listener."""
-    d: dict[str, Any] = {"venue": venue, "unknown_orders": unknown_orders, "missed_fills": missed_fills,
+def reconciliation_alert(sink: Notifier, venue: str, unknown_orders: list[str] | tuple[str, ...] = (),
+                         missed_fills: int = 0, message: str = "", detail: dict[str, Any] | None = None,
+                         run_id: str = "") -> bool:
+    """What reconciliation found that the journal did not know -- venue orders it never sent (or
+    lost), fills it had missed -- or any one-line ``message`` about it (a listener of the live
+    execution's ``on_surprise(venue, message)`` passes just that)."""
+    d: dict[str, Any] = {"venue": venue, "unknown_orders": list(unknown_orders), "missed_fills": missed_fills,
                          **(detail or {})}
     if run_id:
         d["run_id"] = run_id
-    shown = ", ".join(unknown_orders[:10]) + (" ..." if len(unknown_orders) > 10 else "")
-    body = f"{len(unknown_orders)} venue order(s) unknown to the journal" + (f": {shown}" if shown else "")
-    body += f"\n{missed_fills} missed fill(s) booked"
-    return sink.notify("reconciliation", f"reconciliation:{venue}", f"reconciliation surprise on {venue}", body, d,
-                       "failure")
+    lines = [message] if message else []
+    if unknown_orders:
+        shown = ", ".join(unknown_orders[:10]) + (" ..." if len(unknown_orders) > 10 else "")
+        lines.append(f"{len(unknown_orders)} venue order(s) unknown to the journal: {shown}")
+    if missed_fills:
+        lines.append(f"{missed_fills} missed fill(s) booked")
+    return sink.notify("reconciliation", f"reconciliation:{venue}", f"reconciliation surprise on {venue}",
+                       "\n".join(lines), d, "failure")
 
 
 def balance_drift_alert(sink: Notifier, venue: str, asset: str, ledger: Decimal, actual: Decimal,
