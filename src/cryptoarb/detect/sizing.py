@@ -5,8 +5,10 @@ whole book), in base units, through our own footprint. Net profit is concave in 
 (each further unit pays less), so the walk runs while the marginal unit still pays after
 fees; the whole-size threshold ``min_profit_bps`` then bounds the size from above (the average
 edge only falls as the size grows) and the largest size that meets it is the best one.
-``min_profit_quote`` and min notional are lower bounds: if the best size fails them, every
-size does.
+``min_profit_quote`` is a lower bound: if the best size fails it, every size does. Min notional
+is a lower bound on the *size*: when the best size is too small for a venue's minimum, the
+smallest size that meets it is the best admissible one (profit is concave), if it still clears
+the thresholds; it is priced and checked like any other size.
 
 Balances are checked by the rule the venue applies to an IOC limit buy: ``qty x limit price``
 (+ the fee where it is charged in quote, see ``core.accounting.spot_need``), the limit being the
@@ -24,7 +26,7 @@ from decimal import Decimal
 from cryptoarb.core.accounting import fee_asset, spot_need
 from cryptoarb.core.book import OrderBook
 from cryptoarb.core.footprint import Footprint
-from cryptoarb.core.instruments import Instrument, Kind, dec, floor_step
+from cryptoarb.core.instruments import Instrument, Kind, ceil_step, dec, floor_step
 
 _INF = float("inf")
 
@@ -157,7 +159,40 @@ def plan_trade(
     qty = _walk(buy, sell, asks, bids, limits, spend, deliver)
     if qty <= 0.0:
         return None
-    return _finish(buy, sell, asks, bids, step, qty, limits, have_quote, have_base)
+    plan = _finish(buy, sell, asks, bids, step, qty, limits, have_quote, have_base)
+    if plan is not None or not (buy.inst.min_notional or sell.inst.min_notional):
+        return plan
+    # too small for a venue's minimum: the smallest size that meets both minimums, if any pays
+    least = _least_base(asks, buy.inst.min_notional, buy.cs, buy.inverse)
+    least = max(least, _least_base(bids, sell.inst.min_notional, sell.cs, sell.inverse))
+    if not qty < least < _INF:
+        return None
+    if step is not None:
+        least = float(ceil_step(least, float(step)))
+    else:
+        least *= 1.0 + 1e-9
+    if least > deliver:
+        return None
+    return _finish(buy, sell, asks, bids, step, least, limits, have_quote, have_base)
+
+
+def _least_base(side: _Side, min_notional: float, cs: float, inverse: bool) -> float:
+    """The base size whose walk reaches ``min_notional`` of quote (inf: the book is too thin)."""
+    if min_notional <= 0.0:
+        return 0.0
+    base = notional = 0.0
+    i = 0
+    while True:
+        lv = side.level(i)
+        if lv is None:
+            return _INF
+        p, b, q = lv
+        n = q * cs if inverse else b * p  # this level's quote notional
+        if notional + n >= min_notional:
+            return base + (min_notional - notional) / n * b
+        base += b
+        notional += n
+        i += 1
 
 
 def _walk(buy: Leg, sell: Leg, asks: _Side, bids: _Side, limits: Limits, spend: float, deliver: float) -> float:
