@@ -191,8 +191,12 @@ def model_list(config: ConfigOpt = None, db: DbOpt = None) -> None:
     if not models:
         finish(nothing="no model registered yet (arb retrain)")
     t = Table(title="Models")
-    for col in ("version (sha256)", "status", "trained", "RMSE model/persistence", "parent", "reason"):
-        t.add_column(col)
+    t.add_column("version (sha256)", no_wrap=True, min_width=16)
+    t.add_column("status", no_wrap=True)
+    t.add_column("trained (UTC)")
+    t.add_column("RMSE model/persist.")
+    t.add_column("parent", no_wrap=True)
+    t.add_column("reason", overflow="fold")
     for m in models:
         r = m.metrics.get("rmse", {})
         rm = f"{r.get('model', 0):.3f}/{r.get('persistence', 0):.3f}" if r else "-"
