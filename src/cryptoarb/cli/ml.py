@@ -100,7 +100,7 @@ def retrain(
     hidden: Annotated[int, typer.Option("--hidden", min=1, help="LSTM width")] = 32,
     edge_bps: Annotated[float | None, typer.Option("--edge-bps", help="Cost of a trade (default: the "
                                                    "90th percentile of the training spreads)")] = None,
-    shadow: Annotated[bool, typer.Option("--shadow", help="Shadow-test on the held-back range; promote if won")] = False,
+    shadow: Annotated[bool, typer.Option("--shadow", help="Shadow-test on the held-back range")] = False,
     schedule: Annotated[bool, typer.Option("--schedule", help="Run the weekly schedule in the foreground")] = False,
     models_dir: ModelsDirOpt = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics here")] = None,
@@ -130,8 +130,8 @@ def retrain(
                       device=device or settings.ml.device)
     try:
         series = load(from_file) if from_file is not None else load_series(engine, a, b, group)
-        with Progress(TextColumn("[bold]train"), BarColumn(), TaskProgressColumn(),
-                      TextColumn("epoch {task.completed}/{task.total} · loss {task.fields[tl]} · val {task.fields[vl]}"),
+        epoch_text = "epoch {task.completed}/{task.total} · loss {task.fields[tl]} · val {task.fields[vl]}"
+        with Progress(TextColumn("[bold]train"), BarColumn(), TaskProgressColumn(), TextColumn(epoch_text),
                       TimeElapsedColumn(), console=err, transient=False) as progress:
             task = progress.add_task("train", total=epochs, tl="-", vl="-")
 

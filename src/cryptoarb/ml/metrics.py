@@ -26,7 +26,8 @@ def rmse(pred: FArray, actual: FArray) -> float:
 def auc(scores: FArray, labels: FArray) -> float | None:
     """Area under the ROC curve (Mann-Whitney, ties counted half); None with one class only."""
     labels = np.asarray(labels, bool)
-    pos, neg = int(labels.sum()), int((~labels).sum())
+    pos = int(labels.sum())
+    neg = len(labels) - pos
     if pos == 0 or neg == 0:
         return None
     order = np.argsort(scores, kind="stable")

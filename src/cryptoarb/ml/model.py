@@ -38,7 +38,8 @@ class SpreadLSTM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(x)
-        return self.head(out[:, -1, :])
+        y: torch.Tensor = self.head(out[:, -1, :])
+        return y
 
 
 def resolve_device(device: str) -> torch.device:

@@ -153,3 +153,30 @@ def attach(engine: Any, settings: Any, db: Any | None) -> ModelScorer | None:
     scorer = ModelScorer(found[1], found[0], int(ml.score_max_age_ms * 1e6), fetch_live=fetch)
     engine.use_scores(scorer.scores, scorer.submit, ml.use, ml.min_survival)
     return scorer
+
+
+def start_in_run(engine: Any, settings: Any, sink: Any | None) -> Callable[[], None]:
+    """What ``arb run`` / ``arb replay`` start beside the engine: the scorer (``[ml] use``) and,
+    with ``[ml] retrain_in_run``, the weekly retrain. Returns the function that stops both. A
+    live model whose archive fails verification is a one-line error before the run starts."""
+    from cryptoarb.config_check import ConfigError
+    from cryptoarb.ml.registry import RegistryError
+
+    db = getattr(sink, "engine", None)
+    try:
+        scorer = attach(engine, settings, db)
+    except RegistryError as e:
+        raise ConfigError(f"[ml] use = {settings.ml.use}: {e}") from None
+    sched = None
+    if settings.ml.retrain_in_run:
+        from cryptoarb.ml.schedule import background
+
+        sched = background(settings)
+
+    def stop() -> None:
+        if scorer is not None:
+            scorer.close()
+        if sched is not None:
+            sched.shutdown(wait=False)
+
+    return stop

@@ -74,7 +74,8 @@ def _value(metric: str, s: _Scores, idx: np.ndarray, edge: float) -> float | Non
         opp = now > edge
         return M.auc(s.prob[idx][opp], (fut > edge)[opp])
     rule = M.trading_rule(now, fut, edge, None if s.prob is None else pred)
-    return rule["sharpe"]
+    sharpe: float | None = rule["sharpe"]
+    return sharpe
 
 
 def _better(metric: str, cand: float | None, live: float | None) -> bool:

@@ -89,7 +89,8 @@ def train(series: Series, cfg: TrainConfig, on_epoch: EpochCallback | None = Non
         mse, bce = nn.MSELoss(), nn.BCEWithLogitsLoss()
 
         def loss_of(out: torch.Tensor, y: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-            return mse(out[:, 0], y) + bce(out[:, 1], c)
+            total: torch.Tensor = mse(out[:, 0], y) + bce(out[:, 1], c)
+            return total
 
         seconds: list[float] = []
         val_loss = math.nan
@@ -102,7 +103,7 @@ def train(series: Series, cfg: TrainConfig, on_epoch: EpochCallback | None = Non
                 b = perm[i:i + cfg.batch].to(device)
                 opt.zero_grad()
                 loss = loss_of(net(xt[b]), yt[b], ct[b])
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 opt.step()
                 total += float(loss.detach()) * len(b)
             net.eval()
