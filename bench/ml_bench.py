@@ -37,7 +37,8 @@ def replay_real(db: Any) -> None:
     from cryptoarb.storage.writer import StorageWriter
 
     w = StorageWriter(db, "bench")
-    srcs = parse_sources([f"binance:{DATA / 'spot_btcusdt_20240808.gz'}", f"binance:{DATA / 'spot_btcusdt_20240809.gz'}",
+    srcs = parse_sources([f"binance:{DATA / 'spot_btcusdt_20240808.gz'}",
+                          f"binance:{DATA / 'spot_btcusdt_20240809.gz'}",
                           f"binanceusdm:{DATA / 'usdm_btcusdt_20240808.gz'}"])
     eng = Engine(load_settings(), [s.venue for s in srcs], sink=w, run_id="bench")
     replay(eng, srcs)
@@ -57,7 +58,8 @@ def demo_run(settings: Any, seconds: float, db: Any | None) -> tuple[dict[str, f
         scorer.close()
     e = demo.engine
     d = e.decision.percentiles_us(50, 99)
-    return {"decision_p50": d["p50"], "decision_p99": d["p99"], "message_p50": e.latency.percentiles_us(50)["p50"]}, scorer
+    m = e.latency.percentiles_us(50)
+    return {"decision_p50": d["p50"], "decision_p99": d["p99"], "message_p50": m["p50"]}, scorer
 
 
 def main(argv: list[str] | None = None) -> None:
