@@ -103,8 +103,11 @@ def main(argv: list[str] | None = None) -> None:
             lat.extend(scorer.latency.samples)
             scored += scorer.scored
         lat.sort()
-        print(f"inference per score (scorer thread): p50 {lat[len(lat) // 2] / 1e3:.0f} µs, "
-              f"p99 {lat[int(len(lat) * 0.99)] / 1e3:.0f} µs over {scored:,} scores")
+        if lat:
+            print(f"inference per score (scorer thread): p50 {lat[len(lat) // 2] / 1e3:.0f} µs, "
+                  f"p99 {lat[int(len(lat) * 0.99)] / 1e3:.0f} µs over {scored:,} scores")
+        else:
+            print("inference per score: no window filled (--demo-seconds shorter than the model's window)")
         print(f"engine, demo {a.demo_seconds:g} s x {a.runs} interleaved pairs (median of runs):")
         print(f"{'':22}{'scoring off':>14}{'scoring on':>14}{'ratio':>8}")
         for k in ("decision_p50", "decision_p99", "message_p50"):
