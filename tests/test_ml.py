@@ -134,6 +134,7 @@ def test_lifecycle_retrain_shadow_promote_swap_rollback(store: tuple[str, Engine
     series = tmp / "basis.parquet"
     assert run("features", "export", "--db", url, "--format", "parquet", "--out", str(series),
                "--group", "BTC/USDT basis").exit_code == 0
+    assert R.model_version(db)["status"] == "no model"
     swaps: list[R.SwapEvent] = []
     R.add_swap_listener(swaps.append)
     try:
@@ -167,6 +168,7 @@ def test_lifecycle_retrain_shadow_promote_swap_rollback(store: tuple[str, Engine
             assert per_model == {a: 500, "persistence": 500}
             if not t.promoted:
                 assert R.get_model(s, a).status == "rejected" and R.live_model(s) is None
+                assert R.model_version(db)["status"] == "no model"
         assert run("model", "swap", "--version", a, "--db", url, "--models-dir", str(models)).exit_code == 0
         with Session(db) as s:
             assert R.live_model(s).sha256 == a  # type: ignore[union-attr]
@@ -197,6 +199,8 @@ def test_lifecycle_retrain_shadow_promote_swap_rollback(store: tuple[str, Engine
                 assert [m.sha256 for m in R.list_models(s) if m.status == "live"] == [target]
         r = run("model", "show", "--db", url)
         assert r.exit_code == 0 and json.loads(r.output)["sha256"] == a
+        api = R.model_version(db)  # what GET /api/model/version answers
+        assert api["status"] == "ok" and api["version"] == api["sha256"] == a
         assert swaps[-2:] == [swaps[-2], swaps[-1]] and (swaps[-1].old, swaps[-1].new) == (b, a)
         with Session(db) as s:
             acts = s.scalars(select(AuditLog.detail).where(AuditLog.action == "model.swap")).all()
@@ -315,6 +319,52 @@ def test_scores_reach_the_detector_off_the_hot_path(store: tuple[str, Engine, Pa
     assert set(scorer.latest) <= {"BTC/USDT", "ETH/USDT"} and all(0 <= p <= 1 for p in scorer.scores.values())
     assert demo.engine.detector.model_skipped > 0
     assert summary["opportunities"] < base_summary["opportunities"]
+
+
+def test_shadow_on_the_live_stream(store: tuple[str, Engine, Path]) -> None:
+    """``[ml] shadow_candidate``: during a run the candidate is judged on the stream the live
+    model scores; both score sets are stored and the decision follows the metric."""
+    from cryptoarb.demo.run import build_demo
+    from cryptoarb.ml import registry as R
+    from cryptoarb.ml import scorer as S
+    from cryptoarb.ml.dataset import load
+    from cryptoarb.ml.pipeline import retrain
+    from cryptoarb.ml.shadow import ShadowResult
+    from cryptoarb.ml.train import TrainConfig
+
+    url, db, tmp = store
+    models = tmp / "models-live-shadow"
+    demo_series = tmp / "demo-shadow.npz"
+    assert run("features", "export", "--db", url, "--format", "npz", "--out", str(demo_series),
+               "--since", "2027-01-01").exit_code == 0  # the demo run only (its clock starts in 2027)
+    series = load(demo_series)
+    live = retrain(db, str(models), series, TrainConfig(epochs=1, hidden=8, window=16, seed=1), "live").model
+    cand = retrain(db, str(models), series, TrainConfig(epochs=1, hidden=8, window=16, seed=2), "cand").model
+    with Session(db) as s:
+        R.swap(s, models, live.sha256, "test")
+    settings = load_settings(ml={"use": "size", "models_dir": str(models), "score_max_age_ms": 1e9,
+                                 "shadow_candidate": cand.sha256[:10], "shadow_window": 50})
+    demo = build_demo(settings, seed=3)
+    scorer = S.attach(demo.engine, settings, db)
+    assert scorer is not None
+    try:
+        demo.run(20, live=False, speed=None, start_ns=1_900_000_000_000_000_000)
+        scorer.drain(30)
+    finally:
+        scorer.close()
+    res = scorer.shadow_result
+    assert isinstance(res, ShadowResult), res
+    assert res.live == live.sha256 and res.candidate == cand.sha256 and res.window == 50
+    assert res.promoted == (res.candidate_value < res.live_value)  # type: ignore[operator]
+    with Session(db) as s:
+        per_model = dict(s.execute(select(ShadowScore.model, func.count()).where(ShadowScore.test_id == res.test_id)
+                                   .group_by(ShadowScore.model)).all())
+        assert per_model == {live.sha256: 50, cand.sha256: 50}
+        assert R.live_model(s).sha256 == (cand.sha256 if res.promoted else live.sha256)  # type: ignore[union-attr]
+    # an unknown candidate stops the start with a clear error
+    bad = load_settings(ml={"use": "size", "models_dir": str(models), "shadow_candidate": "0123456789abcdef"})
+    with pytest.raises(R.RegistryError, match="unknown model version"):
+        S.attach(build_demo(bad, seed=3).engine, bad, db)
 
 
 def test_engine_and_cli_do_not_import_torch() -> None:

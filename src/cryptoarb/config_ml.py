@@ -29,6 +29,8 @@ class MlSettings(BaseModel):
     # `shadow_window` scored steps
     shadow_metric: Literal["rmse", "auc", "sharpe"] = "rmse"
     shadow_window: int = Field(2_000, ge=10)
+    # a registered candidate (sha256 or prefix) to shadow-test on the live stream of `arb run`
+    shadow_candidate: str = ""
     # weekly retrain (APScheduler, inside `arb run` when true; or `arb retrain --schedule`)
     retrain_in_run: bool = False
     retrain_cron: str = "0 2 * * sun"  # minute hour day month day-of-week, UTC

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from cryptoarb.storage.models import AuditLog, ModelMetadata
@@ -227,3 +227,15 @@ def set_status(session: Session, version: str, status: str, note: str) -> None:
     row.status = status
     row.reason = f"{row.reason or ''}; {note}".strip("; ")
     session.commit()
+
+
+def model_version(db: Engine) -> dict[str, Any]:
+    """``GET /api/model/version``'s answer (the shape of the api branch's ``ApiContext.model_source``):
+    the live model, or ``"no model"``."""
+    with Session(db) as s:
+        m = live_model(s)
+    if m is None:
+        return {"status": "no model", "name": None, "version": None, "sha256": None, "promoted_at": None,
+                "detail": "no model is live; the engine runs on its rules alone"}
+    return {"status": "ok", "name": m.name, "version": m.sha256, "sha256": m.sha256, "promoted_at": m.promoted_at,
+            "detail": m.reason or ""}

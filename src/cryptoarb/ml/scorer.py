@@ -28,6 +28,7 @@ from cryptoarb.ml.dataset import step_features
 log = logging.getLogger(__name__)
 
 _STOP = object()
+_SHADOW = object()  # queue marker: run the live-stream shadow test on the samples that follow it
 
 
 class ModelScorer:
@@ -46,11 +47,28 @@ class ModelScorer:
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._fetch_live = fetch_live
         self._poll_s = poll_s
+        #: the live-stream shadow test (see :meth:`shadow_on_live`): samples kept until it runs
+        self._shadow: Callable[[Any], Any] | None = None
+        self._shadow_need = 0
+        self._shadow_rows: list[dict[str, Any]] = []
+        self.shadow_result: Any = None
         self._thread = threading.Thread(target=self._loop, name="model-scorer", daemon=True)
         self._thread.start()
 
+    def shadow_on_live(self, run: Callable[[Any], Any], samples_needed: int) -> None:
+        """Keep the live stream's samples; once ``samples_needed`` are in, call ``run(series)``
+        on the scoring thread (it scores the candidate and the live model on the same steps,
+        stores both, and promotes or rejects: :func:`cryptoarb.ml.shadow.shadow_test`)."""
+        self._shadow = run
+        self._shadow_need = samples_needed
+
     # -- engine thread -------------------------------------------------------------------
     def submit(self, sample: dict[str, Any]) -> None:
+        if self._shadow is not None:
+            self._shadow_rows.append(sample)
+            if len(self._shadow_rows) >= self._shadow_need:
+                rows, self._shadow_rows = self._shadow_rows, []
+                self._q.put((_SHADOW, rows))
         g = sample["group"]
         h = self._hist.get(g)
         if h is None:
@@ -93,6 +111,9 @@ class ModelScorer:
                 self._poll()
             if item is None:
                 continue
+            if item[0] is _SHADOW:
+                self._run_shadow(item[1])
+                continue
             try:
                 self._score(*item)
             except Exception:
@@ -114,6 +135,23 @@ class ModelScorer:
         self.scores[group] = p
         self.scored += 1
         self.latency.append(time.perf_counter_ns() - t0)
+
+    def _run_shadow(self, rows: list[dict[str, Any]]) -> None:
+        from cryptoarb.ml.dataset import from_columns
+
+        run, self._shadow = self._shadow, None
+        if run is None:
+            return
+        cols = {k: [r[k] for r in rows] for k in ("ts_ns", "group", "spread_bps", "mid", "imbalance",
+                                                  "depth_quote", "book_spread_bps")}
+        try:
+            self.shadow_result = run(from_columns(cols, "live stream"))
+            log.info("live shadow test: %s", self.shadow_result.note)
+        except Exception as e:  # reported, never fatal to the run
+            self.shadow_result = e
+            log.error("live shadow test failed: %s: %s", type(e).__name__, e)
+        if self._fetch_live is not None:
+            self._poll()  # a promoted candidate scores from now on
 
     def _poll(self) -> None:
         assert self._fetch_live is not None
@@ -150,7 +188,25 @@ def attach(engine: Any, settings: Any, db: Any | None) -> ModelScorer | None:
     if found is None:
         log.warning("[ml] use = %s but the registry has no live model: trading without one", ml.use)
         return None
+    cand = None
+    if ml.shadow_candidate:
+        with Session(db) as s:
+            cand = R.get_model(s, ml.shadow_candidate)  # an unknown version stops the start
+        R.load_verified(Path(ml.models_dir), cand)
     scorer = ModelScorer(found[1], found[0], int(ml.score_max_age_ms * 1e6), fetch_live=fetch)
+    if cand is not None:
+        n_groups = max(1, sum(1 for g in engine.plan.groups if len(g.members) >= 2))
+        schema = cand.feature_schema or {}
+        need = n_groups * (ml.shadow_window + int(schema.get("window", 32)) + int(schema.get("horizon", 5)))
+
+        def run(series: Any) -> Any:
+            from cryptoarb.ml.shadow import shadow_test
+
+            with Session(db) as s:
+                return shadow_test(s, Path(ml.models_dir), cand.sha256, series, ml.shadow_metric, ml.shadow_window,
+                                   actor="shadow-live")
+
+        scorer.shadow_on_live(run, need)
     engine.use_scores(scorer.scores, scorer.submit, ml.use, ml.min_survival)
     return scorer
 
