@@ -384,3 +384,15 @@ def test_weekly_schedule_is_sunday_0200_utc() -> None:
     assert (nxt.weekday(), nxt.hour, nxt.minute, nxt.day) == (6, 2, 0, 6)
     with pytest.raises(ConfigError, match="retrain_cron"):
         trigger("every sunday")
+
+
+def test_retrain_in_run_starts_the_weekly_job() -> None:
+    from cryptoarb.ml.schedule import background
+
+    sched = background(load_settings(ml={"retrain_in_run": True}))
+    try:
+        job = sched.get_job("weekly-retrain")
+        nxt = job.next_run_time
+        assert (nxt.weekday(), nxt.hour, nxt.minute, nxt.utcoffset().total_seconds()) == (6, 2, 0, 0)
+    finally:
+        sched.shutdown(wait=False)
