@@ -24,7 +24,7 @@ model_app = typer.Typer(no_args_is_help=True, help="The model registry: list, sh
 app.add_typer(features_app, name="features")
 app.add_typer(model_app, name="model")
 
-ModelsDirOpt = Annotated[Path | None, typer.Option("--models-dir", help="Archive root (default [ml] models_dir)")]
+ModelsDirOpt = Annotated[Path | None, typer.Option("--models-dir", help="Archive root (default ml.models_dir)")]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="From this time (ISO, UTC; or ns)")]
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Before this time (ISO, UTC; or ns)")]
 GroupOpt = Annotated[str | None, typer.Option("--group", help="Only this detector group")]
@@ -93,7 +93,7 @@ def retrain(
     since: SinceOpt = None,
     until: UntilOpt = None,
     group: GroupOpt = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto, cpu or cuda (default [ml] device)")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu or cuda (default ml.device)")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 7,
     window: Annotated[int, typer.Option("--window", min=2, help="Samples per model input")] = 32,
     horizon: Annotated[int, typer.Option("--horizon", min=1, help="Steps ahead to predict")] = 5,
@@ -261,9 +261,9 @@ def model_shadow(
     since: SinceOpt = None,
     until: UntilOpt = None,
     group: GroupOpt = None,
-    metric: Annotated[str | None, typer.Option("--metric", help="rmse, auc or sharpe (default [ml] shadow_metric)")]
+    metric: Annotated[str | None, typer.Option("--metric", help="rmse, auc or sharpe (default ml.shadow_metric)")]
     = None,
-    window: Annotated[int | None, typer.Option("--window", min=10, help="Steps compared (default [ml] shadow_window)")]
+    window: Annotated[int | None, typer.Option("--window", min=10, help="Steps compared (default ml.shadow_window)")]
     = None,
     models_dir: ModelsDirOpt = None,
     config: ConfigOpt = None,

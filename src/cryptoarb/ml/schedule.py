@@ -19,7 +19,7 @@ def trigger(cron: str) -> Any:
     try:
         return CronTrigger.from_crontab(cron, timezone="UTC")
     except ValueError as e:
-        raise ConfigError(f"[ml] retrain_cron {cron!r}: {e}") from None
+        raise ConfigError(f"ml.retrain_cron {cron!r}: {e}") from None
 
 
 def _job(settings: Any) -> None:

@@ -186,7 +186,7 @@ def attach(engine: Any, settings: Any, db: Any | None) -> ModelScorer | None:
 
     found = fetch()
     if found is None:
-        log.warning("[ml] use = %s but the registry has no live model: trading without one", ml.use)
+        log.warning("ml.use = %s but the registry has no live model: trading without one", ml.use)
         return None
     cand = None
     if ml.shadow_candidate:
@@ -219,10 +219,13 @@ def start_in_run(engine: Any, settings: Any, sink: Any | None) -> Callable[[], N
     from cryptoarb.ml.registry import RegistryError
 
     db = getattr(sink, "engine", None)
+    if db is None and settings.ml.use != "off":
+        raise ConfigError(f"ml.use = {settings.ml.use} reads the live model from the database's registry; "
+                          "it cannot run with --no-store (or set ml.use = \"off\")")
     try:
         scorer = attach(engine, settings, db)
     except RegistryError as e:
-        raise ConfigError(f"[ml] use = {settings.ml.use}: {e}") from None
+        raise ConfigError(f"ml.use = {settings.ml.use}: {e}") from None
     sched = None
     if settings.ml.retrain_in_run:
         from cryptoarb.ml.schedule import background
