@@ -257,14 +257,16 @@ class Engine:
         q = self._exec_queue
         if (q and q[0][0] <= local_ns) or self._bal_due < local_ns:
             self._advance(local_ns)
+        # labels and samples due by now read the books as they stood before this message, as
+        # the paper venue does for orders arriving now
+        if local_ns >= self._feat_due:
+            self._feature_run(local_ns)
         t0 = perf_counter_ns()
         kind = handler.on_message(raw, local_ns)
         if kind == DEPTH:
             self.latency.append(perf_counter_ns() - t0)
         if self._fresh:
             self._dispatch(local_ns)
-        if local_ns >= self._feat_due:
-            self._feature_run(local_ns)
         return kind
 
     def _feature_run(self, now_ns: int) -> None:
