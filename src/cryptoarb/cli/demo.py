@@ -36,7 +36,8 @@ def demo(
     Ctrl-C / SIGTERM stop it between two messages: the run is closed in storage, the summary
     printed, exit code 130.
     """
-    from cryptoarb.demo.run import demo_settings, print_summary, run_demo
+    from cryptoarb.cli.risk import engine_control
+    from cryptoarb.demo.run import build_demo, demo_settings, print_summary
     from cryptoarb.stopping import stop_on_signals
     from cryptoarb.venues.simulated import SIM_VENUES
 
@@ -45,9 +46,9 @@ def demo(
     with stop_on_signals() as stop:  # from here on a signal never skips closing the run
         sink = _open_sink(settings, "demo", {"seed": seed, "duration": duration, "simulated": True})
         try:
-            summary = run_demo(
-                settings, duration, sink=sink, live=not no_live, speed=speed, seed=seed, console=console, stop=stop
-            )
+            demo = build_demo(settings, sink=sink, seed=seed)
+            with engine_control(demo.engine, settings):  # arb kill / SIGUSR1, arb resume / SIGUSR2, alerts
+                summary = demo.run(duration, live=not no_live, speed=speed, console=console, stop=stop)
         finally:
             _close_sink(sink, settings.storage.url)
         print_summary(summary, console)

@@ -133,6 +133,7 @@ def _run_live(
 
     from rich.live import Live
 
+    from cryptoarb.cli.risk import engine_control
     from cryptoarb.demo.run import print_summary
     from cryptoarb.demo.view import DemoView
     from cryptoarb.dex.errors import DexError
@@ -160,14 +161,15 @@ def _run_live(
 
     started = time.monotonic()
     try:
-        if no_view:
-            asyncio.run(run_feeds(engine, feeds, duration, services=services, signalled=signalled))
-        else:
-            with Live(render(), console=console, refresh_per_second=4, transient=False) as lv:
-                asyncio.run(run_feeds(engine, feeds, duration, on_refresh=lambda: lv.update(render()),
-                                      services=services, signalled=signalled))
-            if not console.is_terminal:
-                console.line()  # the last frame ends without a newline off a tty
+        with engine_control(engine, settings):  # arb kill / SIGUSR1, arb resume / SIGUSR2, alerts
+            if no_view:
+                asyncio.run(run_feeds(engine, feeds, duration, services=services, signalled=signalled))
+            else:
+                with Live(render(), console=console, refresh_per_second=4, transient=False) as lv:
+                    asyncio.run(run_feeds(engine, feeds, duration, on_refresh=lambda: lv.update(render()),
+                                          services=services, signalled=signalled))
+                if not console.is_terminal:
+                    console.line()  # the last frame ends without a newline off a tty
     except FeedError as e:
         fail(str(e))
     except DexError as e:
