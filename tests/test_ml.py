@@ -31,8 +31,8 @@ from cryptoarb.storage.writer import StorageWriter
 TINY = ["--epochs", "2", "--hidden", "8", "--window", "16", "--horizon", "5"]
 
 
-def run(*args: str) -> Any:
-    r = CliRunner().invoke(app, list(args))
+def run(*args: str, env: dict[str, str] | None = None) -> Any:
+    r = CliRunner().invoke(app, list(args), env=env)
     assert "Traceback" not in (r.output or ""), r.output
     return r
 
@@ -189,14 +189,26 @@ def test_lifecycle_retrain_shadow_promote_swap_rollback(store: tuple[str, Engine
             assert R.live_model(s).sha256 == (b if res.promoted else a)  # type: ignore[union-attr]
             n = s.scalar(select(func.count()).select_from(ShadowScore).where(ShadowScore.test_id == res.test_id))
             assert n == 600  # both score sets stored
-        # forward to b, then roll back to a: the registry reports each, the audit log has both
-        for target in (b, a):
-            r = run("model", "swap", "--version", target, "--reason", "test", "--db", url, "--models-dir", str(models))
-            assert r.exit_code == 0, r.output
-            with Session(db) as s:
-                live = R.live_model(s)
-                assert live is not None and live.sha256 == target
-                assert [m.sha256 for m in R.list_models(s) if m.status == "live"] == [target]
+        # forward to b, then roll back to a: the registry reports each, the audit log has both, and
+        # each swap is an alert ([alerts] urls: a local webhook speaking apprise's json:// protocol)
+        from tests.alertkit import Webhook, wait_for
+
+        expected = []
+        with Webhook() as hook:
+            for target in (b, a):
+                with Session(db) as s:
+                    before = R.live_model(s).sha256  # type: ignore[union-attr]
+                if before != target:  # b is already live when its shadow test promoted it
+                    expected.append(f"model {target[:12]} is live (was {before[:12]})")
+                r = run("model", "swap", "--version", target, "--reason", "test", "--db", url,
+                        "--models-dir", str(models), env={"ARB_ALERTS__URLS": json.dumps([hook.url()])})
+                assert r.exit_code == 0, r.output
+                with Session(db) as s:
+                    live = R.live_model(s)
+                    assert live is not None and live.sha256 == target
+                    assert [m.sha256 for m in R.list_models(s) if m.status == "live"] == [target]
+            assert wait_for(lambda: len(hook.received) == len(expected))
+        assert [t.split(": ", 1)[1] for t in hook.titles()] == expected and expected
         r = run("model", "show", "--db", url)
         assert r.exit_code == 0 and json.loads(r.output)["sha256"] == a
         api = R.model_version(db)  # what GET /api/model/version answers

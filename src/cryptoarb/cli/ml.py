@@ -138,9 +138,13 @@ def retrain(
             def on_epoch(e: int, tl: float, vl: float) -> None:
                 progress.update(task, completed=e, tl=f"{tl:.4f}", vl=f"{vl:.4f}")
 
-            out = run_retrain(engine, _models_dir(settings, models_dir), series, cfg,
-                              f"arb retrain ({'file ' + str(from_file) if from_file else 'stored samples'})",
-                              settings.ml.shadow_metric if shadow else None, settings.ml.shadow_window, on_epoch)
+            from cryptoarb.ml.alerts import alerting
+
+            with alerting(settings, "arb retrain"):  # a shadow test may promote: that is a swap
+                out = run_retrain(engine, _models_dir(settings, models_dir), series, cfg,
+                                  f"arb retrain ({'file ' + str(from_file) if from_file else 'stored samples'})",
+                                  settings.ml.shadow_metric if shadow else None, settings.ml.shadow_window,
+                                  on_epoch)
     except (DatasetError, ModelError, RegistryError) as e:
         fail(str(e))
     finally:
@@ -241,11 +245,12 @@ def model_swap(
     """Roll back or forward: verify the archive's hash, load it, then make it live."""
     from sqlalchemy.orm import Session
 
+    from cryptoarb.ml.alerts import alerting
     from cryptoarb.ml.registry import RegistryError, swap
 
     settings, engine = _open(config, db)
     try:
-        with Session(engine) as s:
+        with alerting(settings, "arb model swap"), Session(engine) as s:
             ev = swap(s, _models_dir(settings, models_dir), version, reason, actor="cli")
     except RegistryError as e:
         fail(f"{e}; the live model is unchanged")
@@ -280,8 +285,10 @@ def model_shadow(
     settings, engine = _open(config, db)
     a, b = _range(since, until)
     try:
+        from cryptoarb.ml.alerts import alerting
+
         series = load(from_file) if from_file is not None else load_series(engine, a, b, group)
-        with Session(engine) as s:
+        with alerting(settings, "arb model shadow"), Session(engine) as s:
             res = shadow_test(s, _models_dir(settings, models_dir), version, series,
                               metric or settings.ml.shadow_metric, window or settings.ml.shadow_window, actor="cli")
     except (DatasetError, RegistryError) as e:

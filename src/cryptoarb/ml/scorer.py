@@ -227,6 +227,11 @@ def start_in_run(engine: Any, settings: Any, sink: Any | None) -> Callable[[], N
     except RegistryError as e:
         raise ConfigError(f"ml.use = {settings.ml.use}: {e}") from None
     sched = None
+    stop_alerts: Callable[[], None] | None = None
+    if settings.ml.retrain_in_run or (scorer is not None and settings.ml.shadow_candidate):
+        from cryptoarb.ml.alerts import start as start_alerts
+
+        stop_alerts = start_alerts(settings, f"run {engine.run_id}")  # promotions during the run
     if settings.ml.retrain_in_run:
         from cryptoarb.ml.schedule import background
 
@@ -237,5 +242,7 @@ def start_in_run(engine: Any, settings: Any, sink: Any | None) -> Callable[[], N
             scorer.close()
         if sched is not None:
             sched.shutdown(wait=False)
+        if stop_alerts is not None:
+            stop_alerts()
 
     return stop
