@@ -87,6 +87,25 @@ def _parses(argv: list[str]) -> None:
     sub.make_context(argv[0], list(argv[1:]), parent=ctx)
 
 
+def _parses_nested(argv: list[str]) -> None:
+    """Like :func:`_parses`, through command groups (``arb model swap ...``) to the leaf command,
+    whose options and arguments must all parse."""
+    import click
+    import typer.main
+
+    from cryptoarb.cli import app
+
+    cmd: click.Command = typer.main.get_command(app)
+    ctx = cmd.make_context("arb", [], resilient_parsing=True)
+    args = list(argv)
+    while isinstance(cmd, click.Group):
+        sub = cmd.get_command(ctx, args[0])
+        assert sub is not None, argv
+        ctx = click.Context(sub, info_name=args[0], parent=ctx)
+        cmd, args = sub, args[1:]
+    cmd.make_context(ctx.info_name, args, parent=ctx.parent)
+
+
 def check(argv: list[str], tmp: Path) -> str:
     """Run (or parse) one documented command; returns how it was checked."""
     prog, *args = argv
@@ -126,6 +145,13 @@ def check(argv: list[str], tmp: Path) -> str:
         for opt in (a for a in args[2:] if a.startswith("--")):
             assert opt in r.stdout, (opt, r.stdout)
         return "options checked against its --help"
+    if prog == "python" and args and args[0] == "bench/ml_bench.py":
+        if not SHARED.is_dir():
+            pytest.skip("../shared/data is absent")
+        r = subprocess.run([sys.executable, str(ROOT / args[0]), "--runs", "1", "--epochs", "1",
+                            "--demo-seconds", "5"], capture_output=True, text=True, cwd=tmp, timeout=300)
+        assert r.returncode == 0 and "s/epoch" in r.stdout and "ratio" in r.stdout, r.stdout + r.stderr
+        return "ran, small"
     if prog == "python" and args and args[0] == "bench/dex_bench.py":
         assert (ROOT / args[0]).is_file()
         return "runs in test_dex_bench_keeps_measuring_when_pool_state_ages"
@@ -135,6 +161,10 @@ def check(argv: list[str], tmp: Path) -> str:
         r = _arb(args, tmp)
         assert r.returncode == 0 and r.stdout.strip(), r.stderr
         return "ran"
+    if sub in ("features", "retrain", "model"):
+        # run end to end (export, retrain, shadow, swap, roll back) on replayed captures by tests/test_ml.py
+        _parses_nested(args)
+        return "parsed"
     if sub in ("kill", "resume"):
         _parses(args)  # they need a running engine: tests/test_kill_cli.py runs them against a demo
         return "parsed"

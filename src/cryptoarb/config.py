@@ -24,6 +24,7 @@ from pydantic_settings import (
 from cryptoarb.config_alerts import AlertsSettings as AlertsSettings  # re-exported: the [alerts] section
 from cryptoarb.config_check import ConfigError as ConfigError  # re-exported: callers import it from here
 from cryptoarb.config_check import check_env_names, describe, env_parse_error
+from cryptoarb.config_ml import MlSettings as MlSettings  # re-exported: the [ml] section
 from cryptoarb.config_risk import RiskSettings as RiskSettings  # re-exported: the [risk] section
 from cryptoarb.core.instruments import Fees, Instrument, Kind
 
@@ -304,6 +305,7 @@ class Settings(BaseSettings):
     live: LiveSettings = Field(default_factory=lambda: LiveSettings())
     dex: DexSettings = Field(default_factory=lambda: DexSettings())
     risk: RiskSettings = Field(default_factory=lambda: RiskSettings())
+    ml: MlSettings = Field(default_factory=lambda: MlSettings())
     alerts: AlertsSettings = Field(default_factory=lambda: AlertsSettings())
     instruments: list[InstrumentSpec] = Field(default_factory=list)
 

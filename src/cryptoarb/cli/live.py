@@ -142,6 +142,9 @@ def _run_live(
 
     settings, lp, engine, sink, dex = _live_setup(config, db, no_store, venues, symbols, "live")
     _warn_no_balance(settings, lp.venues)
+    from cryptoarb.ml.scorer import start_in_run
+
+    stop_ml = start_in_run(engine, settings, sink)  # [ml]: model scores, weekly retrain (docs/ml.md)
     feeds = build_feeds(engine, lp, settings, None)
     services = [dex] if dex is not None else []
     view = DemoView(engine, duration=duration, banner="LIVE MARKET DATA — paper trading",
@@ -172,6 +175,7 @@ def _run_live(
     except DexError as e:
         fail(escape(" ".join(str(e).split())))  # one line, whatever the RPC library said
     finally:
+        stop_ml()
         _close_sink(sink, settings.storage.url)
     summary = engine.summary()
     rows = [(f.venue, f.stats) for f in feeds] + (list(dex.stats.items()) if dex is not None else [])

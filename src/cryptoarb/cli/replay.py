@@ -70,6 +70,9 @@ def replay(
     with stop_on_signals() as stop:
         sink = _open_sink(settings, "replay", {"sources": sources})
         engine = Engine(settings, [s.venue for s in srcs], sink=sink, run_id=sink.run_id if sink else None)
+        from cryptoarb.ml.scorer import start_in_run
+
+        stop_ml = start_in_run(engine, settings, sink)  # [ml] use: model scores for the detector (docs/ml.md)
         stats = LineStats(strict=strict)
         if not quiet:
             err.print(f"[dim]replaying {sum(len(s.paths) for s in srcs)} file(s), "
@@ -86,8 +89,10 @@ def replay(
                     strict=strict, stop=stop, stats=stats,
                 )
         except (CaptureError, ReplayError) as e:
+            stop_ml()
             _close_sink(sink, settings.storage.url)  # what was accepted before the error is kept
             fail(str(e))
+        stop_ml()
         summary = engine.summary()
         if result.interrupted:
             summary["interrupted"] = True

@@ -14,6 +14,7 @@ opportunity found in one message is sized after the previous one took its share.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 
 from cryptoarb.core.accounting import spot_need
@@ -74,6 +75,21 @@ class CrossVenueDetector:
         self._next_id = next_id or self._default_id
         self.evaluations = 0
         self.walks = 0
+        # model scores (docs/ml.md): group -> survival probability, written off the hot path
+        self.scores: dict[str, float] | None = None
+        self._score_filter = True
+        self._min_survival = 0.0
+        self.model_skipped = 0
+
+    def use_scores(self, scores: dict[str, float], mode: str, min_survival: float) -> None:
+        """Read ``scores[group]`` before sizing: "filter" skips a group whose survival score
+        is below ``min_survival``; "size" scales the notional cap by the score. A group with no
+        (fresh) score is sized as without a model."""
+        if mode not in ("filter", "size"):
+            raise ValueError(f"model use must be 'filter' or 'size', not {mode!r}")
+        self.scores = scores
+        self._score_filter = mode == "filter"
+        self._min_survival = min_survival
 
     def _default_id(self) -> int:
         self._count += 1
@@ -143,7 +159,21 @@ class CrossVenueDetector:
             k = (si.venue, si.base)
             deliver = av.get(k, 0.0)
             have_base = exact[k] if exact is not None and k in exact else dec(deliver)
-        plan = plan_trade(buy, sell, pair.step, self.limits, spend, have_quote, deliver, have_base)
+        limits = self.limits
+        scores = self.scores
+        if scores:
+            p = scores.get(pair.group)
+            if p is not None:
+                if self._score_filter:
+                    if p < self._min_survival:
+                        self.model_skipped += 1
+                        return None
+                elif p < 1.0:
+                    if p <= 0.0:
+                        self.model_skipped += 1
+                        return None
+                    limits = replace(limits, max_notional_quote=limits.max_notional_quote * p)
+        plan = plan_trade(buy, sell, pair.step, limits, spend, have_quote, deliver, have_base)
         if plan is None:
             return None
         opp = Opportunity(

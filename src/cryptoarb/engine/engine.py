@@ -28,7 +28,7 @@ from cryptoarb.core.risk import AuditEvent, RiskManager
 from cryptoarb.detect.cross_venue import CrossVenueDetector, Limits
 from cryptoarb.detect.groups import GroupError, GroupPlan, auto_groups, explicit_groups
 from cryptoarb.engine import killswitch
-from cryptoarb.engine.features import features
+from cryptoarb.engine.features import FeatureLogger
 from cryptoarb.engine.latency import LatencyRecorder
 from cryptoarb.engine.valuation import Marks, cash_set, valuation_currency
 from cryptoarb.execution.arb import ArbExecutor, ExecConfig
@@ -47,6 +47,7 @@ class Sink(Protocol):
     def balances(self, ts_ns: int, rows: list[tuple[str, str, Decimal]]) -> None: ...
     def pnl(self, ts_ns: int, snap: PnlSnapshot) -> None: ...
     def feature(self, row: dict[str, Any]) -> None: ...
+    def spread_sample(self, row: dict[str, Any]) -> None: ...
     def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None: ...
 
 
@@ -165,6 +166,47 @@ class Engine:
         self._bal_rows: list[tuple[str, str, Decimal]] | None = None
         self._bal_ts = 0
         self._bal_due = -1 if sink is not None else _NEVER
+        # training rows and spread samples (docs/ml.md); the model scorer also feeds on samples
+        self.features: FeatureLogger | None = None
+        self._feat_due = _NEVER
+        if sink is not None and settings.ml.features:
+            self._features()
+            sample = getattr(sink, "spread_sample", None)
+            if sample is not None:
+                self._features().on_sample.append(sample)
+
+    def _features(self) -> FeatureLogger:
+        """The run's feature logger, created on first use (storage, or a model scorer)."""
+        if self.features is None:
+            ex = self.executor.config
+            fixed = int(self.settings.ml.label_latency_ms * 1e6)
+
+            def latency(buy: str, sell: str) -> int:
+                if fixed:
+                    return fixed
+                d = ex.default_latency_ns
+                return max(ex.latency_ns.get(buy, d), ex.latency_ns.get(sell, d))
+
+            sink = self.sink
+            self.features = FeatureLogger(
+                self.books, self.plan.groups,
+                sink.feature if sink is not None and self.settings.ml.features else None,
+                int(self.settings.ml.sample_interval_ms * 1e6), latency, self._last_decision,
+            )
+            self.executor.on_trade.append(self.features.on_trade)
+            self._feat_due = 0
+        return self.features
+
+    def _last_decision(self) -> int:
+        d = self.decision.samples
+        return d[-1] if d else 0
+
+    def use_scores(self, scores: dict[str, float], on_sample: Callable[[dict[str, Any]], None],
+                   mode: str, min_survival: float) -> None:
+        """Let the detector read model scores (``scores``: group -> survival probability, kept
+        up to date off the hot path by the scorer fed through ``on_sample``)."""
+        self._features().on_sample.append(on_sample)
+        self.detector.use_scores(scores, mode, min_survival)
 
     # -- set-up ------------------------------------------------------------------------
     def _plan_groups(self, insts: list[Instrument]) -> GroupPlan:
@@ -221,6 +263,10 @@ class Engine:
         q = self._exec_queue
         if (q and q[0][0] <= local_ns) or self._bal_due < local_ns:
             self._advance(local_ns)
+        # labels and samples due by now read the books as they stood before this message, as
+        # the paper venue does for orders arriving now
+        if local_ns >= self._feat_due:
+            self._feature_run(local_ns)
         t0 = perf_counter_ns()
         kind = handler.on_message(raw, local_ns)
         if kind == DEPTH:
@@ -228,6 +274,12 @@ class Engine:
         if self._fresh:
             self._dispatch(local_ns)
         return kind
+
+    def _feature_run(self, now_ns: int) -> None:
+        f = self.features
+        if f is not None:
+            f.run(now_ns)
+            self._feat_due = f.due_ns
 
     def tick(self, now_ns: int) -> None:
         """Advance event time without a message (live runs): deliver paper orders now due."""
@@ -237,6 +289,8 @@ class Engine:
         q = self._exec_queue
         if (q and q[0][0] <= now_ns) or self._bal_due < now_ns:
             self._advance(now_ns)
+        if now_ns >= self._feat_due:
+            self._feature_run(now_ns)
 
     def _advance(self, now_ns: int) -> None:
         """Deliver paper orders due by ``now_ns``, then write a balance snapshot older than it
@@ -283,18 +337,24 @@ class Engine:
         sink = self.sink
         books = self.books
         risk = self.risk
+        feats = self.features
         for opp in fresh:
             self.opportunities += 1
+            traded = True
             if (
                 risk.check(opp, now_ns, books[opp.buy_key].local_ns, books[opp.sell_key].local_ns) is not None
                 or self.executor.submit(opp, now_ns) is None
             ):
+                traded = False
                 self.detector.release(opp)  # not traded: its liquidity is there for the next one
             for fn in self.on_opportunity:
                 fn(opp)
             if sink is not None:
                 sink.opportunity(opp)
-                sink.feature(features(opp, self.books))
+            if feats is not None:
+                feats.on_opportunity(opp, traded)
+        if feats is not None:
+            self._feat_due = min(self._feat_due, feats.due_ns)
         # the detector took each opportunity's balances as it found it; the executor's
         # reservations are now the truth (opportunities not traded gave theirs back)
         self._refresh_available()
@@ -382,6 +442,9 @@ class Engine:
         """Deliver orders still in flight, so every trade has a realised PnL; write the last
         balance snapshot (and the starting one, if no message ever came) and the final PnL."""
         self.executor.drain()
+        if self.features is not None:
+            self.features.run(self.clock_ns)
+            self.features.finish()
         self._flush_balances(self.clock_ns)
         if self.sink is not None:
             self.sink.pnl(self.clock_ns, self.pnl_snapshot())

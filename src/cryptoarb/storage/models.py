@@ -184,7 +184,9 @@ class TrainingFeature(Base):
     buy_depth_quote: Mapped[float]
     sell_depth_quote: Mapped[float]
     features: Mapped[dict[str, Any]]
-    label: Mapped[float | None]
+    label: Mapped[float | None]  # 1.0 the edge was still there after the execution latency, else 0.0
+    kind: Mapped[str | None] = mapped_column(SHORT)  # "opportunity" or "trade" (the executor took it)
+    realised_pnl: Mapped[float | None]  # a trade's realised PnL once settled (quote)
 
 
 class ModelMetadata(Base):
@@ -198,6 +200,13 @@ class ModelMetadata(Base):
     status: Mapped[str] = mapped_column(SHORT, default="candidate")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # the model lifecycle (docs/ml.md): version == sha256 of the archived file's bytes
+    trained_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    data_from_ns: Mapped[int | None] = mapped_column(BigInteger)
+    data_to_ns: Mapped[int | None] = mapped_column(BigInteger)
+    feature_schema: Mapped[dict[str, Any] | None]
+    parent: Mapped[str | None] = mapped_column(String(64))  # the live model when it was trained
+    reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("name", "version"),)
 
@@ -219,3 +228,7 @@ class AuditLog(Base):
     actor: Mapped[str] = mapped_column(ID)
     action: Mapped[str] = mapped_column(ID)
     detail: Mapped[dict[str, Any]]
+
+
+# the model lifecycle's own tables (spread samples, shadow tests) register on Base.metadata
+from cryptoarb.storage import models_ml as _models_ml  # noqa: E402, F401

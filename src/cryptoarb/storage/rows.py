@@ -23,7 +23,7 @@ from cryptoarb.storage.coltypes import to_exact
 Row = dict[str, Any]
 
 # Queue item kinds. The item is (kind, payload).
-OPP, ORDER, FILL, ARB, BALANCES, FEATURE, AUDIT, RUN_START, RUN_END, PNL = range(10)
+OPP, ORDER, FILL, ARB, BALANCES, FEATURE, AUDIT, RUN_START, RUN_END, PNL, SPREAD = range(11)
 
 
 def order_snapshot(o: Order) -> tuple[Any, ...]:
@@ -232,7 +232,8 @@ def _pnl(p: tuple[int, tuple[Any, ...]], run_id: str) -> list[Row]:
 
 
 _FEATURE_COLUMNS = ("spread_bps", "net_bps", "buy_depth_quote", "sell_depth_quote")
-_FEATURE_KEYS = {"run_id", "ts_ns", "group", "buy_key", "sell_key", "features", "label", *_FEATURE_COLUMNS}
+_FEATURE_KEYS = {"run_id", "ts_ns", "group", "buy_key", "sell_key", "features", "label", "kind", "realised_pnl",
+                 *_FEATURE_COLUMNS}
 
 
 def _feature(r: Row, run_id: str) -> list[Row]:
@@ -247,9 +248,25 @@ def _feature(r: Row, run_id: str) -> list[Row]:
         buy_key=r["buy_key"],
         sell_key=r["sell_key"],
         features=jsonable(feats),
-        label=None if label is None or not math.isfinite(float(label)) else float(label),
+        label=_opt_f(label),
+        kind=r.get("kind"),
+        realised_pnl=_opt_f(r.get("realised_pnl")),
     )
     row.update({c: _f(r[c]) for c in _FEATURE_COLUMNS})
+    return [row]
+
+
+def _opt_f(x: Any) -> float | None:
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
+_SAMPLE_FLOATS = ("spread_bps", "mid", "imbalance", "depth_quote", "book_spread_bps")
+
+
+def _spread(r: Row, run_id: str) -> list[Row]:
+    row = dict(run_id=r.get("run_id", run_id), ts_ns=int(r["ts_ns"]), group=r["group"], buy_key=r["buy_key"],
+               sell_key=r["sell_key"])
+    row.update({c: _f(r[c]) for c in _SAMPLE_FLOATS})
     return [row]
 
 
@@ -277,6 +294,7 @@ BUILDERS: dict[int, tuple[str, Callable[[Any, str], list[Row]]]] = {
     BALANCES: ("balances", _balances),
     PNL: ("pnl", _pnl),
     FEATURE: ("training_features", _feature),
+    SPREAD: ("spread_samples", _spread),
     AUDIT: ("audit_log", _audit),
     RUN_END: ("run_end", _run_end),
 }

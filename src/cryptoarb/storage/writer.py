@@ -101,6 +101,10 @@ class StorageWriter:
         sell_depth_quote, optional label and features dict; other keys go into features."""
         self._put(R.FEATURE, R.feature_snapshot(row))
 
+    def spread_sample(self, row: Mapping[str, Any]) -> None:
+        """A spread-series sample (docs/ml.md); the dict is built fresh by the caller."""
+        self._put(R.SPREAD, row)
+
     def audit(self, actor: str, action: str, detail: Mapping[str, Any]) -> None:
         self._put(R.AUDIT, (time.time(), actor, action, R.jsonable(redact_config(detail))))
 
