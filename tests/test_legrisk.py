@@ -164,6 +164,8 @@ def test_every_step_exhausted_leaves_it_open_tracked_and_tripping_the_breaker() 
     assert inc.status is IncidentStatus.GAVE_UP and inc.qty == 10 and len(inc.orders) == 2
     assert "left open" in inc.reason
     assert e.risk.breakers["one_legged"].state == "open"  # 10 X at the mark (~100) >= 900
+    send(e, "a", 2, 20 * MS, [[99.5, 20]], [[100.0, 10]])  # the next opportunity: refused by the breaker
+    assert e.opportunities == 2 and e.risk.refused == {"breaker:one_legged": 1} and len(e.executor.trades) == 1
     s = e.summary()
     assert s["legrisk"]["gave_up"] == 1 and s["legrisk"]["by_asset"] == {"X": 10.0}
     assert s["legrisk"]["exposure_quote"] == pytest.approx(10 * (99.75 + 101.5) / 2)  # at the mids' mean
