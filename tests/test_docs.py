@@ -144,6 +144,11 @@ def check(argv: list[str], tmp: Path) -> str:
         r = _arb([*opts, "--no-store", "--no-live"], tmp)
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
         return "ran (0.5 s)"
+    if sub == "inventory":
+        _parses(args)  # the documented files are the reader's; here the default settings' balances
+        r = _arb(["inventory", "--json"], tmp)
+        assert r.returncode == 0 and '"holdings"' in r.stdout, r.stdout + r.stderr
+        return "parsed; ran on the default settings"
     if sub in ("replay", "bench"):
         r = _arb(_heads(tmp, args), tmp)
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stdout + r.stderr
