@@ -50,8 +50,7 @@ class Sink(Protocol):
     def pnl(self, ts_ns: int, snap: PnlSnapshot) -> None: ...
     def feature(self, row: dict[str, Any]) -> None: ...
     def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None: ...
-    def leg_incident(self, incident: Any) -> None: ...
-    def leg_exposure(self, ts_ns: int, asset: str, qty: Decimal, mark: Decimal, total_quote: float) -> None: ...
+    # optional: leg_incident(incident), leg_exposure(ts_ns, asset, qty, mark, total_quote)
 
 
 HandlerFactory = Callable[["Engine", str], Handler]
@@ -158,12 +157,16 @@ class Engine:
         self.executor.on_trade.append(self.legrisk.on_trade)
         self.legrisk.on_incident.append(self._on_incident)
         self.inventory = Inventory(lr.inventory.build(), self.portfolio)
+        self._leg_filled_ns = 0  # the latest leg-risk fill already followed by a balance snapshot
         if sink is not None:
             self.executor.on_order.append(sink.order)
             self.executor.on_fill.append(sink.fill)
             self.executor.on_trade.append(sink.arb_trade)
-            self.legrisk.on_incident.append(sink.leg_incident)
-            self.legrisk.on_exposure.append(sink.leg_exposure)
+            # optional for a sink (storage has them): the leg-risk incidents and exposure
+            if hasattr(sink, "leg_incident"):
+                self.legrisk.on_incident.append(sink.leg_incident)
+            if hasattr(sink, "leg_exposure"):
+                self.legrisk.on_exposure.append(sink.leg_exposure)
         self._exec_queue = self.executor._queue
         self.handlers: dict[str, Handler] = {}
         self._factory = handler_factory or default_handler_factory
@@ -333,11 +336,15 @@ class Engine:
                 self.sink.pnl(trade.closed_ns, snap)
 
     def _on_incident(self, inc: Any) -> None:
-        """A leg-risk order finished (or a step changed): balances, equity and snapshots follow."""
-        now = max(self.clock_ns, inc.closed_ns or inc.opened_ns)
+        """A leg-risk incident changed: when one of its orders filled, balances, equity and the
+        balance snapshot follow (stamped with the fill's time, like a trade's)."""
+        filled = max((o.updated_ns for o in inc.orders if o.fills and o.status.terminal), default=0)
+        if filled <= self._leg_filled_ns:
+            return
+        self._leg_filled_ns = filled
         self._refresh_available()
-        self.risk.on_equity(self.pnl_snapshot().exact[2], now)
-        self.record_balances(now)
+        self.risk.on_equity(self.pnl_snapshot().exact[2], max(self.clock_ns, filled))
+        self.record_balances(filled)
 
     def pnl_snapshot(self) -> PnlSnapshot:
         """Realised, unrealised (marked at the books' mids now), total and exposure, in
