@@ -219,3 +219,6 @@ class AuditLog(Base):
     actor: Mapped[str] = mapped_column(ID)
     action: Mapped[str] = mapped_column(ID)
     detail: Mapped[dict[str, Any]]
+
+# the live order journal (its own module; imported here so Base.metadata holds its tables)
+from cryptoarb.storage import journal_models as journal_models  # noqa: E402
