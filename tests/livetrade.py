@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from cryptoarb.core.accounting import Portfolio
@@ -15,7 +16,7 @@ from cryptoarb.core.orders import Order
 from cryptoarb.execution import journal as J
 from cryptoarb.execution.live import JournalRunner, LiveVenue
 from cryptoarb.venues.catalog import Catalog
-from tests.exchange.process import LocalBinance, ccxt_client
+from tests.exchange.process import LocalBinance, ccxt_client, ccxt_urls
 
 SYMBOL = "BTC/USDT"
 _STATE = {"FILLED": J.FILLED, "EXPIRED": J.CANCELED, "CANCELED": J.CANCELED, "REJECTED": J.REJECTED,
@@ -92,3 +93,32 @@ def check_against_venue(journal: J.Journal, venue_name: str, venue: LocalBinance
 def top(venue: LocalBinance) -> tuple[Decimal, Decimal]:
     pos = venue.admin("GET", "/admin/book")
     return Decimal(pos["bid"]), Decimal(pos["ask"])
+
+
+def arb_config(path: Path, venues: dict[str, LocalBinance], db_url: str, extra: str = "") -> Path:
+    """Settings for ``arb run --live --trade`` on local venues: every ccxt URL and the depth
+    stream pointed at them, small trades, the journal in ``db_url``."""
+    import ccxt
+
+    lines = [f'[storage]\nurl = "{db_url}"\n', "[detector]\nmax_notional_quote = 100\nmin_profit_bps = 1\n",
+             "[paper]\nmax_open_trades = 2\n"]
+    for name, v in venues.items():
+        ex = getattr(ccxt, name)()
+        ccxt_urls(ex, v.url)
+        lines.append(f'[live.venues.{name}]\nws_url = "ws://127.0.0.1:{v.port}/stream"\n')
+        lines.append(f"[live.venues.{name}.ccxt.urls.api]\n" + "".join(
+            f'{k} = "{u}"\n' for k, u in ex.urls["api"].items() if isinstance(u, str)))
+        lines.append(f"[trading.venues.{name}]\nrecv_window_ms = 1000\npoll_interval_ms = 50\n")
+    path.write_text("\n".join(lines) + extra)
+    return path
+
+
+def key_env(venues: dict[str, LocalBinance], account: str = "alice") -> dict[str, str]:
+    from cryptoarb.execution.keys import env_name
+
+    env = {}
+    for name, v in venues.items():
+        acc = v.account(account)
+        env[env_name(name, "API_KEY")] = acc["api_key"]
+        env[env_name(name, "API_SECRET")] = acc["secret"]
+    return env
