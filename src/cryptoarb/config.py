@@ -25,6 +25,7 @@ from cryptoarb.config_check import ConfigError as ConfigError  # re-exported: ca
 from cryptoarb.config_check import check_env_names, describe, env_parse_error
 from cryptoarb.config_legrisk import LegRiskSettings as LegRiskSettings  # the [legrisk] section
 from cryptoarb.config_risk import RiskSettings as RiskSettings  # re-exported: the [risk] section
+from cryptoarb.config_trading import TradingSettings as TradingSettings  # the [trading] section
 from cryptoarb.core.instruments import Fees, Instrument, Kind
 
 
@@ -305,6 +306,7 @@ class Settings(BaseSettings):
     dex: DexSettings = Field(default_factory=lambda: DexSettings())
     risk: RiskSettings = Field(default_factory=lambda: RiskSettings())
     legrisk: LegRiskSettings = Field(default_factory=lambda: LegRiskSettings())  # legs, inventory, fee currency
+    trading: TradingSettings = Field(default_factory=lambda: TradingSettings())
     instruments: list[InstrumentSpec] = Field(default_factory=list)
 
 

@@ -47,7 +47,7 @@ class ArbExecutor:
     def __init__(
         self,
         portfolio: Portfolio,
-        venues: dict[str, PaperVenue],
+        venues: dict[str, PaperVenue],  # or execution.live.LiveVenue: same execute()
         books: Callable[[str], OrderBook | None],
         config: ExecConfig | None = None,
         run_id: str = "run",
@@ -169,8 +169,7 @@ class ArbExecutor:
 
     def _deliver(self, order: Order, now_ns: int) -> None:
         key = f"{order.venue} {order.symbol}"
-        done = self._single_done.pop(order.id, None)
-        if done is None:
+        if order.id not in self._single_done:  # a trade's leg: the detector's hold ends on arrival
             self.footprints[key].release(f"{order.arb_id}{'b' if order.side == 'buy' else 's'}")
         book = self.books(key)
         venue = self.venues.get(order.venue)
@@ -179,14 +178,23 @@ class ArbExecutor:
             fills: list[Fill] = []
         else:
             fills = venue.execute(order, book, now_ns)
+        self.order_update(order, fills, now_ns)
+
+    def order_update(self, order: Order, fills: list[Fill], now_ns: int) -> None:
+        """An order's new fills and state. The paper venue answers within ``_deliver``; a live
+        venue (``execution/live.py``) calls this when its answer comes. A trade settles when both
+        its legs are final."""
         for f in fills:
             self._emit(self.on_fill, f)
         self._emit(self.on_order, order)
-        if done is not None:
+        if not order.status.terminal:
+            return
+        done = self._single_done.pop(order.id, None)
+        if done is not None:  # a single order (leg risk), not a trade's leg
             done(order)
             return
-        trade = self._by_order.pop(order.id)
-        if trade.buy_order.status.terminal and trade.sell_order.status.terminal:
+        trade = self._by_order.pop(order.id, None)
+        if trade is not None and trade.buy_order.status.terminal and trade.sell_order.status.terminal:
             self._settle(trade, now_ns)
 
     def _settle(self, trade: ArbTrade, now_ns: int) -> None:

@@ -258,3 +258,7 @@ class LegExposureRow(Base):
     total_quote: Mapped[float]
 
     __table_args__ = (Index("ix_leg_exposure_run_id_ts_ns", "run_id", "ts_ns"),)
+
+
+# the live order journal (its own module; imported here so Base.metadata holds its tables)
+from cryptoarb.storage import journal_models as journal_models  # noqa: E402

@@ -1,7 +1,7 @@
 """Leg risk: incidents (a failed or partial leg and what closed it) and one-legged exposure.
 
 Revision ID: 0004_legrisk
-Revises: 0002_pnl
+Revises: 0003_journal (0002_pnl before the live branch was merged)
 Create Date: 2026-11-30
 
 Written by hand and frozen, like 0001.
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_legrisk"
-down_revision: str | None = "0002_pnl"
+down_revision: str | None = "0003_journal"  # the lead re-chains at merge time
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

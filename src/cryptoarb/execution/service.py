@@ -1,0 +1,131 @@
+"""Live trading inside ``arb run --live --trade``: a service beside the feeds.
+
+``start()`` runs before any feed (``live.runner.run_feeds``): it opens one authenticated ccxt
+instance per venue (keys from ``execution.keys``), loads its markets, reconciles the journal
+with the venue (``execution.reconcile``) and only then swaps the engine's paper venues for
+``LiveVenue`` instances and seeds the engine's balances with what the venues hold. From then on
+the engine trades exactly as in paper mode (same detector, same risk manager consulted first,
+same storage); its orders go to the venues. ``close()`` waits for orders in flight (a bounded
+time: what is left is in the journal and is reconciled at the next start), then closes.
+
+Any start-up refusal (bad keys, clock skew, maintenance, a venue down) is a
+:class:`LiveStartError` with one line naming the venue and what to fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from cryptoarb.config import Settings
+from cryptoarb.engine.engine import Engine
+from cryptoarb.execution import journal as J
+from cryptoarb.execution.errors import one_line
+from cryptoarb.execution.keys import Credentials
+from cryptoarb.execution.live import JournalRunner, LiveVenue
+from cryptoarb.execution.reconcile import Report, reconcile
+
+
+class LiveStartError(Exception):
+    """Live trading cannot start; the message says which venue and why."""
+
+
+class LiveTrading:
+    def __init__(self, engine: Engine, settings: Settings, keys: dict[str, Credentials], db: Any,
+                 drain_timeout_s: float = 10.0) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.keys = keys
+        self.runner = JournalRunner(J.Journal(db))
+        self.db = db
+        self.drain_timeout_s = drain_timeout_s
+        self.venues: dict[str, LiveVenue] = {}
+        self.reports: list[Report] = []
+        self.errors: list[str] = []  # the last venue errors, one line each (the live view)
+        #: listeners of reconciliation surprises and venue errors: (venue, message); alerts subscribe here
+        self.on_surprise: list[Callable[[str, str], None]] = []
+        self._exchanges: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"LiveTrading({', '.join(self.keys)})"
+
+    def _exchange(self, venue: str) -> Any:
+        import ccxt.async_support as ccxt_async
+
+        vs = self.settings.live.venues.get(venue)
+        tv = self.settings.trading.venue(venue)
+        config = {**(vs.ccxt if vs else {}), **self.keys[venue].ccxt_config(),
+                  "timeout": tv.timeout_ms, "enableRateLimit": True}
+        ex = getattr(ccxt_async, venue)(config)
+        self._exchanges.append(ex)
+        return ex
+
+    async def start(self) -> None:
+        import ccxt
+
+        eng = self.engine
+        by_venue: dict[str, dict[str, Any]] = {}
+        for inst in eng.instruments:
+            by_venue.setdefault(inst.venue, {})[inst.symbol] = inst
+        for venue, insts in by_venue.items():
+            creds = self.keys[venue]
+            ex = self._exchange(venue)
+            lv = LiveVenue(venue, ex, self.runner, eng.portfolio, eng.run_id, insts,
+                           self.settings.trading.venue(venue), creds, eng.footprints)
+            lv.on_error.append(self._error)
+            try:
+                await ex.load_markets()
+                rep = await reconcile(lv, sorted(insts), self.on_surprise)
+            except ccxt.AuthenticationError as e:
+                raise LiveStartError(f"{venue}: the venue refused the API key from {creds.source} "
+                                     f"({one_line(e, creds)})") from None
+            except ccxt.InvalidNonce as e:
+                raise LiveStartError(f"{venue}: clock skew: the venue refused our timestamps; sync this machine's "
+                                     f"clock (NTP) ({one_line(e, creds)})") from None
+            except ccxt.OnMaintenance as e:
+                raise LiveStartError(f"{venue}: the venue is under maintenance; try later ({one_line(e, creds)})"
+                                     ) from None
+            except ccxt.DDoSProtection as e:
+                raise LiveStartError(f"{venue}: rate-limited by the venue; wait before starting again "
+                                     f"({one_line(e, creds)})") from None
+            except (ccxt.BaseError, OSError) as e:
+                raise LiveStartError(f"{venue}: cannot start live trading ({one_line(e, creds)})") from None
+            self.reports.append(rep)
+            self.venues[venue] = lv
+        # only now, everything reconciled: the engine's orders go to the venues
+        for venue, lv in self.venues.items():
+            lv.on_update = eng.executor.order_update
+            eng.executor.venues[venue] = lv  # type: ignore[assignment]  # same execute() as PaperVenue
+            eng.executor.config.latency_ns[venue] = 0  # sent at once; the wire is the latency
+        for rep in self.reports:
+            for asset, amount in rep.balances.items():
+                eng.portfolio.deposit(rep.venue, asset, Decimal(amount))
+        eng._refresh_available()
+
+    def _error(self, msg: str) -> None:
+        self.errors.append(msg)
+        del self.errors[:-20]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+
+    async def close(self) -> None:
+        try:
+            await asyncio.gather(*(lv.drain(self.drain_timeout_s) for lv in self.venues.values()))
+        finally:
+            for ex in self._exchanges:
+                with contextlib.suppress(Exception):  # closing: nothing left to do with an error
+                    await ex.close()
+            self.runner.close()
+            self.db.dispose()
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for v, lv in self.venues.items():
+            s = lv.stats
+            out[v] = {"sent": s.sent, "unknown": s.unknown, "rejected": s.rejected, "not_placed": s.not_placed,
+                      "local_rejects": s.local_rejects, "lookups": s.lookups, "in_flight": lv.in_flight}
+        return out
