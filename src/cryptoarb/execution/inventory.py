@@ -10,10 +10,22 @@ human or the reconciliation to say. Nothing here moves money.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from decimal import Decimal
+from typing import Any, Protocol
 
 from cryptoarb.core.accounting import Portfolio
 from cryptoarb.core.inventory import Balances, Drift, InventoryConfig, drift, holdings, suggest
+
+
+class BalanceSource(Protocol):
+    """What a live venue offers for the comparison (``execution.live.LiveVenue``)."""
+
+    venue: str
+
+    @property
+    def in_flight(self) -> int: ...
+
+    async def fetch_balances(self) -> dict[str, Decimal]: ...
 
 
 class Inventory:
@@ -47,3 +59,15 @@ class Inventory:
                        "diff": str(d.diff)} for d in self.last_drift],
             "balance_checks": self.checks,
         }
+
+
+async def check_venue(source: BalanceSource, inventory: Inventory, now_ns: int) -> list[Drift] | None:
+    """Fetch one venue's balances and compare them with the ledger; None (no comparison) when
+    orders were in flight on that venue before or after the fetch: their fills would race it and
+    show a drift that is only a timing."""
+    if source.in_flight:
+        return None
+    fetched = await source.fetch_balances()
+    if source.in_flight:
+        return None
+    return inventory.compare({source.venue: fetched}, now_ns)

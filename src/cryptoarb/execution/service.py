@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -24,6 +25,7 @@ from cryptoarb.config import Settings
 from cryptoarb.engine.engine import Engine
 from cryptoarb.execution import journal as J
 from cryptoarb.execution.errors import one_line
+from cryptoarb.execution.inventory import check_venue
 from cryptoarb.execution.keys import Credentials
 from cryptoarb.execution.live import JournalRunner, LiveVenue
 from cryptoarb.execution.reconcile import Report, reconcile
@@ -48,6 +50,7 @@ class LiveTrading:
         #: listeners of reconciliation surprises and venue errors: (venue, message); alerts subscribe here
         self.on_surprise: list[Callable[[str, str], None]] = []
         self._exchanges: list[Any] = []
+        self._balance_tasks: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return f"LiveTrading({', '.join(self.keys)})"
@@ -104,6 +107,28 @@ class LiveTrading:
             for asset, amount in rep.balances.items():
                 eng.portfolio.deposit(rep.venue, asset, Decimal(amount))
         eng._refresh_available()
+        # the venues' balances against the ledger: now, and after every trade (inventory drift)
+        for rep in self.reports:
+            eng.inventory.compare({rep.venue: {a: Decimal(q) for a, q in rep.balances.items()}}, time.time_ns())
+        eng.executor.on_trade.append(self._after_trade)
+
+    def _after_trade(self, trade: Any) -> None:
+        """A trade settled: compare its venues' balances with the ledger, off the event loop's
+        critical path (a task; a failed fetch is a venue error, never an exception here)."""
+        if not trade.closed_ns:
+            return
+        for venue in {trade.buy_order.venue, trade.sell_order.venue}:
+            lv = self.venues.get(venue)
+            if lv is not None:
+                task = asyncio.get_running_loop().create_task(self._check_balances(lv))
+                self._balance_tasks.add(task)
+                task.add_done_callback(self._balance_tasks.discard)
+
+    async def _check_balances(self, lv: LiveVenue) -> None:
+        try:
+            await check_venue(lv, self.engine.inventory, time.time_ns())
+        except Exception as e:  # a balance fetch failing must not stop trading: reported instead
+            self._error(f"{lv.venue}: balance check failed ({one_line(e, self.keys[lv.venue])})")
 
     def _error(self, msg: str) -> None:
         self.errors.append(msg)
@@ -116,6 +141,9 @@ class LiveTrading:
         try:
             await asyncio.gather(*(lv.drain(self.drain_timeout_s) for lv in self.venues.values()))
         finally:
+            for t in list(self._balance_tasks):  # a balance check still fetching: not needed any more
+                t.cancel()
+            await asyncio.gather(*self._balance_tasks, return_exceptions=True)
             for ex in self._exchanges:
                 with contextlib.suppress(Exception):  # closing: nothing left to do with an error
                     await ex.close()
