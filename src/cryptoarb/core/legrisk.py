@@ -120,9 +120,15 @@ def new_incident(trade: ArbTrade, asset: str, now_ns: int) -> Incident:
     )
 
 
-def closable(inst: Instrument, qty: Decimal) -> bool:
-    """At least one lot of ``inst`` (base for spot / linear; inverse books are never used)."""
-    return abs(qty) >= dec(inst.lot_size) * dec(inst.contract_size)
+def closable(inst: Instrument, qty: Decimal, price: Decimal = ZERO) -> bool:
+    """At least one lot of ``inst`` in base: ``lot x contract size`` for spot and linear books,
+    ``lot x contract size / price`` for an inverse one (its contracts are worth quote)."""
+    step = dec(inst.lot_size) * dec(inst.contract_size)
+    if inst.kind is Kind.INVERSE:
+        if not price:
+            return True  # no price to convert at: let the spot/linear books decide
+        step = step / price
+    return abs(qty) >= step
 
 
 def order_qty(inst: Instrument, side: str, qty: Decimal) -> Decimal:

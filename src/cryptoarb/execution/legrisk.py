@@ -156,7 +156,7 @@ class LegRisk:
         if not inc.qty:
             return True
         book = self.books(inc.filled)
-        if book is not None and not closable(book.instrument, inc.qty):
+        if book is not None and not closable(book.instrument, inc.qty, inc.filled_price):
             return True
         value = abs(inc.qty) * (self.price(inc.asset) or inc.filled_price)
         if book is not None and value < dec(book.instrument.min_notional):
