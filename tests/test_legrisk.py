@@ -18,7 +18,7 @@ from cryptoarb.config import ConfigError, load_settings
 from cryptoarb.core.book import OrderBook
 from cryptoarb.core.instruments import Fees, Instrument, Kind
 from cryptoarb.core.legrisk import Incident, IncidentStatus, LegRiskConfig, order_qty, plan
-from cryptoarb.core.orders import ArbStatus, OrderStatus
+from cryptoarb.core.orders import ArbStatus, ArbTrade, OrderStatus
 from cryptoarb.engine import Engine
 from cryptoarb.storage import StorageWriter, connect
 from cryptoarb.storage.models import Base
@@ -253,3 +253,65 @@ def test_settings_are_strict() -> None:
         load_settings(legrisk={"steps": ["hedges"]})
     with pytest.raises(ConfigError, match="retry_bsp"):
         load_settings(legrisk={"retry_bsp": 1})
+
+
+def test_an_unwind_goes_through_the_live_execution_interface(binance_venues: Any, tmp_path: Path) -> None:
+    """The same policy on a live venue (the local Binance process through ccxt): a buy filled
+    for real, its sell leg failed elsewhere; the unwind is journaled, sent, filled at the venue,
+    and the journal, its ledger and the venue's balances agree afterwards."""
+    import asyncio
+    from dataclasses import replace
+
+    from cryptoarb.core.accounting import Portfolio, settle_arb
+    from cryptoarb.core.book import VALID
+    from cryptoarb.core.orders import Order
+    from cryptoarb.detect.groups import Group
+    from cryptoarb.execution import journal as J
+    from cryptoarb.execution.arb import ArbExecutor, ExecConfig
+    from cryptoarb.execution.legrisk import LegRisk
+    from cryptoarb.execution.live import JournalRunner
+    from tests.livetrade import SYMBOL, check_against_venue, live_venue, order, top
+
+    venue = binance_venues("a")
+    db = connect(str(tmp_path / "journal.db"))
+    runner = JournalRunner(J.Journal(db))
+    pf = Portfolio("USDT")
+
+    async def go() -> Incident:
+        async with live_venue(venue, runner, portfolio=pf) as lv:
+            start_bal = await lv.fetch_balances()
+            runner.journal.open_ledger("binance", start_bal, 0)
+            for asset, amount in start_bal.items():
+                pf.deposit("binance", asset, amount)
+            bid, ask = top(venue)
+            buy = await lv.place(order("binance", "buy", "0.01", str(ask + 5), "r1-1b"))
+            inst = Catalog().get("binance", SYMBOL)
+            other = replace(inst, venue="binanceus")
+            sell = Order("r1-1s", "binanceus", SYMBOL, "sell", D("0.01"), bid, bid, 0, arb_id=1)
+            sell.transition(OrderStatus.FAILED, 1, "venue down")
+            trade = ArbTrade(1, 1, "BTC/USDT", buy, sell, D(0), D("0.01"), 0)
+            settle_arb(trade, inst, other, 2)
+            assert trade.status is ArbStatus.FAILED_LEG and trade.unhedged_qty_base == D("0.01") - buy.fee
+            b = OrderBook(inst)
+            b.load_snapshot([(float(bid), 10.0)], [(float(ask), 10.0)])
+            b.set_state(VALID)
+            books = {inst.key: b}
+            ex = ArbExecutor(pf, {"binance": lv}, books.get, ExecConfig(default_latency_ns=0), run_id="r1")
+            lv.on_update = ex.order_update
+            lr = LegRisk(LegRiskConfig(steps=("unwind",), unwind_bps=100), ex, books.get,
+                         [Group("g", "spot", (inst.key, other.key))], lambda a: (bid + ask) / 2, run_id="r1")
+            lr.on_trade(trade)
+            ex.advance(3)  # the unwind leaves: the live venue sends it (journal first)
+            assert await lv.drain(10)
+            return lr.incidents[1]
+
+    try:
+        inc = asyncio.run(go())
+        assert inc.status is IncidentStatus.CLOSED and [(o.side, o.status) for o in inc.orders] == [
+            ("sell", OrderStatus.FILLED)]
+        assert abs(inc.qty) < D("0.00001") and inc.realised < 0  # sold back below the ask it paid
+        counts = check_against_venue(runner.journal, "binance", venue)
+        assert counts["orders"] == 2 and counts["lost"] == counts["duplicated"] == counts["unresolved"] == 0
+    finally:
+        runner.close()
+        db.dispose()
