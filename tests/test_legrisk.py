@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from cryptoarb.config import ConfigError, load_settings
-from cryptoarb.core.book import OrderBook
+from cryptoarb.core.book import INVALID, OrderBook
 from cryptoarb.core.instruments import Fees, Instrument, Kind
 from cryptoarb.core.legrisk import Incident, IncidentStatus, LegRiskConfig, order_qty, plan
 from cryptoarb.core.orders import ArbStatus, ArbTrade, OrderStatus
@@ -95,6 +95,26 @@ def test_missing_leg_retried_within_its_price_limit_once_the_book_comes_back() -
     done(e, 2 * S)
     s = e.summary()["legrisk"]
     assert s["incidents"] == s["closed"] == 1 and s["exposure_quote"] == 0.0 and s["max_exposure_quote"] > 1_000
+
+
+def test_rejected_leg_retried_once_its_venue_is_back() -> None:
+    """b's book is resyncing when our sell arrives: the venue rejects it. The retry waits (a book
+    that cannot be traded is passed over) until b is valid again, then sells at the expected price."""
+    e = engine(["a", "b"], {"a": {"Q": "5000"}, "b": {"X": "20"}}, {"steps": ["retry"]})
+    start(e)
+    e.books["b X/Q"].set_state(INVALID)
+    e.tick(4 * MS)
+    t = e.executor.trades[0]
+    assert t.sell_order.status is OrderStatus.REJECTED and t.status is ArbStatus.FAILED_LEG
+    inc = only_incident(e)
+    send(e, "a", 2, 1_100 * MS, [[99.5, 20]], [[101.5, 10]])  # a poll while b is still invalid: waits
+    assert inc.status is IncidentStatus.OPEN and not inc.orders and e._risk_due_ns == 2_100 * MS
+    send(e, "b", 2, 1_500 * MS, [[101.0, 10]], [[102.0, 10]])  # b resynced
+    send(e, "a", 3, 2_200 * MS, [[99.5, 20]], [[101.5, 10]])  # the next poll retries
+    e.tick(2_500 * MS)
+    assert [(o.venue, o.status) for o in inc.orders] == [("b", OrderStatus.FILLED)]
+    assert inc.status is IncidentStatus.CLOSED and inc.qty == 0 and inc.slippage_quote == 0
+    done(e, 4 * S)
 
 
 def test_partial_fill_hedged_on_the_best_other_venue() -> None:
