@@ -121,10 +121,10 @@ def new_incident(trade: ArbTrade, asset: str, now_ns: int) -> Incident:
 
 
 def closable(inst: Instrument, qty: Decimal, price: Decimal = ZERO) -> bool:
-    """At least one lot of ``inst`` in base: ``lot x contract size`` for spot and linear books,
-    ``lot x contract size / price`` for an inverse one (its contracts are worth quote)."""
+    """At least one lot of ``inst`` in base: ``lot x contract size`` for spot, linear and
+    base-sized books, ``/ price`` for classic inverse contracts (each worth a quote amount)."""
     step = dec(inst.lot_size) * dec(inst.contract_size)
-    if inst.kind is Kind.INVERSE:
+    if inst.quote_contracts:
         if not price:
             return True  # no price to convert at: let the spot/linear books decide
         step = step / price
@@ -204,7 +204,7 @@ def plan(
         if book is None or not usable(book, now_ns, max_age_ns):
             continue
         inst = book.instrument
-        if inst.kind is Kind.INVERSE or not closable(inst, inc.qty):
+        if inst.quote_contracts or not closable(inst, inc.qty):
             continue
         limit = _limit(side, ref, bps, inst)
         qty = order_qty(inst, side, inc.qty)
