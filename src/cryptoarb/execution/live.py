@@ -99,7 +99,6 @@ class LiveVenue:
         #: every venue error, one line, secrets scrubbed (alerts, the live view)
         self.on_error: list[Callable[[str], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._seq = 0
         exchange.options["maxRetriesOnFailure"] = 0  # never a blind resend by ccxt itself
         if venue in BINANCE_FAMILY:
             exchange.options["recvWindow"] = self.settings.recv_window_ms
@@ -213,9 +212,10 @@ class LiveVenue:
         if amount != order.qty:
             order.qty = amount  # on the venue's step grid (the fills are what count)
         inst = self.instruments[order.symbol]
-        self._seq += 1
-        cid = client_id(self.venue, self.run_id, order.arb_id if order.arb_id is not None else f"x{self._seq}",
-                        order.id.rsplit("-", 1)[-1][-4:])
+        # order ids are unique within a run and carry the run id: the rest of the id makes the client id
+        # (hashed by client_id() where the venue's rule needs it)
+        rest = order.id[len(self.run_id) + 1:] if order.id.startswith(f"{self.run_id}-") else order.id
+        cid = client_id(self.venue, self.run_id, rest, "")
         jo = J.JournalOrder(cid, order.id, self.run_id, order.arb_id, self.venue, order.symbol, order.side,
                             "limit_ioc" if kind == "limit" and params else kind, amount,
                             price if kind != "market" else Decimal(0), inst.base, inst.quote, created_ns=now)
