@@ -187,3 +187,30 @@ def test_reconciliation_after_a_crash_books_missed_fills_and_reports_strangers(v
     assert len(strange_trades) >= 1 and all("sell" in s and "not in the journal" in s for s in strange_trades)
     states = {o.client_id: o.state for o in runner.journal.orders()}
     assert states == {never.client_id: J.NOT_PLACED, sent.client_id: J.FILLED}
+
+
+def test_arb_trade_start_refusals_are_one_clear_line(venue: LocalBinance, tmp_path: Path) -> None:
+    """Bad keys and clock skew stop ``arb run --live --trade`` at start, before any order."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.livetrade import arb_config, key_env
+
+    cfg = arb_config(tmp_path / "arb.toml", {"binance": venue}, f"sqlite:///{tmp_path / 'arb.db'}")
+    env = {**os.environ, **key_env({"binance": venue}), "COLUMNS": "200", "NO_COLOR": "1"}
+
+    def arb(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cryptoarb.cli", "run", "--live", "--trade", "--venues",
+                               "binance", "--no-view", "--duration", "5", "--config", str(cfg)],
+                              capture_output=True, text=True, env={**env, **extra}, timeout=120,
+                              stdin=subprocess.DEVNULL)
+
+    r = arb({"CRYPTOARB_BINANCE_API_SECRET": "not-the-secret"})
+    assert r.returncode == 2, r.stderr
+    assert "binance: the venue refused the API key from environment" in r.stderr
+    assert "not-the-secret" not in r.stdout + r.stderr and "Traceback" not in r.stderr
+    venue.admin("POST", "/admin/clock", {"offset_ms": -20_000})
+    r = arb({})
+    assert r.returncode == 2 and "clock skew" in r.stderr and "NTP" in r.stderr, r.stderr
+    assert [q for q in venue.requests() if q["path"] == "/api/v3/order"] == []

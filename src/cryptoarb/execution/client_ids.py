@@ -7,9 +7,9 @@ would find an older order) and follow the venue's rules, which ccxt does not des
 known ones are below, anything else gets the most restrictive common form (letters and digits,
 at most 32).
 
-The id is ``<prefix><run><arb><leg>`` where ``run`` is the run id (random per run), so ids of two
-runs never collide; too long for the venue, it becomes a hash of the same (deterministic, so a
-restart derives the same id from the same journal row: the journal stores it anyway).
+The id is ``<prefix><run><arb><leg>`` where ``run`` is the run id (random per run) and the rest is
+the order's id within its run, so ids of two runs never collide; too long for the venue (or with
+characters it refuses), it becomes a hash of the same: deterministic, and still unique.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from cryptoarb.config_trading import TradingVenueSettings
@@ -42,6 +42,7 @@ from cryptoarb.core.footprint import Footprints
 from cryptoarb.core.instruments import Instrument, dec
 from cryptoarb.core.orders import Fill, Order, OrderStatus
 from cryptoarb.execution import journal as J
+from cryptoarb.execution.ccxt_parse import floor_step, order_state, round_step, step_of, venue_fill, venue_fills
 from cryptoarb.execution.client_ids import client_id
 from cryptoarb.execution.errors import Outcome, classify, one_line
 from cryptoarb.execution.keys import Credentials
@@ -98,7 +99,6 @@ class LiveVenue:
         #: every venue error, one line, secrets scrubbed (alerts, the live view)
         self.on_error: list[Callable[[str], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._seq = 0
         exchange.options["maxRetriesOnFailure"] = 0  # never a blind resend by ccxt itself
         if venue in BINANCE_FAMILY:
             exchange.options["recvWindow"] = self.settings.recv_window_ms
@@ -170,11 +170,11 @@ class LiveVenue:
         if market is None:
             return f"{order.symbol} is not a market of {self.venue}"
         mode = self.exchange.precisionMode
-        step = _step(market, "amount", mode)
-        tick = _step(market, "price", mode)
-        amount = _floor(order.qty, step)
+        step = step_of(market, "amount", mode)
+        tick = step_of(market, "price", mode)
+        amount = floor_step(order.qty, step)
         buy = order.side == "buy"
-        price = _round(order.limit_price, tick, up=not buy)  # never beyond the limit the detector set
+        price = round_step(order.limit_price, tick, up=not buy)  # never beyond the limit the detector set
         lim = market.get("limits") or {}
         lo = (lim.get("amount") or {}).get("min")
         if amount <= 0 or (lo is not None and amount < dec(lo)):
@@ -212,13 +212,20 @@ class LiveVenue:
         if amount != order.qty:
             order.qty = amount  # on the venue's step grid (the fills are what count)
         inst = self.instruments[order.symbol]
-        self._seq += 1
-        cid = client_id(self.venue, self.run_id, order.arb_id if order.arb_id is not None else f"x{self._seq}",
-                        order.id.rsplit("-", 1)[-1][-4:])
+        # order ids are unique within a run and carry the run id: the rest of the id makes the client id
+        # (hashed by client_id() where the venue's rule needs it)
+        rest = order.id[len(self.run_id) + 1:] if order.id.startswith(f"{self.run_id}-") else order.id
+        cid = client_id(self.venue, self.run_id, rest, "")
         jo = J.JournalOrder(cid, order.id, self.run_id, order.arb_id, self.venue, order.symbol, order.side,
                             "limit_ioc" if kind == "limit" and params else kind, amount,
                             price if kind != "market" else Decimal(0), inst.base, inst.quote, created_ns=now)
-        await self.journal(self.journal.journal.new, jo, now)  # the write-ahead: committed before sending
+        try:
+            await self.journal(self.journal.journal.new, jo, now)  # the write-ahead: committed before sending
+        except Exception as e:  # no journal row, no order: refuse it rather than send it unrecorded
+            order.transition(OrderStatus.REJECTED, time.time_ns(), f"not sent: journal unavailable ({one_line(e)})")
+            self._error(f"{self.venue} {order.id}: journal unavailable, order not sent ({one_line(e)})")
+            self.on_update(order, [], time.time_ns())
+            return
         params = {**params, **self._cid_params(cid, new=True)}
         if self.venue in BINANCE_FAMILY:  # the request's timestamp is the journal's: see resolve()
             params["timestamp"] = now // 1_000_000 - int(self.exchange.options.get("timeDifference") or 0)
@@ -238,7 +245,12 @@ class LiveVenue:
             await self.journal(self.journal.journal.record, jo, J.UNKNOWN, time.time_ns(), reason=why)
             await self.resolve(jo, order)
             return
-        await self._apply(jo, order, answer)
+        try:
+            await self._apply(jo, order, answer)
+        except Exception as e:  # an answer we could not use (or journal): ask the venue again
+            self._error(f"{self.venue} {jo.client_id}: answer not recorded ({one_line(e, self.credentials)})")
+            await self.resolve(jo, order)
+            return
         if jo.state not in J.TERMINAL:
             await self._follow(jo, order)
 
@@ -253,8 +265,8 @@ class LiveVenue:
         vid = answer.get("id")
         if vid:
             jo.venue_order_id = str(vid)
-        state = _state(answer)
-        fills = _fills(answer)
+        state = order_state(answer)
+        fills = venue_fills(answer)
         filled = dec(answer.get("filled") or 0)
         if filled > sum((f.qty for f in fills), Decimal(0)) or (filled and not fills):
             fills = await self._trades_of(jo)  # the answer does not list them all: ask for the trades
@@ -264,7 +276,7 @@ class LiveVenue:
         params = {"orderId": jo.venue_order_id} if self.venue in BINANCE_FAMILY else {}
         since = jo.created_ns // 1_000_000 - 60_000
         trades = await self.exchange.fetch_my_trades(jo.symbol, since, None, params)
-        return [_fill(t) for t in trades if str(t.get("order")) == jo.venue_order_id]
+        return [venue_fill(t) for t in trades if str(t.get("order")) == jo.venue_order_id]
 
     async def _finish(self, jo: J.JournalOrder, order: Order | None, state: str, fills: list[J.VenueFill],
                       why: str) -> None:
@@ -368,51 +380,3 @@ class LiveVenue:
         self.stats.errors[msg.split(":")[0]] = self.stats.errors.get(msg.split(":")[0], 0) + 1
         for fn in self.on_error:
             fn(msg)
-
-
-# -- parsing ccxt's unified structures --------------------------------------------------------------
-def _state(answer: dict[str, Any]) -> str:
-    status = answer.get("status")
-    filled = dec(answer.get("filled") or 0)
-    amount = dec(answer.get("amount") or 0)
-    if status == "closed" or (amount and filled >= amount):
-        return J.FILLED
-    if status in ("canceled", "expired"):
-        return J.CANCELED
-    if status == "rejected":
-        return J.REJECTED
-    return J.PARTIAL if filled else J.OPEN
-
-
-def _fill(t: dict[str, Any]) -> J.VenueFill:
-    fee = t.get("fee") or {}
-    ts = t.get("timestamp") or 0
-    return J.VenueFill(str(t.get("id")), dec(t["price"]), dec(t["amount"]), dec(fee.get("cost") or 0),
-                       str(fee.get("currency") or ""), int(ts) * 1_000_000)
-
-
-def _fills(answer: dict[str, Any]) -> list[J.VenueFill]:
-    return [_fill(t) for t in answer.get("trades") or [] if t.get("id") not in (None, "")]
-
-
-TICK_SIZE = 4  # ccxt.base.decimal_to_precision.TICK_SIZE
-
-
-def _step(market: dict[str, Any], what: str, mode: int) -> Decimal:
-    """The market's step for ``what``: ccxt states a tick size (TICK_SIZE mode, most venues) or
-    a number of decimals."""
-    p = (market.get("precision") or {}).get(what)
-    if p is None:
-        return Decimal(0)
-    d = dec(p)
-    return d if mode == TICK_SIZE else Decimal(1).scaleb(-int(d))
-
-
-def _floor(x: Decimal, step: Decimal) -> Decimal:
-    return (x / step).to_integral_value(rounding=ROUND_FLOOR) * step if step > 0 else x
-
-
-def _round(x: Decimal, step: Decimal, up: bool) -> Decimal:
-    if step <= 0:
-        return x
-    return (x / step).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR) * step
