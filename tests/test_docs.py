@@ -124,9 +124,13 @@ def check(argv: list[str], tmp: Path) -> str:
                             "KRAKEN"], capture_output=True, text=True, cwd=tmp, timeout=300)
         assert r.returncode == 0 and "kraken" in r.stdout, r.stdout + r.stderr
         return "ran on one capture"
+    if prog == "python" and args and args[0] == "bench/live_crash.py":
+        assert (ROOT / args[0]).is_file()
+        return "its 300-trade form runs in tests/test_live_crash.py"
     if prog == "python" and args and args[0] in ("bench/risk_bench.py", "bench/fuzz_handlers.py",
-                                                  "bench/alerts_bench.py"):
-        small = {"--runs": "1", "--calls": "2000"} if "fuzz" not in args[0] else {"--runs": "2"}
+                                                  "bench/alerts_bench.py", "bench/live_orders.py"):
+        small = {"--runs": "1", "--calls": "2000"} if ("risk" in args[0] or "alerts" in args[0]) else \
+            {"--orders": "5"} if "live_orders" in args[0] else {"--runs": "2"}
         opts = list(args[1:])  # the documented options, with small counts
         for i, a in enumerate(opts[:-1]):
             if a in small:
@@ -178,6 +182,11 @@ def check(argv: list[str], tmp: Path) -> str:
         r = _arb([*opts, "--no-store", "--no-live"], tmp)
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
         return "ran (0.5 s)"
+    if sub == "inventory":
+        _parses(args)  # the documented files are the reader's; here the default settings' balances
+        r = _arb(["inventory", "--json"], tmp)
+        assert r.returncode == 0 and '"holdings"' in r.stdout, r.stdout + r.stderr
+        return "parsed; ran on the default settings"
     if sub in ("replay", "bench"):
         r = _arb(_heads(tmp, args), tmp)
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stdout + r.stderr

@@ -470,3 +470,40 @@ def test_demo_pre_trade_limit_refuses_every_intent_and_counts_it() -> None:
     summary = demo.run(20, live=False, speed=0, start_ns=0)
     assert summary["opportunities"] > 0 and summary["trades"] == 0 and not demo.engine.executor.trades
     assert summary["risk"]["refused"] == {"trade_notional": summary["opportunities"]}
+
+
+# -- every breaker: open until the cool-down, then half-open with one probe, then closed ---------
+
+def _trip_error_rate(rm: RiskManager) -> None:
+    t = submit(rm, opp())
+    settle(rm, t, 0, T0, status=ArbStatus.FAILED_LEG, sell_status=OrderStatus.REJECTED)  # 1 error of 2
+
+
+def _trip_latency(rm: RiskManager) -> None:
+    settle(rm, submit(rm, opp(), T0 - 100 * MS), 1, T0)  # both legs at the limit: 2 in a row
+
+
+@pytest.mark.parametrize(("name", "limits", "trip"), [
+    ("error_rate", {"error_window": 2, "max_error_rate": 0.5}, _trip_error_rate),
+    ("latency", {"max_order_latency_ns": 100 * MS, "latency_breaches": 2}, _trip_latency),
+    ("win_rate", {"win_rate_window": 1, "min_win_rate": 0.5}, lambda rm: trade(rm, "-1", T0)),
+    ("one_legged", {"max_one_legged": 500.0}, lambda rm: rm.set_unhedged("BTC", Decimal(5), Decimal(100), T0)),
+])
+def test_each_breaker_half_opens_after_its_cooldown_and_a_good_probe_closes_it(name: str, limits: dict[str, Any],
+                                                                                trip: Any) -> None:
+    rm = manager(**limits)
+    trip(rm)
+    assert rm.breakers[name].state == "open" and check(rm, opp(), T0) == f"breaker:{name}"
+    assert check(rm, opp(), T0 + 10 * SECOND_NS - 1) == f"breaker:{name}"
+    if name == "one_legged":  # a level: still breached at the end of the cool-down, it re-trips
+        assert check(rm, opp(), T0 + 10 * SECOND_NS) == "breaker:one_legged"
+        rm.set_unhedged("BTC", Decimal(0), Decimal(100), T0 + 10 * SECOND_NS)  # leg risk closed it
+        t1 = T0 + 20 * SECOND_NS
+    else:
+        t1 = T0 + 10 * SECOND_NS
+    assert check(rm, opp(), t1) is None and rm.breakers[name].state == "half_open"
+    probe = submit(rm, opp(), t1)
+    assert check(rm, opp(), t1) == "probe_in_flight"
+    settle(rm, probe, "1", t1 + MS)
+    assert rm.breakers[name].state == "closed" and check(rm, opp(), t1 + MS) is None
+    assert [a for a, b in actions(rm) if b == name][-2:] == ["half_open", "reset"]

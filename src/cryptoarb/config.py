@@ -24,8 +24,10 @@ from pydantic_settings import (
 from cryptoarb.config_alerts import AlertsSettings as AlertsSettings  # re-exported: the [alerts] section
 from cryptoarb.config_check import ConfigError as ConfigError  # re-exported: callers import it from here
 from cryptoarb.config_check import check_env_names, describe, env_parse_error
+from cryptoarb.config_legrisk import LegRiskSettings as LegRiskSettings  # the [legrisk] section
 from cryptoarb.config_ml import MlSettings as MlSettings  # re-exported: the [ml] section
 from cryptoarb.config_risk import RiskSettings as RiskSettings  # re-exported: the [risk] section
+from cryptoarb.config_trading import TradingSettings as TradingSettings  # the [trading] section
 from cryptoarb.core.instruments import Fees, Instrument, Kind
 
 
@@ -307,6 +309,8 @@ class Settings(BaseSettings):
     risk: RiskSettings = Field(default_factory=lambda: RiskSettings())
     ml: MlSettings = Field(default_factory=lambda: MlSettings())
     alerts: AlertsSettings = Field(default_factory=lambda: AlertsSettings())
+    legrisk: LegRiskSettings = Field(default_factory=lambda: LegRiskSettings())  # legs, inventory, fee currency
+    trading: TradingSettings = Field(default_factory=lambda: TradingSettings())
     instruments: list[InstrumentSpec] = Field(default_factory=list)
 
 

@@ -33,6 +33,7 @@ from tests.exchange.market import CaptureError, CaptureMarket
 from tests.exchange.matching import Matcher, SymbolRules, VenueError
 from tests.exchange.protocol import API_KEY, Handler, error, venue_of
 from tests.exchange.store import Store
+from tests.exchange.stream import DepthStream
 
 CONFIG_ERROR = 2
 
@@ -162,6 +163,9 @@ def make_app(venue: Venue) -> web.Application:
     r.add_get("/fapi/v1/exchangeInfo", ep.no_symbols)
     r.add_get("/dapi/v1/exchangeInfo", ep.no_symbols)
     add_admin_routes(app)
+    stream = DepthStream(venue)
+    app["stream"] = stream
+    r.add_get("/stream", stream.handle)
     return app
 
 
@@ -195,7 +199,8 @@ def load_config(path: Path) -> dict[str, Any]:
 
 
 async def serve(venue: Venue, port: int) -> None:
-    runner = web.AppRunner(make_app(venue), access_log=None)
+    app = make_app(venue)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
@@ -205,9 +210,11 @@ async def serve(venue: Venue, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    pacer = asyncio.ensure_future(app["stream"].pace(stop))
     try:
         await stop.wait()
     finally:
+        await pacer
         await runner.cleanup()
         venue.store.close()
 

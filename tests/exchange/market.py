@@ -62,6 +62,8 @@ class CaptureMarket:
         self.pace = pace
         #: called after each line that leaves a valid book (the venue fills resting orders it crosses)
         self.on_move: Callable[[], None] | None = None
+        #: called with each raw line fed after start-up (the depth stream, ``stream.py``)
+        self.on_line: Callable[[bytes], None] | None = None
         self._reset()
         self.seek(start_line)
         self._anchor()
@@ -85,6 +87,8 @@ class CaptureMarket:
         self.capture_ns = ns
         self.line += 1
         self._next = next(self._it, None)
+        if self.on_line is not None:
+            self.on_line(raw)
         if self.on_move is not None and self.book.valid:
             self.on_move()
         return True

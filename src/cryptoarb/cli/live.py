@@ -50,7 +50,7 @@ def _csv(value: str, what: str) -> list[str]:
 
 
 def _live_setup(  # type: ignore[no-untyped-def]
-    config: Path | None, db: str | None, no_store: bool, venues: str, symbols: str, mode: str
+    config: Path | None, db: str | None, no_store: bool, venues: str, symbols: str, mode: str, trade: bool = False
 ):
     import asyncio
 
@@ -60,6 +60,8 @@ def _live_setup(  # type: ignore[no-untyped-def]
     from cryptoarb.venues.registry import UnknownVenue
 
     settings = _settings(config, db, no_store)
+    if trade:  # balances are the venues' (fetched at start), never the paper ones
+        settings = settings.model_copy(update={"paper": settings.paper.model_copy(update={"balances": {}})})
     catalog = build_catalog(settings)
     try:
         lp = asyncio.run(plan(settings, catalog, _csv(venues, "--venues"), _csv(symbols, "--symbols")))
@@ -104,6 +106,8 @@ def _signer() -> Signer | None:
 @app.command()
 def run(
     live: Annotated[bool, typer.Option("--live", help="Paper-trade on live public order books")] = False,
+    trade: Annotated[bool, typer.Option("--trade", help="With --live: send REAL orders (API keys needed; "
+                                        "docs/live-trading.md)")] = False,
     venues: Annotated[str, typer.Option(help="ccxt exchange ids, comma-separated")] = "binance",
     symbols: Annotated[str, typer.Option(help="ccxt unified symbols, comma-separated")] = "BTC/USDT",
     duration: Annotated[float | None, typer.Option("--duration", "-d", min=0.1, help="Stop after SECONDS")] = None,
@@ -118,7 +122,7 @@ def run(
     if not live:
         fail("arb run needs --live (arb demo runs the simulated market, arb replay runs captures)")
     with stop_on_signals() as signalled:  # a signal during set-up or teardown never skips closing the run
-        feeds = _run_live(config, db, no_store, venues, symbols, duration, no_view, signalled)
+        feeds = _run_live(config, db, no_store, venues, symbols, duration, no_view, signalled, trade)
     if _report_failures(feeds) and not signalled.name:
         raise typer.Exit(1)
     finish(interrupted=signalled.name, nothing=_never_connected(feeds))
@@ -126,7 +130,7 @@ def run(
 
 def _run_live(
     config: Path | None, db: str | None, no_store: bool, venues: str, symbols: str, duration: float | None,
-    no_view: bool, signalled: StopFlag,
+    no_view: bool, signalled: StopFlag, trade: bool = False,
 ) -> list[Any]:
     """The body of ``arb run --live`` (the caller handles signals and the exit code); the feeds."""
     import asyncio
@@ -134,21 +138,28 @@ def _run_live(
     from rich.live import Live
 
     from cryptoarb.cli.risk import engine_control
+    from cryptoarb.cli.trade import check_trade, live_trading, print_trading
     from cryptoarb.demo.run import print_summary
     from cryptoarb.demo.view import DemoView
     from cryptoarb.dex.errors import DexError
+    from cryptoarb.execution.service import LiveStartError
     from cryptoarb.live.feed import FeedError
     from cryptoarb.live.runner import build_feeds, run_feeds
 
-    settings, lp, engine, sink, dex = _live_setup(config, db, no_store, venues, symbols, "live")
-    _warn_no_balance(settings, lp.venues)
+    keys = check_trade(_settings(config, db, no_store), _csv(venues, "--venues"), trade)  # before anything opens
+    settings, lp, engine, sink, dex = _live_setup(config, db, no_store, venues, symbols, "live", keys is not None)
+    trading = live_trading(settings, keys, engine) if keys is not None else None
+    if trading is None:
+        _warn_no_balance(settings, lp.venues)
     from cryptoarb.ml.scorer import start_in_run
 
     stop_ml = start_in_run(engine, settings, sink)  # [ml]: model scores, weekly retrain (docs/ml.md)
     feeds = build_feeds(engine, lp, settings, None)
-    services = [dex] if dex is not None else []
-    view = DemoView(engine, duration=duration, banner="LIVE MARKET DATA — paper trading",
-                    banner_style="bold green")
+    services: list[Any] = [dex] if dex is not None else []
+    if trading is not None:
+        services.insert(0, trading)
+    view = DemoView(engine, duration=duration, banner="LIVE TRADING — REAL ORDERS" if trading else
+                    "LIVE MARKET DATA — paper trading", banner_style="bold red" if trading else "bold green")
     # the CEX panel pairs opportunities with the CEX executor's trades; DEX ones (label "dex") are
     # shown with their own trades in the DEX panel
     engine.on_opportunity.append(lambda o: None if o.label == "dex" else view.on_opportunity(o))
@@ -174,6 +185,8 @@ def _run_live(
         fail(str(e))
     except DexError as e:
         fail(escape(" ".join(str(e).split())))  # one line, whatever the RPC library said
+    except LiveStartError as e:
+        fail(escape(str(e)))
     finally:
         stop_ml()
         _close_sink(sink, settings.storage.url)
@@ -183,8 +196,12 @@ def _run_live(
                             "messages": s.messages, "bad_messages": s.bad_messages,
                             "failures": dict(getattr(s, "failures", {}))} for v, s in rows}
     summary.update(_money(engine), duration_s=round(time.monotonic() - started, 3))  # wall-clock run time
+    if trading is not None:
+        summary["live_orders"] = trading.summary()
     print_summary(summary, console)
     _print_feeds(rows)
+    if trading is not None:
+        print_trading(trading)
     if dex is not None:
         for note in dex.notes:
             err.print(f"[yellow]note:[/] {note}", highlight=False)

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 
-from cryptoarb.core.instruments import Instrument, Kind
+from cryptoarb.core.instruments import Fees, Instrument, Kind
 from cryptoarb.core.orders import ZERO, ArbStatus, ArbTrade, Fill, Order
 from cryptoarb.core.pnl import PREC, PnlLedger
 
@@ -43,6 +43,13 @@ def fee_asset(inst: Instrument, side: str) -> str:
     instrument's fee side for spot (``get`` = base when buying, quote when selling)."""
     if inst.kind is not Kind.SPOT:
         return inst.settle
+    if inst.fee_currency:
+        return inst.fee_currency
+    return side_asset(inst, side)
+
+
+def side_asset(inst: Instrument, side: str) -> str:
+    """The spot fee asset by the ``fee_side`` rule alone (no fee currency)."""
     rule = fee_side(inst)
     if rule == "get":
         return inst.base if side == "buy" else inst.quote
@@ -51,15 +58,37 @@ def fee_asset(inst: Instrument, side: str) -> str:
     return inst.base if rule == "base" else inst.quote
 
 
-def fill_fee(inst: Instrument, side: str, qty: Decimal, price: Decimal, rate: Decimal) -> tuple[Decimal, str]:
-    """The taker fee of one fill and its currency: ``rate`` x the fill's value in that currency."""
+def fill_fee(
+    inst: Instrument, side: str, qty: Decimal, price: Decimal, rate: Decimal, fee_price: Decimal | None = None
+) -> tuple[Decimal, str]:
+    """The taker fee of one fill and its currency: ``rate`` x the fill's value in that currency.
+
+    With a fee currency (BNB), ``fee_price`` is its price in the instrument's quote: the fee is
+    ``rate`` x the fill's quote value / ``fee_price`` BNB. Without a price (or when the caller
+    found too little BNB and passes None) the venue charges the full rate, ``rate / (1 -
+    discount)``, by the ``fee_side`` rule instead -- what Binance does when BNB runs out."""
     ccy = fee_asset(inst, side)
     cs = Decimal(repr(inst.contract_size))
+    if inst.fee_currency and inst.kind is Kind.SPOT:
+        if fee_price is not None and fee_price > 0:
+            return qty * cs * price * rate / fee_price, ccy
+        rate = rate / (1 - Decimal(repr(inst.fee_discount)))
+        ccy = side_asset(inst, side)
     if inst.quote_contracts:
         return qty * cs / price * rate, ccy
     if ccy == inst.base:  # spot fee taken in base, or a base-sized inverse contract's (settled in base)
         return qty * cs * rate, ccy
     return qty * cs * price * rate, ccy
+
+
+def with_fee_currency(inst: Instrument, asset: str, discount: float) -> Instrument:
+    """``inst`` as a venue charging its spot fees in ``asset`` at ``discount`` off its rates
+    (``[legrisk.fee_currency.<venue>]``): the detector then sizes at the rate actually paid."""
+    if inst.kind is not Kind.SPOT:
+        return inst
+    keep = 1.0 - discount
+    return replace(inst, fees=Fees(inst.fees.taker * keep, inst.fees.maker * keep if inst.fees.maker > 0
+                                   else inst.fees.maker), fee_currency=asset, fee_discount=discount)
 
 
 def spot_need(inst: Instrument, side: str, qty: Decimal, limit: Decimal, rate: Decimal) -> tuple[str, Decimal]:
@@ -167,6 +196,18 @@ class Portfolio:
 
     def balance(self, venue: str, currency: str) -> Decimal:
         return self.balances[venue][currency]
+
+    def price_in(self, asset: str, quote: str) -> Decimal | None:
+        """``asset``'s price in ``quote`` from the marks (a fee currency's conversion), or None."""
+        if self.price is None:
+            return None
+        a = self.price(asset)
+        q = Decimal(1) if self.ledger is not None and self.ledger.is_cash(quote) else self.price(quote)
+        if not a or not q:
+            return None
+        with localcontext() as ctx:
+            ctx.prec = PREC
+            return a / q
 
     def _rate(self, ccy: str) -> Decimal:
         """The price of ``ccy`` in the valuation currency now (0 when nothing prices it)."""

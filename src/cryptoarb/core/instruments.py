@@ -68,6 +68,11 @@ class Instrument:
     # the asset paid, "quote", "base"); "" = the venue's rule (core.accounting.VENUE_FEE_SIDE)
     fee_side: str = ""
     base_sized: bool | None = None
+    # a third asset the venue charges spot fees in (BNB on Binance), at ``fees.taker`` -- the
+    # discounted rate; ``fee_discount`` says by how much, so that the full rate (charged in the
+    # ``fee_side`` asset when the fee asset runs out or cannot be priced) is taker / (1 - discount)
+    fee_currency: str = ""
+    fee_discount: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("tick_size", "lot_size", "contract_size"):
@@ -77,6 +82,10 @@ class Instrument:
             raise ValueError(f"{self.key}: min_notional must not be negative")
         if self.fee_side not in FEE_SIDES:
             raise ValueError(f"{self.key}: fee_side must be one of {', '.join(repr(x) for x in FEE_SIDES)}")
+        if not 0.0 <= self.fee_discount < 1.0:
+            raise ValueError(f"{self.key}: fee_discount must be within [0, 1)")
+        if self.fee_currency and self.kind is not Kind.SPOT:
+            raise ValueError(f"{self.key}: a fee currency applies to spot instruments only")
         expected_settle = {Kind.SPOT: None, Kind.LINEAR: self.quote, Kind.INVERSE: self.base}[self.kind]
         if expected_settle is not None and ":" not in self.symbol:
             raise ValueError(f"{self.key}: a {self.kind.value} contract needs a ccxt symbol with ':SETTLE'")

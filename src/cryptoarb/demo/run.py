@@ -188,6 +188,7 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
     """The end-of-run table (what a user reads after the live view is gone)."""
     con = console or Console()
     title = ("Demo summary — SIMULATED MARKET, not real prices" if summary.get("simulated", True)
+             else "Run summary — LIVE TRADING, real orders" if summary.get("live_orders")
              else "Run summary — live market data, paper trading")
     t = Table(title=title, title_style="bold yellow")
     t.add_column("metric")

@@ -182,7 +182,12 @@ class DemoView:
         bad = Text()
         for status in (ArbStatus.FAILED_LEG, ArbStatus.FAILED):
             bad.append(f"{status.value} {by.get(status.value, 0)}  ", style=_STATUS_STYLE[status])
-        bad.append(f"skipped {st.skipped_in_flight + st.skipped_limit:,}", style="dim")
+        bad.append(f"skipped {st.skipped_in_flight + st.skipped_limit:,}  ", style="dim")
+        # one-legged exposure now: failed legs the leg-risk policy is still closing (docs/risk.md)
+        lr = e.legrisk
+        legs, _ = lr.exposure.value(lr.price)
+        bad.append(f"1-leg {legs:,.0f}" + (f" ({len(lr.open)} open)" if lr.open else ""),
+                   style="red" if lr.open else "")
         g.add_row(done)
         g.add_row(bad)
         g.add_row(f"latency µs p50 {lat['p50']:.1f} p99 {lat['p99']:.1f} p99.9 {lat['p999']:.1f}"

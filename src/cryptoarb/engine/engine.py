@@ -16,7 +16,7 @@ from time import perf_counter_ns
 from typing import Any, Protocol
 
 from cryptoarb.config import ConfigError, Settings
-from cryptoarb.core.accounting import Portfolio
+from cryptoarb.core.accounting import Portfolio, with_fee_currency
 from cryptoarb.core.book import OrderBook
 from cryptoarb.core.events import BookStateChange
 from cryptoarb.core.footprint import Footprints
@@ -32,6 +32,8 @@ from cryptoarb.engine.features import FeatureLogger
 from cryptoarb.engine.latency import LatencyRecorder
 from cryptoarb.engine.valuation import Marks, cash_set, valuation_currency
 from cryptoarb.execution.arb import ArbExecutor, ExecConfig
+from cryptoarb.execution.inventory import Inventory
+from cryptoarb.execution.legrisk import LegRisk
 from cryptoarb.execution.paper import PaperVenue
 from cryptoarb.venues.base import DEPTH, Handler
 from cryptoarb.venues.catalog import Catalog
@@ -49,6 +51,7 @@ class Sink(Protocol):
     def feature(self, row: dict[str, Any]) -> None: ...
     def spread_sample(self, row: dict[str, Any]) -> None: ...
     def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None: ...
+    # optional: leg_incident(incident), leg_exposure(ts_ns, asset, qty, mark, total_quote)
 
 
 HandlerFactory = Callable[["Engine", str], Handler]
@@ -85,6 +88,16 @@ class Engine:
         self.run_id = run_id or sink_run or uuid.uuid4().hex[:12]
         self.sink = sink
         self.venues = list(dict.fromkeys(venues))
+        fee_ccy = settings.legrisk.fee_currency  # venues charging spot fees in BNB & co (docs/pnl.md)
+        if fee_ccy:
+            for inst in self.catalog.all():
+                fc = fee_ccy.get(inst.venue)
+                if fc is not None and not inst.fee_currency:
+                    self.catalog.add(with_fee_currency(inst, fc.asset, fc.discount))
+            if instruments is not None:
+                instruments = [with_fee_currency(i, fc.asset, fc.discount)
+                               if (fc := fee_ccy.get(i.venue)) is not None and not i.fee_currency else i
+                               for i in instruments]
         insts = instruments if instruments is not None else [
             i for i in self.catalog.all() if i.venue in self.venues
         ]
@@ -103,6 +116,7 @@ class Engine:
         eq = [set(x) for x in d.quote_equivalents]
         self.currency = valuation_currency(self.plan.groups, insts, eq)
         self.marks = Marks(self.books, self.currency, cash_set(self.currency, eq))
+        self.marks.fixed = {fc.asset: fc.price for fc in fee_ccy.values() if fc.price is not None}
         self.portfolio = Portfolio(self.currency, self.marks.cash, self.marks.price)
         self.max_unhedged_quote = 0.0
         for venue, ccys in settings.paper.balances.items():
@@ -143,10 +157,23 @@ class Engine:
         #: (live execution cancels them at the venue; paper orders are IOC, already gone)
         self.on_kill: list[Callable[[list[str]], None]] = []
         self._feed_seen: dict[str, int] = {}
+        # after the risk manager's listener: a failed leg's exposure is closed by policy
+        lr = settings.legrisk
+        self.legrisk = LegRisk(lr.build(), self.executor, self.books.get, self.plan.groups, self.marks.price,
+                               self.risk, self.run_id, self.limits.max_quote_age_ns)
+        self.executor.on_trade.append(self.legrisk.on_trade)
+        self.legrisk.on_incident.append(self._on_incident)
+        self.inventory = Inventory(lr.inventory.build(), self.portfolio)
+        self._leg_filled_ns = 0  # the latest leg-risk fill already followed by a balance snapshot
         if sink is not None:
             self.executor.on_order.append(sink.order)
             self.executor.on_fill.append(sink.fill)
             self.executor.on_trade.append(sink.arb_trade)
+            # optional for a sink (storage has them): the leg-risk incidents and exposure
+            if hasattr(sink, "leg_incident"):
+                self.legrisk.on_incident.append(sink.leg_incident)
+            if hasattr(sink, "leg_exposure"):
+                self.legrisk.on_exposure.append(sink.leg_exposure)
         self._exec_queue = self.executor._queue
         self.handlers: dict[str, Handler] = {}
         self._factory = handler_factory or default_handler_factory
@@ -374,6 +401,17 @@ class Engine:
             if self.sink is not None:
                 self.sink.pnl(trade.closed_ns, snap)
 
+    def _on_incident(self, inc: Any) -> None:
+        """A leg-risk incident changed: when one of its orders filled, balances, equity and the
+        balance snapshot follow (stamped with the fill's time, like a trade's)."""
+        filled = max((o.updated_ns for o in inc.orders if o.fills and o.status.terminal), default=0)
+        if filled <= self._leg_filled_ns:
+            return
+        self._leg_filled_ns = filled
+        self._refresh_available()
+        self.risk.on_equity(self.pnl_snapshot().exact[2], max(self.clock_ns, filled))
+        self.record_balances(filled)
+
     def pnl_snapshot(self) -> PnlSnapshot:
         """Realised, unrealised (marked at the books' mids now), total and exposure, in
         ``self.currency``. Not for the hot path: the live view calls it at its refresh rate."""
@@ -410,6 +448,8 @@ class Engine:
                 if book.local_ns > seen.get(venue, 0):
                     seen[venue] = book.local_ns
         risk.on_feeds(now_ns, seen)
+        if self.legrisk.open:
+            self.legrisk.poll(now_ns)
 
     def kill(self, reason: str, actor: str = "operator", now_ns: int | None = None) -> list[str]:
         """Stop every new intent now; the ids of the open orders to cancel. Paper orders are
@@ -471,6 +511,8 @@ class Engine:
             # null, not 0.0, when no depth message was measured
             "latency_us": self.latency.summary_us() if len(self.latency) else dict.fromkeys(("p50", "p99", "p999")),
             "risk": self.risk.summary(),
+            "legrisk": self.legrisk.summary(),
+            "inventory": self.inventory.summary(),
         }
 
 

@@ -59,6 +59,8 @@ class Marks:
         self._indexed = -1
         self._by_base: dict[str, list[OrderBook]] = {}
         self._by_quote: dict[str, list[OrderBook]] = {}
+        # configured prices for assets no book of the run prices (a fee currency such as BNB)
+        self.fixed: dict[str, Decimal] = {}
 
     def _index(self) -> None:
         if self._indexed == len(self.books):
@@ -84,7 +86,8 @@ class Marks:
 
     def price(self, asset: str) -> Decimal | None:
         """``asset`` in the valuation currency; None when no book prices it."""
-        return self._price(asset, 1)
+        px = self._price(asset, 1)
+        return self.fixed.get(asset) if px is None else px
 
     def _price(self, asset: str, hops: int) -> Decimal | None:
         if asset in self.cash:

@@ -47,7 +47,7 @@ class ArbExecutor:
     def __init__(
         self,
         portfolio: Portfolio,
-        venues: dict[str, PaperVenue],
+        venues: dict[str, PaperVenue],  # or execution.live.LiveVenue: same execute()
         books: Callable[[str], OrderBook | None],
         config: ExecConfig | None = None,
         run_id: str = "run",
@@ -76,6 +76,9 @@ class ArbExecutor:
         self.on_order: list[Callable[[Order], None]] = []
         self.on_fill: list[Callable[[Fill], None]] = []
         self.on_trade: list[Callable[[ArbTrade], None]] = []
+        # single orders outside a trade (leg-risk repairs: execution/legrisk.py), same venues
+        self.singles: list[Order] = []
+        self._single_done: dict[str, Callable[[Order], None]] = {}
 
     def submit(self, opp: Opportunity, now_ns: int) -> ArbTrade | None:
         pair = (opp.buy_key, opp.sell_key)
@@ -110,6 +113,16 @@ class ArbExecutor:
             self._emit(self.on_order, order)
         self._emit(self.on_trade, trade)
         return trade
+
+    def send(self, order: Order, now_ns: int, done: Callable[[Order], None]) -> None:
+        """Send one order outside any trade (a leg-risk repair) through the same venues and
+        latency; ``done(order)`` is called once it is terminal, after the fill listeners."""
+        latency = self.config.latency_ns.get(order.venue, self.config.default_latency_ns)
+        self._seq += 1
+        heapq.heappush(self._queue, (now_ns + latency, self._seq, order))
+        self.singles.append(order)
+        self._single_done[order.id] = done
+        self._emit(self.on_order, order)
 
     def _hold(self, arb_id: int, opp: Opportunity) -> None:
         bb, sb = self.books(opp.buy_key), self.books(opp.sell_key)
@@ -156,7 +169,8 @@ class ArbExecutor:
 
     def _deliver(self, order: Order, now_ns: int) -> None:
         key = f"{order.venue} {order.symbol}"
-        self.footprints[key].release(f"{order.arb_id}{'b' if order.side == 'buy' else 's'}")
+        if order.id not in self._single_done:  # a trade's leg: the detector's hold ends on arrival
+            self.footprints[key].release(f"{order.arb_id}{'b' if order.side == 'buy' else 's'}")
         book = self.books(key)
         venue = self.venues.get(order.venue)
         if book is None or venue is None:
@@ -164,11 +178,23 @@ class ArbExecutor:
             fills: list[Fill] = []
         else:
             fills = venue.execute(order, book, now_ns)
+        self.order_update(order, fills, now_ns)
+
+    def order_update(self, order: Order, fills: list[Fill], now_ns: int) -> None:
+        """An order's new fills and state. The paper venue answers within ``_deliver``; a live
+        venue (``execution/live.py``) calls this when its answer comes. A trade settles when both
+        its legs are final."""
         for f in fills:
             self._emit(self.on_fill, f)
         self._emit(self.on_order, order)
-        trade = self._by_order.pop(order.id)
-        if trade.buy_order.status.terminal and trade.sell_order.status.terminal:
+        if not order.status.terminal:
+            return
+        done = self._single_done.pop(order.id, None)
+        if done is not None:  # a single order (leg risk), not a trade's leg
+            done(order)
+            return
+        trade = self._by_order.pop(order.id, None)
+        if trade is not None and trade.buy_order.status.terminal and trade.sell_order.status.terminal:
             self._settle(trade, now_ns)
 
     def _settle(self, trade: ArbTrade, now_ns: int) -> None:

@@ -10,6 +10,7 @@ them in (``core.accounting.fee_asset``). An optional failure rate
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 
 from cryptoarb.core.accounting import Portfolio, fill_fee, spot_need
 from cryptoarb.core.book import OrderBook
@@ -71,6 +72,17 @@ class PaperVenue:
             return f"insufficient {ccy}: need {need:.8f}, have {have:.8f}"
         return ""
 
+    def _fee(self, inst: Instrument, side: str, qty: Decimal, price: Decimal, rate: Decimal) -> tuple[Decimal, str]:
+        """The venue's fee rule; a fee currency (BNB) is used while it is priced and the
+        account holds enough of it, else the full rate by the ``fee_side`` rule."""
+        if not inst.fee_currency:
+            return fill_fee(inst, side, qty, price, rate)
+        px = self.portfolio.price_in(inst.fee_currency, inst.quote)
+        fee, ccy = fill_fee(inst, side, qty, price, rate, px)
+        if ccy == inst.fee_currency and self.portfolio.balance(self.venue, ccy) < fee:
+            return fill_fee(inst, side, qty, price, rate, None)
+        return fee, ccy
+
     def _match(self, inst: Instrument, order: Order, book: OrderBook, now_ns: int) -> list[Fill]:
         buying = order.side == "buy"
         limit = float(order.limit_price)
@@ -90,7 +102,7 @@ class PaperVenue:
             take = min(remaining, left)
             fp.take(side, p, take)
             price = dec(p)
-            fee, fee_ccy = fill_fee(inst, order.side, take, price, fee_rate)
+            fee, fee_ccy = self._fee(inst, order.side, take, price, fee_rate)
             fill = Fill(order.id, self.venue, inst.symbol, order.side, price, take, fee, fee_ccy, now_ns)
             order.add_fill(fill)
             self.portfolio.apply_fill(inst, fill)

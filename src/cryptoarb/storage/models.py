@@ -230,5 +230,47 @@ class AuditLog(Base):
     detail: Mapped[dict[str, Any]]
 
 
+class LegIncidentRow(Base):
+    """A failed or partial leg and what the leg-risk policy did about it (docs/risk.md): one
+    row per incident, updated as it progresses; its orders are in ``orders`` (``arb_id``)."""
+
+    __tablename__ = "leg_incidents"
+    run_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    trade_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    asset: Mapped[str] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(SHORT)
+    steps: Mapped[str] = mapped_column(ID)  # the steps taken, comma-separated
+    filled_key: Mapped[str] = mapped_column(String(128))
+    missing_key: Mapped[str] = mapped_column(String(128))
+    start_qty: Mapped[Decimal]
+    open_qty: Mapped[Decimal]
+    orders: Mapped[int]
+    realised: Mapped[Decimal]
+    fees_quote: Mapped[Decimal]
+    slippage_quote: Mapped[Decimal]
+    opened_ns: Mapped[int] = mapped_column(BigInteger)
+    closed_ns: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class LegExposureRow(Base):
+    """One-legged exposure of an asset whenever it changes: signed base, its mark, and the run's
+    total one-legged exposure in quote then."""
+
+    __tablename__ = "leg_exposure"
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ID)
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+    asset: Mapped[str] = mapped_column(ID)
+    qty: Mapped[Decimal]
+    mark: Mapped[Decimal]
+    total_quote: Mapped[float]
+
+    __table_args__ = (Index("ix_leg_exposure_run_id_ts_ns", "run_id", "ts_ns"),)
+
+
+# the live order journal (its own module; imported here so Base.metadata holds its tables)
+from cryptoarb.storage import journal_models as journal_models  # noqa: E402
+
 # the model lifecycle's own tables (spread samples, shadow tests) register on Base.metadata
 from cryptoarb.storage import models_ml as _models_ml  # noqa: E402, F401

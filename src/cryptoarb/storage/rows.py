@@ -284,6 +284,29 @@ def _run_end(ended_ns: int, run_id: str) -> list[Row]:
     return [dict(b_id=run_id, b_ended_ns=ended_ns)]
 
 
+# -- leg risk (execution/legrisk.py) -------------------------------------------------------------
+LEG_INCIDENT, LEG_EXPOSURE = 10, 11
+
+
+def incident_snapshot(i: Any) -> tuple[Any, ...]:
+    """A ``core.legrisk.Incident``'s fields now (it keeps changing after it is queued)."""
+    return (i.trade_id, i.asset, _v(i.status), ",".join(i.steps_taken), i.filled, i.missing, i.start_qty, i.qty,
+            len(i.orders), i.realised, i.fees_quote, i.slippage_quote, i.opened_ns, i.closed_ns, i.reason)
+
+
+def _leg_incident(s: tuple[Any, ...], run_id: str) -> list[Row]:
+    (tid, asset, status, steps, filled, missing, start, qty, n, realised, fees, slip, opened, closed, reason) = s
+    return [dict(run_id=run_id, trade_id=tid, asset=asset, status=status, steps=steps, filled_key=filled,
+                 missing_key=missing, start_qty=_d(start), open_qty=_d(qty), orders=n, realised=_d(realised),
+                 fees_quote=_d(fees), slippage_quote=_d(slip), opened_ns=opened, closed_ns=closed or None,
+                 reason=reason)]
+
+
+def _leg_exposure(p: tuple[int, str, Decimal, Decimal, float], run_id: str) -> list[Row]:
+    ts_ns, asset, qty, mark, total = p
+    return [dict(run_id=run_id, ts_ns=ts_ns, asset=asset, qty=_d(qty), mark=_d(mark), total_quote=_f(total))]
+
+
 # kind -> (target, row builder). Targets are table names, plus "run_end" (an UPDATE).
 BUILDERS: dict[int, tuple[str, Callable[[Any, str], list[Row]]]] = {
     RUN_START: ("runs", _run_start),
@@ -296,6 +319,8 @@ BUILDERS: dict[int, tuple[str, Callable[[Any, str], list[Row]]]] = {
     FEATURE: ("training_features", _feature),
     SPREAD: ("spread_samples", _spread),
     AUDIT: ("audit_log", _audit),
+    LEG_INCIDENT: ("leg_incidents", _leg_incident),
+    LEG_EXPOSURE: ("leg_exposure", _leg_exposure),
     RUN_END: ("run_end", _run_end),
 }
 # Write order inside a batch: parents before children (fills reference orders), run end last.
@@ -306,4 +331,5 @@ UPSERT_KEYS: dict[str, tuple[str, ...]] = {
     "opportunities": ("run_id", "id"),
     "orders": ("id",),
     "arb_trades": ("run_id", "id"),
+    "leg_incidents": ("run_id", "trade_id"),
 }

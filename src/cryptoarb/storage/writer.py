@@ -108,6 +108,14 @@ class StorageWriter:
     def audit(self, actor: str, action: str, detail: Mapping[str, Any]) -> None:
         self._put(R.AUDIT, (time.time(), actor, action, R.jsonable(redact_config(detail))))
 
+    def leg_incident(self, incident: Any) -> None:
+        """A leg-risk incident's current state (upserted by run and trade id)."""
+        self._put(R.LEG_INCIDENT, R.incident_snapshot(incident))
+
+    def leg_exposure(self, ts_ns: int, asset: str, qty: Decimal, mark: Decimal, total_quote: float) -> None:
+        """One-legged exposure of ``asset`` changed (signed base, its mark, the run's total)."""
+        self._put(R.LEG_EXPOSURE, (ts_ns, asset, qty, mark, total_quote))
+
     def start_run(self, mode: str, config: Mapping[str, Any]) -> None:
         """Record this run (``mode``: replay / demo / paper / live) and its configuration,
         credentials hidden (database passwords, ccxt keys: see :mod:`cryptoarb.redact`)."""

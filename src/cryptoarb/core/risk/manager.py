@@ -10,6 +10,9 @@ scripted tests.
 Every trip, half-open, reset, kill, resume and venue quarantine becomes an :class:`AuditEvent`
 (reason plus the numbers that caused it), handed to the ``on_audit`` listeners (the engine writes
 them as ``audit_log`` rows).
+
+Split by concern: ``limits.py`` (the per-intent check), ``tripping.py`` (the breakers' state
+machine and the levels they watch), this module (state, what the manager learns, kill switch).
 """
 
 from __future__ import annotations
@@ -19,12 +22,9 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from cryptoarb.core.opportunity import Opportunity
 from cryptoarb.core.orders import ArbStatus, ArbTrade, Order, OrderStatus
 from cryptoarb.core.risk.breakers import (
     BREAKERS,
-    DAILY_LOSS,
-    DRAWDOWN,
     ERROR_RATE,
     LATENCY,
     LOSS_STREAK,
@@ -34,34 +34,19 @@ from cryptoarb.core.risk.breakers import (
     Breaker,
     BreakerState,
 )
-from cryptoarb.core.risk.config import SECOND_NS, RiskConfig
-from cryptoarb.core.risk.events import (
-    ASSET_NOTIONAL,
-    BOOK_AGE,
-    DECISION_LATENCY,
-    KILLED,
-    MIN_EDGE,
-    OPEN_EXPOSURE,
-    OPEN_ORDERS,
-    PROBE_IN_FLIGHT,
-    TRADE_NOTIONAL,
-    VENUE_HEALTH,
-    VENUE_NOTIONAL,
-    AuditEvent,
-    Window,
-)
+from cryptoarb.core.risk.config import RiskConfig
+from cryptoarb.core.risk.events import AuditEvent, Window
 from cryptoarb.core.risk.exposure import Exposure
+from cryptoarb.core.risk.limits import PreTradeLimits
 
-DAY_NS = 86_400 * SECOND_NS
 ZERO = Decimal(0)
-CLOSED = BreakerState.CLOSED
 OPEN = BreakerState.OPEN
 HALF_OPEN = BreakerState.HALF_OPEN
 _ERRORS = frozenset({OrderStatus.REJECTED, OrderStatus.FAILED})
 _GOOD = frozenset({ArbStatus.COMPLETE, ArbStatus.PARTIAL})
 
 
-class RiskManager:
+class RiskManager(PreTradeLimits):
     """Pre-trade limits, circuit breakers and the kill switch of one engine."""
 
     def __init__(self, config: RiskConfig | None = None) -> None:
@@ -88,161 +73,6 @@ class RiskManager:
         self._latency_run = 0
         self.stale_feeds: list[str] = []
         self._probe_id: int | None = None
-
-    # -- the per-intent check -----------------------------------------------------------------
-    def check(self, opp: Opportunity, now_ns: int, buy_book_ns: int, sell_book_ns: int) -> str | None:
-        """None when ``opp`` may be sent now, else the reason it is refused (also counted).
-
-        ``buy_book_ns``/``sell_book_ns``: local receive time of each book's latest update.
-        Changes no state but the breakers' own clock (open -> half-open after the cool-down).
-        """
-        if now_ns > self.clock_ns:
-            self.clock_ns = now_ns
-        if self.killed:
-            return self._refuse(KILLED)
-        if self._not_closed:
-            why = self._gate(now_ns)
-            if why is not None:
-                return self._refuse(why)
-        c = self.config
-        price = opp.buy_vwap if opp.buy_vwap > opp.sell_vwap else opp.sell_vwap
-        n = opp.qty_base * price
-        if c.max_trade_notional and n >= c.max_trade_notional:
-            return self._refuse(TRADE_NOTIONAL)
-        bv = opp.buy.venue
-        sv = opp.sell.venue
-        ex = self.exposure
-        if c.max_venue_notional:
-            vo = ex.venue_open
-            if bv == sv:
-                if vo.get(bv, 0.0) + 2 * n >= c.max_venue_notional:
-                    return self._refuse(VENUE_NOTIONAL)
-            elif vo.get(bv, 0.0) + n >= c.max_venue_notional or vo.get(sv, 0.0) + n >= c.max_venue_notional:
-                return self._refuse(VENUE_NOTIONAL)
-        if c.max_asset_notional and ex.asset_open.get(ex.asset(opp.buy.symbol), 0.0) + n >= c.max_asset_notional:
-            return self._refuse(ASSET_NOTIONAL)
-        if c.max_open_exposure and ex.open_notional + ex.one_legged_quote + n >= c.max_open_exposure:
-            return self._refuse(OPEN_EXPOSURE)
-        if opp.profit_bps - c.extra_cost_bps <= c.min_edge_bps:
-            return self._refuse(MIN_EDGE)
-        oldest = buy_book_ns if buy_book_ns < sell_book_ns else sell_book_ns
-        if c.max_book_age_ns and now_ns - oldest >= c.max_book_age_ns:
-            return self._refuse(BOOK_AGE)
-        if c.max_decision_latency_ns and now_ns - opp.local_ns >= c.max_decision_latency_ns:
-            return self._refuse(DECISION_LATENCY)
-        if c.max_open_orders and len(ex.open_orders) + 2 > c.max_open_orders:
-            return self._refuse(OPEN_ORDERS)
-        down = self._venue_down
-        if down and (now_ns < down.get(bv, 0) or now_ns < down.get(sv, 0)):
-            return self._refuse(VENUE_HEALTH)
-        return None
-
-    def _refuse(self, why: str) -> str:
-        self.refused[why] = self.refused.get(why, 0) + 1
-        return why
-
-    def _gate(self, now_ns: int) -> str | None:
-        """Some breaker is not closed: refuse while one is open; in half-open, one probe."""
-        blocking: str | None = None
-        for b in self.breakers.values():
-            if b.state is OPEN and now_ns >= b.reopen_ns:
-                self._cooled(b, now_ns)
-            if b.state is OPEN and blocking is None:
-                blocking = "breaker:" + b.name
-        if blocking is not None:
-            return blocking
-        return PROBE_IN_FLIGHT if self._probe_id is not None else None
-
-    # -- the breakers' clock ------------------------------------------------------------------
-    def tick(self, now_ns: int) -> None:
-        """Advance event time without an intent: cooled breakers go half-open (and say so)."""
-        if now_ns > self.clock_ns:
-            self.clock_ns = now_ns
-        if self._not_closed:
-            for b in self.breakers.values():
-                if b.state is OPEN and now_ns >= b.reopen_ns:
-                    self._cooled(b, now_ns)
-
-    def _cooled(self, b: Breaker, now_ns: int) -> None:
-        """The cool-down is over: a level still breached re-trips, anything else goes half-open."""
-        if b.level:
-            self._roll_day(now_ns)  # a new day starts a new daily-loss budget
-            numbers = self._level(b.name)
-            if numbers is not None:
-                self._trip(b.name, now_ns, "still breached when the cool-down ended", numbers, again=True)
-                return
-        b.half_open()
-        self._emit("risk", "half_open", b.name, now_ns, {"breaker": b.name, "trips": b.trips})
-
-    def _level(self, name: str) -> dict[str, Any] | None:
-        """The numbers of a level breaker when its level is breached now, else None."""
-        c = self.config
-        if name == DAILY_LOSS:
-            loss = self._day_start - self.equity
-            if not c.max_daily_loss or loss < c.max_daily_loss:
-                return None
-            return {"daily_loss": loss, "limit": c.max_daily_loss, "day_start_equity": self._day_start,
-                    "equity": self.equity}
-        if name == DRAWDOWN:
-            dd = self.peak - self.equity
-            if not c.max_drawdown or dd < c.max_drawdown:
-                return None
-            return {"drawdown": dd, "limit": c.max_drawdown, "peak": self.peak, "equity": self.equity}
-        if name == STALE_FEEDS:
-            if not c.max_stale_feeds or len(self.stale_feeds) < c.max_stale_feeds:
-                return None
-            return {"stale": list(self.stale_feeds), "count": len(self.stale_feeds),
-                    "limit": c.max_stale_feeds, "stale_after_ns": c.stale_feed_ns}
-        ex = self.exposure
-        if name != ONE_LEGGED or not c.max_one_legged or ex.one_legged_quote < c.max_one_legged:
-            return None
-        return {"one_legged_quote": ex.one_legged_quote, "limit": c.max_one_legged,
-                "by_asset": {a: str(q) for a, (q, _) in ex.unhedged.items() if q}}
-
-    def _check_level(self, name: str, now_ns: int, reason: str) -> None:
-        if self.breakers[name].state is not OPEN:
-            numbers = self._level(name)
-            if numbers is not None:
-                self._trip(name, now_ns, reason, numbers)
-
-    def _trip(self, name: str, now_ns: int, reason: str, numbers: dict[str, Any], again: bool = False) -> None:
-        """Open breaker ``name`` (``again``: also when already open, restarting its cool-down)."""
-        b = self.breakers[name]
-        if not b.enabled or (b.state is OPEN and not again):
-            return
-        if b.state is CLOSED:
-            self._not_closed += 1
-        b.trip(now_ns, self.config.cooldown_ns)
-        # event breakers judge a fresh run of outcomes after a trip
-        if name == LOSS_STREAK:
-            self.loss_streak = 0
-        elif name == WIN_RATE:
-            self._wins.clear()
-        elif name == ERROR_RATE:
-            self._errors.clear()
-        elif name == LATENCY:
-            self._latency_run = 0
-        self._emit("risk", "trip", reason, now_ns,
-                   {"breaker": name, "trips": b.trips, "half_open_at_ns": b.reopen_ns, **numbers})
-
-    def _reset(self, b: Breaker, now_ns: int, actor: str, reason: str) -> None:
-        if b.state is CLOSED:
-            return
-        b.reset()
-        self._not_closed -= 1
-        self._emit(actor, "reset", reason, now_ns, {"breaker": b.name})
-
-    def reset(self, name: str | None = None, actor: str = "operator", now_ns: int | None = None) -> list[str]:
-        """Close breaker ``name`` (all when None) by hand; the names actually reset."""
-        now = self.clock_ns if now_ns is None else now_ns
-        done = []
-        for b in self.breakers.values():
-            if (name is None or b.name == name) and b.state is not CLOSED:
-                self._reset(b, now, actor, "reset by command")
-                done.append(b.name)
-        if not self._not_closed:
-            self._probe_id = None
-        return done
 
     # -- what the manager learns --------------------------------------------------------------
     def on_order(self, order: Order) -> None:
@@ -362,21 +192,6 @@ class RiskManager:
         self.tick(now_ns)
         self._check_level(STALE_FEEDS, now_ns, f"{len(self.stale_feeds)} stale feed(s)")
 
-    def _set_equity(self, equity: Decimal) -> None:
-        self.equity = equity
-        if equity > self.peak:
-            self.peak = equity
-
-    def _roll_day(self, now_ns: int) -> None:
-        day = now_ns // DAY_NS
-        if day != self._day:
-            self._day = day
-            self._day_start = self.equity
-
-    def _check_levels(self, now_ns: int, reason: str) -> None:
-        for name in (DAILY_LOSS, DRAWDOWN, ONE_LEGGED):
-            self._check_level(name, now_ns, reason)
-
     # -- kill switch ----------------------------------------------------------------------------
     def kill(self, reason: str, actor: str = "operator", now_ns: int | None = None) -> list[str]:
         """Stop everything: every new intent is refused until :meth:`resume`. Returns the ids
@@ -405,13 +220,6 @@ class RiskManager:
     @property
     def open_orders(self) -> list[str]:
         return sorted(self.exposure.open_orders)
-
-    # -- reporting ------------------------------------------------------------------------------
-    def _emit(self, actor: str, action: str, reason: str, now_ns: int, detail: dict[str, Any]) -> None:
-        ev = AuditEvent(actor, action, reason, now_ns, detail)
-        self.events.append(ev)
-        for fn in self.on_audit:
-            fn(ev)
 
     def summary(self) -> dict[str, Any]:
         """The ``risk`` section of the run summary."""
