@@ -15,7 +15,7 @@ import os
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -164,20 +164,24 @@ class Tokens:
         """Use a refresh token once: its successor pair; reuse revokes its family."""
         c = self.decode(refresh_token, REFRESH)
         now = _now()
-        with self.db.begin() as conn:
+        reused = False
+        with self.db.begin() as conn:  # committed before any refusal: a reuse must stay revoked
             row = conn.execute(select(RefreshToken).where(RefreshToken.jti == c.jti)).first()
             if row is None:
                 raise TokenError("refresh token unknown (issued by another database?)")
             if row.used_at is not None or row.revoked_at is not None:
                 conn.execute(update(RefreshToken).where(RefreshToken.family == row.family,
                                                         RefreshToken.revoked_at.is_(None)).values(revoked_at=now))
-                raise TokenError("refresh token already used or revoked; its session is now revoked (log in again)")
-            done = conn.execute(update(RefreshToken).where(RefreshToken.jti == c.jti, RefreshToken.used_at.is_(None))
-                                .values(used_at=now))
-            if done.rowcount != 1:  # a concurrent refresh won the race
-                raise TokenError("refresh token already used")
+                reused = True
+            else:
+                done = conn.execute(update(RefreshToken)
+                                    .where(RefreshToken.jti == c.jti, RefreshToken.used_at.is_(None))
+                                    .values(used_at=now))
+                reused = done.rowcount != 1  # a concurrent refresh won the race
             user = conn.execute(select(User.role, User.disabled, User.tokens_after)
                                 .where(User.username == c.sub)).first()
+        if reused:
+            raise TokenError("refresh token already used or revoked; its session is now revoked (log in again)")
         self._check_user(user, c)
         return self.issue(c.sub, user.role, row.family)  # type: ignore[union-attr]
 
@@ -228,6 +232,3 @@ class Tokens:
         if after is not None and c.iat < int(after.timestamp()):
             raise TokenError("token issued before the password was changed; log in again")
 
-
-def expires_at(seconds: int) -> datetime:
-    return _now() + timedelta(seconds=seconds)

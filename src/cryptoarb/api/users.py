@@ -25,8 +25,24 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # argon2 hashes anything, but nobody needs more; a bound on login work
 
-_hasher = PasswordHasher()
-_DUMMY = _hasher.hash(secrets.token_urlsafe(16))
+_hasher = PasswordHasher()  # argon2id, argon2-cffi's defaults (RFC 9106 low-memory profile)
+_dummies: dict[int, str] = {}
+
+
+def use_hasher(hasher: PasswordHasher) -> PasswordHasher:
+    """Hash new passwords with ``hasher`` (the previous one is returned). Tests use cheaper
+    parameters; stored hashes keep verifying, argon2 hashes carry their own parameters."""
+    global _hasher
+    old, _hasher = _hasher, hasher
+    return old
+
+
+def _dummy() -> str:
+    """A hash made with the current parameters: what an unknown user's login is checked against."""
+    h = _dummies.get(id(_hasher))
+    if h is None:
+        h = _dummies[id(_hasher)] = _hasher.hash(secrets.token_urlsafe(16))
+    return h
 
 
 class UserError(ValueError):
@@ -106,7 +122,7 @@ def verify(db: Engine, name: str, password: str) -> UserInfo | None:
     """The user when ``password`` is theirs (and they are enabled), else None."""
     with db.connect() as conn:
         row = conn.execute(select(User).where(User.username == name)).first() if NAME.match(name) else None
-    digest = row.password_hash if row is not None else _DUMMY
+    digest = row.password_hash if row is not None else _dummy()
     try:
         _hasher.verify(digest, password[:MAX_PASSWORD])
     except (VerifyMismatchError, VerificationError, InvalidHashError):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import contextlib
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cryptoarb.cli.common import ConfigOpt, DbOpt, _settings, app, console, err, fail, warn
+from cryptoarb.cli.common import ConfigOpt, DbOpt, _settings, app, console, fail, warn
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -121,10 +120,8 @@ def stop_beside(started: tuple[ApiThread, Any, str] | None) -> None:
     if admin:
         from cryptoarb.api.users import UserError, remove_user
 
-        try:
+        with contextlib.suppress(UserError):  # already removed by hand
             remove_user(server.ctx.db, admin)
-        except UserError:
-            pass
     server.stop()
 
 

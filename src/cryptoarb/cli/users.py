@@ -23,7 +23,7 @@ def _db(config: ConfigOpt, db: DbOpt):  # type: ignore[no-untyped-def]
 @user_app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="User name")],
-    role: Annotated[str, typer.Option("--role", help="admin (may kill/resume and change settings) or viewer")] = "viewer",
+    role: Annotated[str, typer.Option("--role", help="admin (kill/resume, settings) or viewer")] = "viewer",
     config: ConfigOpt = None,
     db: DbOpt = None,
 ) -> None:

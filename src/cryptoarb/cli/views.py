@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -113,7 +113,8 @@ def venues_cmd(as_json: JsonOpt = False,
     catalog = build_catalog(_settings(config, None, True))
     native = native_venues()
     known = set(catalog.venues())
-    rows = [{"venue": v, "path": "native", "markets": catalog.symbols(v) if v in known else []} for v in native]
+    rows: list[dict[str, Any]] = [{"venue": v, "path": "native", "markets": catalog.symbols(v) if v in known else []}
+                                  for v in native]
     rows += [{"venue": v, "path": "ccxt", "markets": []} for v in ccxt_pro_venues() if v not in native]
     if as_json:
         console.print_json(json.dumps(rows))
