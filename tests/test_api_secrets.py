@@ -19,8 +19,8 @@ from cryptoarb.storage.writer import StorageWriter
 from tests.api_support import (
     PASSWORD,
     SECRET,
-    Pumper,
     PgSchema,
+    Pumper,
     add_users,
     cheap_argon2,  # noqa: F401  (autouse fixture)
     make_api,

@@ -79,7 +79,8 @@ def trades_cmd(config: ConfigOpt = None, db: DbOpt = None,
         raise typer.Exit(EXIT_NOTHING)
     title = f"trades of run {run}" if run else "trades"
     t = Table(title=f"{title} ({len(items)} of {total}, newest first; PnL and fees in the quote currency)")
-    cols = ("id", "group", "status", "expected", "realised", "gap", "fees", "qty", "unhedged", "created (UTC)")
+    cols: tuple[str, ...] = ("id", "group", "status", "expected", "realised", "gap", "fees", "qty", "unhedged",
+                             "created (UTC)")
     if not run:
         cols = ("run", *cols)
     for col in cols:
