@@ -63,7 +63,7 @@ async def _rest_load(url: str, token: str, rate: float, duration: float, conns: 
     errors = 0
     t0 = time.perf_counter() + 0.3
 
-    async def worker() -> None:
+    async def worker(closed: bool = False) -> None:
         nonlocal errors
         reader, writer = await asyncio.open_connection(u.hostname, u.port)
         try:
@@ -71,6 +71,8 @@ async def _rest_load(url: str, token: str, rate: float, duration: float, conns: 
                 i, due = await queue.get()
                 if i < 0:
                     return
+                if closed:
+                    due = time.perf_counter()
                 writer.write(reqs[i % len(reqs)])
                 head = await reader.readuntil(b"\r\n\r\n")
                 status = int(head.split(b" ", 2)[1])
@@ -83,6 +85,18 @@ async def _rest_load(url: str, token: str, rate: float, duration: float, conns: 
         finally:
             writer.close()
 
+    if rate <= 0:  # closed loop: one connection, one request after the other (the service time)
+        queue = asyncio.Queue()
+        n = int(duration)
+        for i in range(n):
+            queue.put_nowait((i, 0.0))
+        queue.put_nowait((-1, 0.0))
+        t0 = time.perf_counter()
+        w = asyncio.ensure_future(worker(closed=True))
+        await w
+        took = time.perf_counter() - t0
+        return {"requests": n, "errors": errors, "rate": n / took, "p50_ms": pct(lat, 0.5),
+                "p99_ms": pct(lat, 0.99), "max_ms": max(lat) if lat else None}
     workers = [asyncio.ensure_future(worker()) for _ in range(conns)]
     for i in range(n):  # each request is put on the queue at its due time (open loop)
         due = t0 + i / rate
@@ -172,6 +186,8 @@ def _serve(settings: Any, db: Any, link: Any = None) -> tuple[Any, str]:
 
 
 def rest_part(duration: float, rate: float, tmp: Path) -> dict[str, Any]:
+    """Open-loop load at ``rate`` for ``duration`` s, after a closed-loop pass (1,000 requests one
+    after the other on one connection: the service time with nothing queued)."""
     from cryptoarb.demo.run import build_demo
     from cryptoarb.storage.db import connect
     from cryptoarb.storage.writer import StorageWriter
@@ -185,9 +201,12 @@ def rest_part(duration: float, rate: float, tmp: Path) -> dict[str, Any]:
     w.close()
     srv, tok = _serve(_settings({"url": url}), db)
     try:
+        p = _spawn("rest", srv.url, tok, "0", "1000")
+        closed = json.loads(p.communicate(timeout=300)[0])
         p = _spawn("rest", srv.url, tok, str(rate), str(duration))
-        out, _ = p.communicate(timeout=duration + 120)
-        return json.loads(out)  # type: ignore[no-any-return]
+        out = json.loads(p.communicate(timeout=duration + 120)[0])
+        out["closed_loop"] = closed
+        return out  # type: ignore[no-any-return]
     finally:
         srv.stop()
 
@@ -261,6 +280,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if a.only in (None, "rest"):
             result["rest"] = r = rest_part(a.duration, a.rate, Path(tmp))
+            c = r["closed_loop"]
+            print(f"REST one request at a time ({c['requests']}, {c['rate']:.0f} req/s): p50 {c['p50_ms']:.2f} ms, "
+                  f"p99 {c['p99_ms']:.2f} ms", flush=True)
             print(f"REST at {r['rate']:.0f} req/s ({r['requests']} requests, {r['errors']} errors): "
                   f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, max {r['max_ms']:.1f} ms", flush=True)
     if a.only in (None, "engine"):
