@@ -368,9 +368,10 @@ def test_bad_checksum_invalidates_and_resubscribes_for_a_fresh_snapshot() -> Non
         v.stop()
 
 
-def test_bybit_refuses_mixed_categories_in_one_run() -> None:
+def test_bybit_plans_every_category_in_one_run() -> None:
+    """Spot and perpetuals share their ids and topic names on per-category endpoints: one run
+    follows both, one connection per category (tests/test_bybit_categories.py streams them)."""
     from cryptoarb.core.instruments import Fees, Instrument, Kind
-    from cryptoarb.live.markets import MarketError
     from cryptoarb.live.runner import plan
     from cryptoarb.venues.catalog import Catalog
 
@@ -379,7 +380,7 @@ def test_bybit_refuses_mixed_categories_in_one_run() -> None:
     cat.add(Instrument("bybit", "BTC/USDT:USDT", "BTC", "USDT", Kind.LINEAR, 0.1, 0.001, 5.0, 1.0, Fees(0.00055),
                        "BTCUSDT"))
     settings = load_settings(storage={"enabled": False})
-    with pytest.raises(MarketError, match="one market category per run"):
-        asyncio.run(plan(settings, cat, ["bybit"], ["BTC/USDT", "BTC/USDT:USDT"]))
+    both = asyncio.run(plan(settings, cat, ["bybit"], ["BTC/USDT", "BTC/USDT:USDT"]))
+    assert [i.symbol for i in both.instruments["bybit"]] == ["BTC/USDT", "BTC/USDT:USDT"]
     lp = asyncio.run(plan(settings, cat, ["bybit"], ["BTC/USDT:USDT"]))
     assert lp.paths["bybit"] == "native"

@@ -392,10 +392,11 @@ def test_live_description() -> None:
         BitgetHandler("okx", cat, lambda b, n: None)
 
 
-def test_coin_margined_contracts_are_refused_for_live_runs() -> None:
+def test_coin_margined_contracts_are_base_sized_and_accepted_for_live_runs() -> None:
     """ccxt describes Bitget's COIN-FUTURES as inverse with contractSize 1, but their sizes are in
-    the base coin (ccxt's own position parsing divides the base amount by that size): the inverse
-    conversion would be wrong by a factor of the price, so a live run refuses them with the reason."""
+    the base coin (ccxt's own position parsing reads the size as the base amount): a Bitget inverse
+    instrument is base-sized by the venue's rule and a live run takes it; one explicitly modelled
+    as quote-valued contracts would be misstated by a factor of the price and is refused."""
     from cryptoarb.core.instruments import Fees, Instrument
 
     spot = Instrument("bitget", "BTC/USDT", "BTC", "USDT", Kind.SPOT, 0.01, 1e-6, 0.0, 1.0, Fees(0.001), "BTCUSDT")
@@ -403,6 +404,10 @@ def test_coin_margined_contracts_are_refused_for_live_runs() -> None:
                       "BTCUSDT")
     coin = Instrument("bitget", "BTC/USD:BTC", "BTC", "USD", Kind.INVERSE, 0.1, 0.001, 0.0, 1.0, Fees(0.0006),
                       "BTCUSD")
-    BitgetHandler.check_instruments([spot, perp])
+    assert coin.base_sized and not coin.quote_contracts and not perp.base_sized
+    assert coin.base_qty(0.25, 60_000.0) == 0.25  # 0.25 BTC at any price, not 0.25 USD / price
+    BitgetHandler.check_instruments([spot, perp, coin])
+    misread = Instrument("bitget", "BTC/USD:BTC", "BTC", "USD", Kind.INVERSE, 0.1, 0.001, 0.0, 1.0, Fees(0.0006),
+                         "BTCUSD", base_sized=False)
     with pytest.raises(ValueError, match=r"BTC/USD:BTC\) are sized in the base coin"):
-        BitgetHandler.check_instruments([spot, coin])
+        BitgetHandler.check_instruments([spot, misread])

@@ -46,6 +46,7 @@ def demo(
     printed, exit code 130.
     """
     from cryptoarb.cli.api import start_beside, stop_beside
+    from cryptoarb.cli.risk import engine_control
     from cryptoarb.demo.run import build_demo, demo_settings, print_summary
     from cryptoarb.stopping import stop_on_signals
     from cryptoarb.venues.simulated import SIM_VENUES
@@ -60,8 +61,9 @@ def demo(
             if api:  # a busy default port is a warning (the demo runs anyway); a chosen one is an error
                 started = start_beside(d.engine, settings, "demo", api_host, api_port, dev=True,
                                        paths=dict.fromkeys(SIM_VENUES, "simulated"), required=api_port is not None)
-            summary = d.run(duration, live=not no_live, speed=speed, console=console, stop=stop,
-                            tick=started[1].pump if started else None)
+            with engine_control(d.engine, settings):  # arb kill / SIGUSR1, arb resume / SIGUSR2, alerts
+                summary = d.run(duration, live=not no_live, speed=speed, console=console, stop=stop,
+                                tick=started[1].pump if started else None)
         finally:
             stop_beside(started)
             _close_sink(sink, settings.storage.url)

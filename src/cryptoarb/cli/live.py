@@ -139,6 +139,7 @@ def _run_live(
 
     from rich.live import Live
 
+    from cryptoarb.cli.risk import engine_control
     from cryptoarb.demo.run import print_summary
     from cryptoarb.demo.view import DemoView
     from cryptoarb.dex.errors import DexError
@@ -174,19 +175,21 @@ def _run_live(
     pump = beside[1].pump if beside is not None else None
     started = time.monotonic()
     try:
-        if no_view:
-            asyncio.run(run_feeds(engine, feeds, duration, services=services, signalled=signalled, on_refresh=pump))
-        else:
-            with Live(render(), console=console, refresh_per_second=4, transient=False) as lv:
-                def refresh() -> None:
-                    lv.update(render())
-                    if pump is not None:
-                        pump()
+        with engine_control(engine, settings):  # arb kill / SIGUSR1, arb resume / SIGUSR2, alerts
+            if no_view:
+                asyncio.run(run_feeds(engine, feeds, duration, services=services, signalled=signalled,
+                                      on_refresh=pump))
+            else:
+                with Live(render(), console=console, refresh_per_second=4, transient=False) as lv:
+                    def refresh() -> None:
+                        lv.update(render())
+                        if pump is not None:
+                            pump()
 
-                asyncio.run(run_feeds(engine, feeds, duration, on_refresh=refresh,
-                                      services=services, signalled=signalled))
-            if not console.is_terminal:
-                console.line()  # the last frame ends without a newline off a tty
+                    asyncio.run(run_feeds(engine, feeds, duration, on_refresh=refresh,
+                                          services=services, signalled=signalled))
+                if not console.is_terminal:
+                    console.line()  # the last frame ends without a newline off a tty
     except FeedError as e:
         fail(str(e))
     except DexError as e:

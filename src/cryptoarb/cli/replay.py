@@ -52,6 +52,7 @@ def replay(
     (stopped between two messages, storage flushed, run closed, partial summary printed and
     written).
     """
+    from cryptoarb.cli.risk import engine_control
     from cryptoarb.engine.engine import Engine
     from cryptoarb.replay.reader import CaptureError, LineStats, parse_sources, total_bytes
     from cryptoarb.replay.run import ReplayError, nothing_built
@@ -74,7 +75,7 @@ def replay(
             err.print(f"[dim]replaying {sum(len(s.paths) for s in srcs)} file(s), "
                       f"{total_bytes(srcs) / 1e6:,.1f} MB (Ctrl-C stops cleanly)[/]", highlight=False)
         try:
-            with Progress(
+            with engine_control(engine, settings), Progress(
                 SpinnerColumn(), TextColumn("[bold]replay"), BarColumn(), TaskProgressColumn(),
                 TextColumn("{task.fields[n]:,} messages"), TimeElapsedColumn(), TextColumn("ETA"),
                 TimeRemainingColumn(), console=err, disable=quiet, transient=True,

@@ -6,7 +6,10 @@ Booked the way venues book them:
   venue's rule says (:func:`fee_asset`; most venues take it from the asset received).
 * **Derivatives** (linear and inverse) are margin-style: the position carries quantity and entry
   value, and the wallet (settlement currency) moves only by realised PnL when a position is
-  reduced, and by fees. An inverse contract's PnL is ``qty x cs x (1/entry - 1/exit)`` in base.
+  reduced, and by fees. An inverse contract's PnL is ``qty x cs x (1/entry - 1/exit)`` in base;
+  a base-sized one's (Bitget COIN-FUTURES, ``Instrument.base_sized``) is the linear PnL in quote
+  divided by the exit price: ``qty x cs x (exit - entry) / exit`` in base, the same thing with the
+  quote notional ``qty x cs x entry`` fixed when the position opened.
 
 Every fill is also booked in the run's :class:`~cryptoarb.core.pnl.PnlLedger`, which values it
 in the valuation currency and says how much PnL the fill *realised* (closed); the rest of the
@@ -52,9 +55,9 @@ def fill_fee(inst: Instrument, side: str, qty: Decimal, price: Decimal, rate: De
     """The taker fee of one fill and its currency: ``rate`` x the fill's value in that currency."""
     ccy = fee_asset(inst, side)
     cs = Decimal(repr(inst.contract_size))
-    if inst.kind is Kind.INVERSE:
+    if inst.quote_contracts:
         return qty * cs / price * rate, ccy
-    if inst.kind is Kind.SPOT and ccy == inst.base:
+    if ccy == inst.base:  # spot fee taken in base, or a base-sized inverse contract's (settled in base)
         return qty * cs * rate, ccy
     return qty * cs * price * rate, ccy
 
@@ -72,17 +75,18 @@ def spot_need(inst: Instrument, side: str, qty: Decimal, limit: Decimal, rate: D
 def base_qty(inst: Instrument, qty: Decimal, price: Decimal) -> Decimal:
     """A native fill quantity in base currency, exactly."""
     cs = Decimal(repr(inst.contract_size))
-    if inst.kind is Kind.INVERSE:
+    if inst.quote_contracts:
         return qty * cs / price
     return qty * cs
 
 
 def contract_value(inst: Instrument, qty: Decimal, price: Decimal) -> Decimal:
-    """Signed value of ``qty`` contracts at ``price`` in the settlement currency, the quantity
-    whose change is a position's PnL: ``qty x cs x price`` (linear), ``-qty x cs / price``
+    """Signed value of ``qty`` contracts at ``price``, the quantity whose change is a position's
+    PnL: ``qty x cs x price`` in quote (linear, and base-sized inverse, whose PnL is then
+    converted to base at the exit price: :class:`Position`), ``-qty x cs / price`` in base
     (inverse: a long gains BTC when the USD price rises)."""
     cs = Decimal(repr(inst.contract_size))
-    if inst.kind is Kind.INVERSE:
+    if inst.quote_contracts:
         return -qty * cs / price
     return qty * cs * price
 
@@ -93,7 +97,9 @@ class Position:
 
     inst: Instrument
     qty: Decimal = ZERO
-    cost: Decimal = ZERO  # sum of contract_value(q, entry price) over the open quantity
+    # sum of contract_value(q, entry price) over the open quantity: settlement currency, except
+    # for a base-sized inverse contract (quote: the notional the position opened with)
+    cost: Decimal = ZERO
 
     def apply(self, dq: Decimal, price: Decimal) -> Decimal:
         """Add ``dq`` contracts (signed) at ``price``; returns the PnL realised, in settlement currency."""
@@ -105,6 +111,8 @@ class Position:
         closing = -dq if abs(dq) <= abs(qty) else qty  # same sign as qty
         released = self.cost if closing == qty else self.cost * closing / qty
         realised = contract_value(self.inst, closing, price) - released
+        if self.inst.base_sized:  # quote PnL, paid in the base coin at the exit price
+            realised /= price
         self.qty = qty - closing
         self.cost -= released
         rest = dq + closing
@@ -117,13 +125,14 @@ class Position:
         """Open PnL at ``mark``, in settlement currency."""
         if not self.qty or not mark:
             return ZERO
-        return contract_value(self.inst, self.qty, mark) - self.cost
+        upnl = contract_value(self.inst, self.qty, mark) - self.cost
+        return upnl / mark if self.inst.base_sized else upnl
 
     def entry_price(self) -> Decimal:
         if not self.qty or not self.cost:
             return ZERO
         cs = Decimal(repr(self.inst.contract_size))
-        if self.inst.kind is Kind.INVERSE:
+        if self.inst.quote_contracts:
             return -self.qty * cs / self.cost
         return self.cost / (self.qty * cs)
 

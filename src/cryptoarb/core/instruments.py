@@ -18,7 +18,14 @@ FEE_SIDES = ("", "get", "give", "quote", "base")
 class Kind(StrEnum):
     SPOT = "spot"
     LINEAR = "linear"  # perpetual/future margined and settled in the quote currency
-    INVERSE = "inverse"  # margined and settled in the base currency, sized in quote-valued contracts
+    INVERSE = "inverse"  # margined and settled in the base currency (coin-margined)
+
+
+#: Venues whose coin-margined (inverse) contracts are sized in the base coin rather than in
+#: quote-valued contracts. Bitget's COIN-FUTURES (BTC/USD:BTC): orders, positions and book sizes are
+#: BTC; ccxt still says ``inverse`` with ``contractSize`` 1, and its own ``bitget.parse_position``
+#: reads the size as the base amount (``contracts = total / contractSize``, notional = total x price).
+BASE_SIZED_INVERSE = frozenset({"bitget"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +46,11 @@ class Instrument:
 
     ``lot_size`` is in the instrument's own quantity unit: base currency for spot and linear
     contracts, contracts for inverse ones (each worth ``contract_size`` units of quote).
+
+    ``base_sized`` (inverse only): the contract is sized in the base coin (``contract_size`` base
+    units per unit of quantity, like a linear one) but margined and settled in the base coin, its
+    PnL the linear PnL in quote converted at the exit price (Bitget: "(exit - entry) x size /
+    price of the margin coin"). ``None`` = the venue's rule (:data:`BASE_SIZED_INVERSE`).
     """
 
     venue: str
@@ -55,6 +67,7 @@ class Instrument:
     # which asset a spot fee is taken in, named the ccxt way ("get": the asset received, "give":
     # the asset paid, "quote", "base"); "" = the venue's rule (core.accounting.VENUE_FEE_SIDE)
     fee_side: str = ""
+    base_sized: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("tick_size", "lot_size", "contract_size"):
@@ -67,6 +80,10 @@ class Instrument:
         expected_settle = {Kind.SPOT: None, Kind.LINEAR: self.quote, Kind.INVERSE: self.base}[self.kind]
         if expected_settle is not None and ":" not in self.symbol:
             raise ValueError(f"{self.key}: a {self.kind.value} contract needs a ccxt symbol with ':SETTLE'")
+        if self.base_sized is None:  # frozen: set once, here
+            object.__setattr__(self, "base_sized", self.kind is Kind.INVERSE and self.venue in BASE_SIZED_INVERSE)
+        elif self.base_sized and self.kind is not Kind.INVERSE:
+            raise ValueError(f"{self.key}: only an inverse contract can be base_sized (spot and linear are by nature)")
 
     @property
     def key(self) -> str:
@@ -81,15 +98,21 @@ class Instrument:
     def inverse(self) -> bool:
         return self.kind is Kind.INVERSE
 
+    @property
+    def quote_contracts(self) -> bool:
+        """Sized in contracts worth a fixed quote amount (a classic inverse contract): its base
+        quantity depends on the price. False for spot, linear and base-sized inverse contracts."""
+        return self.kind is Kind.INVERSE and not self.base_sized
+
     def base_qty(self, qty: float, price: float) -> float:
         """Book quantity at ``price`` expressed in base currency."""
-        if self.kind is Kind.INVERSE:
+        if self.quote_contracts:
             return qty * self.contract_size / price
         return qty * self.contract_size
 
     def native_qty(self, base_qty: float, price: float) -> float:
         """Inverse of :meth:`base_qty`."""
-        if self.kind is Kind.INVERSE:
+        if self.quote_contracts:
             return base_qty * price / self.contract_size
         return base_qty / self.contract_size
 

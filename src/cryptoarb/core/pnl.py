@@ -185,16 +185,17 @@ def snapshot(
             unrealised += upnl * s_px
             if not pos.qty:
                 continue
-            if inst.kind is Kind.INVERSE:
+            if inst.quote_contracts:
                 base = -pos.cost  # d(equity)/d(price) of an inverse position, in base units
+                value = pos.qty * Decimal(repr(inst.contract_size))  # its quote notional
             else:
+                # linear, and base-sized inverse: its PnL in base is (qty x cs x mark - cost) / mark,
+                # worth qty x cs x mark - cost in quote: d(equity)/d(price) = qty x cs
                 base = pos.qty * Decimal(repr(inst.contract_size))
-                if inst.settle not in cash:
+                if inst.settle not in cash and inst.kind is not Kind.INVERSE:
                     net[inst.settle] = net.get(inst.settle, ZERO) + upnl
+                value = contract_value(inst, pos.qty, mark)
             net[inst.base] = net.get(inst.base, ZERO) + base
-            value = contract_value(inst, pos.qty, mark) if inst.kind is not Kind.INVERSE else pos.qty * Decimal(
-                repr(inst.contract_size)
-            )
             rows.append(ExposureRow(inst.venue, inst.symbol, "position", float(pos.qty), float(mark),
                                     float(value * (ONE if inst.kind is Kind.INVERSE else s_px)),
                                     float(upnl * s_px)))

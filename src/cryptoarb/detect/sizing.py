@@ -53,7 +53,7 @@ class Leg:
         self.fp = fp
         self.buy_mult = 1.0 + inst.fees.taker
         self.sell_mult = 1.0 - inst.fees.taker
-        self.inverse = inst.kind is Kind.INVERSE
+        self.inverse = inst.quote_contracts  # sized in quote-valued contracts (base-sized inverse: not)
         self.spot = inst.kind is Kind.SPOT
         self.fee = dec(inst.fees.taker)
         # what a spot venue locks: a buy's quote per unit of limit price, a sell's base per unit,

@@ -135,6 +135,12 @@ class Engine:
         self.executor.on_order.append(self.risk.on_order)
         self.executor.on_trade.append(self.risk.on_trade)
         self._risk_due_ns = 0  # next kill-file / feed-age poll (event time, once per second)
+        #: kill / resume asked for from outside the event loop (a signal handler): handled at the
+        #: start of the next message or tick, before it can produce an intent
+        self._requests: list[tuple[str, str, str]] = []
+        #: called with the ids of the open orders to cancel whenever the kill switch is set
+        #: (live execution cancels them at the venue; paper orders are IOC, already gone)
+        self.on_kill: list[Callable[[list[str]], None]] = []
         self._feed_seen: dict[str, int] = {}
         if sink is not None:
             self.executor.on_order.append(sink.order)
@@ -331,6 +337,12 @@ class Engine:
                 request = killswitch.read_kill(path)
                 if request is not None:
                     self.kill(request[1], request[0], now_ns)
+        while self._requests:
+            what, actor, reason = self._requests.pop(0)
+            if what == "kill":
+                self.kill(reason, actor, now_ns)
+            else:
+                risk.resume(actor, reason, now_ns)
         seen = self._feed_seen
         for book in self.books.values():
             if book.valid:
@@ -343,7 +355,19 @@ class Engine:
         """Stop every new intent now; the ids of the open orders to cancel. Paper orders are
         immediate-or-cancel and already at their venue, so in paper mode nothing is left to
         cancel by the time they are known: the list goes into the audit row."""
-        return self.risk.kill(reason, actor, self.clock_ns if now_ns is None else now_ns)
+        ids = self.risk.kill(reason, actor, self.clock_ns if now_ns is None else now_ns)
+        for fn in self.on_kill:
+            fn(ids)
+        return ids
+
+    def request(self, what: str, actor: str, reason: str) -> None:
+        """Ask for a kill (``what="kill"``) or a resume from outside the event loop -- safe in a
+        signal handler (an append and an assignment): done at the start of the next message or
+        tick, so no intent of that message escapes a kill."""
+        if what not in ("kill", "resume"):
+            raise ValueError(f"request must be 'kill' or 'resume', not {what!r}")
+        self._requests.append((what, actor, reason))
+        self._risk_due_ns = 0
 
     def resume(self, actor: str = "operator", reason: str = "resume by command") -> bool:
         """Lift the kill switch (explicit command only); False when it was not on."""

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -86,7 +86,7 @@ class VenueFeed:
         venue: str,
         insts: list[Instrument],
         *,
-        url: str | None = None,
+        url: str | Mapping[str, str] | None = None,
         rest: SnapshotSource | None = None,
         stale_after: float | None = None,
         backoff: Backoff | None = None,
@@ -101,7 +101,9 @@ class VenueFeed:
         self.handler = engine.handler(venue)
         self.handler.request_snapshot = self._request_snapshot
         self.handler.on_reject = self._on_reject
-        self.url = url  # an override for every connection; None: the handler's endpoint(s)
+        # an override of every connection's URL, or of each endpoint's (venue endpoint -> URL:
+        # a local venue serving several endpoints); None: the handler's endpoint(s)
+        self.url = url
         self.rest: SnapshotSource | None = rest
         if rest is None and self.handler.rest_snapshot:
             self.rest = CcxtRest(venue)
@@ -134,17 +136,30 @@ class VenueFeed:
 
     # -- running -----------------------------------------------------------------------
     def connections(self) -> list[tuple[str, list[Instrument]]]:
-        """The connections to open: markets grouped by endpoint, split by the venue's
-        symbols-per-connection limit."""
+        """The connections to open: markets grouped by endpoint (never two endpoints on one
+        connection, even with a URL override), split by the venue's symbols-per-connection limit."""
         per = self.handler.max_symbols_per_connection
         by_url: dict[str, list[Instrument]] = {}
         for inst in self.insts:
-            by_url.setdefault(self.url or self.handler.url_for(inst), []).append(inst)
-        return [(url, insts[i : i + per]) for url, insts in by_url.items() for i in range(0, len(insts), per)]
+            by_url.setdefault(self.handler.url_for(inst), []).append(inst)
+        return [(self._target(url), insts[i : i + per]) for url, insts in by_url.items()
+                for i in range(0, len(insts), per)]
+
+    def _target(self, endpoint: str) -> str:
+        if self.url is None:
+            return endpoint
+        if isinstance(self.url, str):
+            return self.url
+        try:
+            return self.url[endpoint]
+        except KeyError:
+            raise FeedError(f"{self.venue}: no URL given for the endpoint {endpoint}") from None
 
     async def run(self, stop: asyncio.Event) -> None:
         conns = self.connections()
         self.handlers = [self.handler if n == 0 else self.handler.for_connection() for n in range(len(conns))]
+        for h, (_, chunk) in zip(self.handlers, conns, strict=True):
+            h.serve(chunk)
         self._owner = {inst.symbol: h for h, (_, chunk) in zip(self.handlers, conns, strict=True) for inst in chunk}
         try:
             await asyncio.gather(*(self._connection(url, chunk, h, stop)
@@ -167,7 +182,7 @@ class VenueFeed:
                 if pre is not None:  # e.g. a fresh KuCoin token (and endpoint) per connection
                     rest = self.rest if self.rest is not None else CcxtRest(self.venue)
                     handler.on_connect_response(await rest.native(*pre))
-                    url = self.url or handler.ws_url
+                    url = self._target(handler.ws_url) if self.url is not None else handler.ws_url
                 async with connect(
                     url, open_timeout=self.open_timeout, ping_interval=self.ws_ping_interval,
                     max_size=2**25, compression="deflate",

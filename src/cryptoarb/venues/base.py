@@ -14,14 +14,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from cryptoarb.core.book import EMPTY, INVALID, SYNCING, VALID, BadBook, Level, OrderBook
+from cryptoarb.core.book import EMPTY, INVALID, SYNCING, VALID, Level, OrderBook
 from cryptoarb.core.events import BookStateChange
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.venues.catalog import Catalog, UnknownInstrument
+from cryptoarb.venues.faults import Faults, RejectCallback
 from cryptoarb.venues.sync import (
     BAD,
     DEPTH,
-    MALFORMED,
     OTHER,
     QUOTE,
     SNAPSHOT,
@@ -48,12 +48,11 @@ __all__ = [
 ]
 
 BookCallback = Callable[[OrderBook, int], None]
-#: ``(handler, instrument or None, the venue's market id or "", reason, retry)``: a refused subscription
-RejectCallback = Callable[["Handler", Instrument | None, str, str, bool], None]
 EventCallback = Callable[[Any], None]
 SnapshotRequest = Callable[[Instrument], None]
 
-class Handler:
+
+class Handler(Faults):
     """Base class of every streaming venue handler: the contract the engine and feeds rely on.
 
     A subclass is one module per exchange (``venues/<exchange>.py``). It must:
@@ -70,8 +69,9 @@ class Handler:
 
     The constructor is shared: ``venues``/``refusal`` say which ids a subclass serves, ``_setup``
     makes its own state. So are the steps on a book (``_buffer``, ``_apply_diff``, ``_stamp``,
-    ``_loaded``, ``_now_valid``, ``_checksum_ok``); venues with in-stream snapshots re-subscribe
-    through :class:`ResubscribingHandler`.
+    ``_loaded``, ``_now_valid``), and the fault-handling steps of its base :class:`Faults`
+    (``venues/faults.py``: ``_rejected``, ``_stale``, ``_checksum_ok``, what a bad message does);
+    venues with in-stream snapshots re-subscribe through :class:`ResubscribingHandler`.
     """
 
     venue: str = ""
@@ -207,6 +207,11 @@ class Handler:
         """The endpoint streaming ``inst`` (venues with one URL per market category override)."""
         return self.ws_url
 
+    def serve(self, insts: list[Instrument]) -> None:
+        """The markets of this handler's connection (all from one endpoint, ``url_for``), told by
+        the live feed before it connects. A handler whose routing depends on the endpoint sets
+        it here (Bybit: one market category per endpoint, with identical topic names)."""
+
     def unify(self, native: str) -> str:
         """The ccxt unified symbol of a venue market id (used with ``discover``)."""
         raise UnknownInstrument(f"cannot name {native!r} on {self.venue!r}")
@@ -326,86 +331,6 @@ class Handler:
             self._set_state(sync, VALID, reason, local_ns)
         if sync.book.valid:
             self.on_book(sync.book, local_ns)
-
-    def _rejected(self, native: str | None, reason: str, retry: bool = False, symbol: str = "") -> None:
-        """A subscription the venue refused (parsed from its error or acknowledgement): never
-        dropped silently. The market (``native`` id, or ccxt ``symbol``) is looked up; unless a
-        retry may still get it, its book turns invalid with the reason; ``on_reject`` reports it
-        (the live feed records it as a failure of the run, or subscribes again)."""
-        self.rejections += 1
-        inst = None
-        if symbol:
-            inst = next((i for i in self.catalog.all() if i.venue == self.venue and i.symbol == symbol), None)
-        elif native:
-            inst = self.catalog.find_native(self.venue, native)
-        if inst is not None and not retry:
-            self.refused(inst, reason)
-        if self.on_reject is not None:
-            self.on_reject(self, inst, native or symbol or "", reason, retry)
-
-    def refused(self, inst: Instrument, reason: str) -> None:
-        """The venue will not stream ``inst``: its book is invalid (with the reason) for good."""
-        sync = self.syncs.get(inst.symbol)
-        if sync is not None:
-            sync.buffer = []
-            self._set_state(sync, INVALID, f"subscription rejected: {reason}", 0)
-    def _stale(self, sync: BookSync, first: int, pending: Any, local_ns: int) -> None:
-        """A diff whose updates the book claims to hold already (its last id <= the book's).
-        A true duplicate starts no later than the last applied diff did; one that starts
-        after it means the last id applied was implausible (a corrupt, too large id would
-        otherwise freeze the book, every later diff skipped as old): a gap, and ``pending``
-        (this diff, when it may chain onto the next snapshot) is kept."""
-        if first > sync.first_id:
-            self._gap(sync, f"update {first} after the book's last update {sync.last_id}: implausible sequence",
-                      pending, local_ns)
-        else:
-            sync.stale_skipped += 1
-
-    def _message_error(self, e: Exception, local_ns: int) -> Exception:
-        """What a guarded entry point raises for ``e`` (see ``_guarded``), after resyncing the
-        books ``e`` says cannot be trusted; anything but a message's fault is raised as it is."""
-        if isinstance(e, MessageError):
-            return e
-        if isinstance(e, BadBook):
-            self._bad_book(e, local_ns)
-            return MessageError(str(e))
-        if isinstance(e, UnknownInstrument):
-            self.unroutable += 1
-            return UnroutableMessage(f"unroutable {self.venue} message: {e.args[0] if e.args else e}")
-        if isinstance(e, MALFORMED):
-            self._handler_error(local_ns, f"{type(e).__name__}: {e}")
-            return MessageError(f"malformed {self.venue} message ({type(e).__name__}: {e})")
-        return e
-
-    def _bad_book(self, e: BadBook, local_ns: int) -> None:
-        """An impossible level or a crossed book: the message is bad and the book resyncs (with
-        ``frames_span_books``, every book: the ones after it in the frame missed their change)."""
-        self.bad_messages += 1
-        self.bad_books += 1
-        sync = self.syncs.get(e.book.instrument.symbol)
-        if sync is not None and sync.book is e.book and not self.frames_span_books:
-            targets = [sync]
-        else:
-            targets = [s for s in self.syncs.values() if s is sync or s.book.state == VALID or s.buffer]
-        for s in targets:
-            self._gap(s, str(e), None, local_ns)
-
-    def _handler_error(self, local_ns: int, why: str) -> None:
-        """A message broke the handler midway: any book may hold part of it, all resync."""
-        self.errors += 1
-        self.bad_messages += 1
-        for sync in self.syncs.values():
-            if sync.book.state == VALID or sync.buffer:
-                self._gap(sync, f"malformed message: {why}", None, local_ns)
-
-    def _checksum_ok(self, sync: BookSync, got: int, expected: int, local_ns: int) -> bool:
-        """Count a checksum comparison; a mismatch means the book is wrong: a gap."""
-        if got == expected:
-            self.checksums_ok += 1
-            return True
-        self.checksum_failures += 1
-        self._gap(sync, f"checksum {got} != {expected}", None, local_ns)
-        return False
 
 
 class ResubscribingHandler(Handler):

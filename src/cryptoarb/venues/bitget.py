@@ -25,6 +25,9 @@ too; the checksum is then the only check. v1 trades (arrays) and tickers (``best
 A failed check makes the book invalid and queues ``unsubscribe`` + ``subscribe`` for that
 instrument in ``outbox`` (Bitget answers with a fresh snapshot).
 
+COIN-FUTURES (coin-margined, ``BTC/USD:BTC``) sizes are in the base coin, like the USDT-margined
+ones (``Instrument.base_sized``: the book holds BTC, PnL is settled in BTC at the exit price).
+
 Bitget names a spot market and a perpetual alike (``BTCUSDT``): books are routed by
 ``(instType, instId)``, and contracts are named ``BTCUSDT_UMCBL`` / ``BTCUSD_DMCBL`` /
 ``BTCPERP_CMCBL`` (Bitget's v1 contract ids) when an instrument has to be made up (``discover``).
@@ -139,14 +142,15 @@ class BitgetHandler(PushHandler):
 
     @classmethod
     def check_instruments(cls, insts: list[Instrument]) -> None:
-        """Bitget's coin-margined (COIN-FUTURES) contracts are sized in the base coin, not in
-        fixed quote-valued contracts (ccxt gives them ``contractSize`` 1 and ``inverse``): our
-        inverse model (n contracts x contract size in quote / price) would misstate their base
-        quantity by a factor of the price. Refused until modelled, never traded mis-sized."""
-        inverse = [i.symbol for i in insts if i.kind is Kind.INVERSE]
-        if inverse:
-            raise ValueError(f"bitget: coin-margined contracts ({', '.join(inverse)}) are sized in the base coin; "
-                             "not supported yet (USDT/USDC-margined perpetuals and spot are)")
+        """Bitget's coin-margined (COIN-FUTURES) contracts are sized in the base coin (book sizes,
+        orders and positions in BTC for BTC/USD:BTC), not in quote-valued contracts as ccxt's
+        ``inverse`` + ``contractSize`` 1 would suggest: an instrument must say so
+        (``Instrument.base_sized``, the default for this venue) or its quantities would be
+        misstated by a factor of the price."""
+        wrong = [i.symbol for i in insts if i.kind is Kind.INVERSE and not i.base_sized]
+        if wrong:
+            raise ValueError(f"bitget: coin-margined contracts ({', '.join(wrong)}) are sized in the base coin; "
+                             "their instruments must be base_sized")
 
     # -- naming ----------------------------------------------------------------------
     @staticmethod

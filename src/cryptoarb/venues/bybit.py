@@ -1,8 +1,9 @@
 """Bybit order books: the v5 public ``orderbook`` stream (``bybit``), and the legacy v2 ``orderBookL2_25``.
 
 **v5** (current API): topic ``orderbook.{depth}.{symbol}`` on
-``wss://stream.bybit.com/v5/public/{spot|linear|inverse}``, one URL per category, so one
-handler serves one category (``category``, ``url_for``). Bybit sends a ``snapshot`` on
+``wss://stream.bybit.com/v5/public/{spot|linear|inverse}``, one URL per category with identical
+topic names, so one handler serves one category (``category``, ``url_for``; the live feed opens a
+connection per category and tells each connection's handler its category, ``serve``). Bybit sends a ``snapshot`` on
 subscription, then ``delta`` frames with absolute quantities (0 deletes). ``data.u`` is the
 update id: each delta's ``u`` must be the previous ``u`` + 1, anything else is a gap (the
 book is invalid and re-subscribed: Bybit answers with a fresh snapshot). A snapshot always
@@ -155,14 +156,33 @@ class BybitHandler(ResubscribingHandler):
         self._req = 0
 
     # -- live ------------------------------------------------------------------------
-    @classmethod
-    def check_instruments(cls, insts: list[Instrument]) -> None:
-        """Each category streams on its own endpoint with identical topic names, and one handler
-        serves one category: mixing them in a run would misroute books."""
+    def serve(self, insts: list[Instrument]) -> None:
+        """The category of this handler's connection: each category streams on its own endpoint
+        with the same topic names (``orderbook.50.BTCUSDT`` is spot on one, the USDT perpetual on
+        another), so a connection's handler routes by its own category. A run follows spot,
+        linear and inverse markets at once: one connection (and handler) per category."""
         cats = sorted({_CATEGORY[i.kind] for i in insts})
         if len(cats) > 1:
-            raise ValueError(f"bybit: one market category per run, got {', '.join(cats)}; "
-                             "run spot and derivatives separately")
+            raise ValueError(f"bybit: one connection serves one category, got {', '.join(cats)}")
+        if cats and cats[0] != self.category:
+            self.category = cats[0]
+            self.ws_url = _WS[self.category]
+            self._routes.clear()
+            self._topics.clear()
+
+    def instrument_for(self, native: str) -> Instrument:
+        """The market of ``native`` in this handler's category: a spot market and a USDT
+        perpetual share their id (``BTCUSDT``), so the category decides, not the id alone."""
+        inst = self.catalog.find_native(self.venue, native)
+        if inst is not None and _CATEGORY[inst.kind] == self.category:
+            return inst
+        symbol = self.unify(native)
+        try:
+            return self.catalog.get(self.venue, symbol)
+        except UnknownInstrument as e:
+            if not self.discover:
+                raise UnknownInstrument(f"unknown {self.category} market {native!r}: {e}") from None
+        return self.catalog.provisional(self.venue, symbol, native)
 
     def url_for(self, inst: Instrument) -> str:
         """Each category has its own endpoint: the feed needs one connection per category."""
@@ -252,7 +272,8 @@ class BybitHandler(ResubscribingHandler):
                 # {"success":false,"ret_msg":"Invalid symbol :[orderbook.50.BTCXXX]","op":"subscribe"}
                 topics = [t for b in re.findall(r"\[([^\]]*)\]", f.ret_msg) for t in b.split(",") if t]
                 for topic in topics or [""]:
-                    self._rejected(topic.rsplit(".", 1)[-1] if topic else None, f"Bybit: {f.ret_msg}")
+                    native = topic.rsplit(".", 1)[-1] if topic else None
+                    self._rejected(native, f"Bybit: {f.ret_msg}", symbol=self._symbol_of(native))
                 return OTHER
             if not f.success:
                 self.bad_messages += 1
@@ -260,6 +281,15 @@ class BybitHandler(ResubscribingHandler):
             return OTHER
         self.bad_messages += 1
         raise MessageError("neither a topic frame nor an op reply")
+
+    def _symbol_of(self, native: str | None) -> str:
+        """The ccxt symbol of a refused market of this category ("" when it cannot be named)."""
+        if not native:
+            return ""
+        try:
+            return self.instrument_for(native).symbol
+        except UnknownInstrument:
+            return ""
 
     def _v5(self, sync: BookSync, kind: str, d: _Book, ts: int, local_ns: int) -> int:
         book = sync.book
