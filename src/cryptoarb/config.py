@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from cryptoarb.config_alerts import AlertsSettings as AlertsSettings  # re-exported: the [alerts] section
+from cryptoarb.config_api import ApiSettings
 from cryptoarb.config_check import ConfigError as ConfigError  # re-exported: callers import it from here
 from cryptoarb.config_check import check_env_names, describe, env_parse_error
 from cryptoarb.config_legrisk import LegRiskSettings as LegRiskSettings  # the [legrisk] section
@@ -311,6 +312,7 @@ class Settings(BaseSettings):
     alerts: AlertsSettings = Field(default_factory=lambda: AlertsSettings())
     legrisk: LegRiskSettings = Field(default_factory=lambda: LegRiskSettings())  # legs, inventory, fee currency
     trading: TradingSettings = Field(default_factory=lambda: TradingSettings())
+    api: ApiSettings = Field(default_factory=lambda: ApiSettings())
     instruments: list[InstrumentSpec] = Field(default_factory=list)
 
 

@@ -46,6 +46,7 @@ from cryptoarb.cli import live as _live  # noqa: E402, F401
 from cryptoarb.cli import ml as _ml  # noqa: E402, F401
 from cryptoarb.cli import risk as _risk  # noqa: E402, F401
 from cryptoarb.cli import inventory as _inventory  # noqa: E402, F401
+from cryptoarb.cli import api as _api, users as _users, views as _views  # noqa: E402, F401
 
 
 def main() -> None:

@@ -219,6 +219,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(SHORT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     disabled: Mapped[bool] = mapped_column(default=False)
+    # tokens issued before this moment are refused (a password change, a removal); 0005_api
+    tokens_after: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AuditLog(Base):
@@ -274,3 +276,4 @@ from cryptoarb.storage import journal_models as journal_models  # noqa: E402
 
 # the model lifecycle's own tables (spread samples, shadow tests) register on Base.metadata
 from cryptoarb.storage import models_ml as _models_ml  # noqa: E402, F401
+from cryptoarb.storage import models_api as _models_api  # noqa: E402, F401  (API token tables on Base)
