@@ -1,0 +1,140 @@
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
+import { ApiClient, ApiError, jwtClaims, rows, type Session } from './api';
+import { Stream, type StreamStatus } from './stream';
+import { initialState, reduce } from './live';
+import { modelLabel, normaliseBalances, normaliseRisk } from './normalise';
+import type { Opportunity, PnlPoint, Trade, Venue } from './types';
+import { Login } from './components/Login';
+import { SpreadCharts } from './components/SpreadCharts';
+import { Opportunities } from './components/Opportunities';
+import { Trades } from './components/Trades';
+import { PnlCurve } from './components/PnlCurve';
+import { Balances } from './components/Balances';
+import { Venues } from './components/Venues';
+import { RiskPanel } from './components/RiskPanel';
+
+const POLL_MS = 5000; // what the stream does not push (balances, PnL, venue details) is re-read this often
+
+export function streamUrl(loc: Pick<Location, 'protocol' | 'host'>, token: string): string {
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/api/stream?token=${encodeURIComponent(token)}`;
+}
+
+export function App({ api = new ApiClient() }: { api?: ApiClient }) {
+  const [session, setSession] = useState<Session | null>(null);
+  const [ready, setReady] = useState(false);
+
+  useEffect(() => {
+    api.onSessionEnd = () => setSession(null);
+    api
+      .resume()
+      .then(setSession)
+      .finally(() => setReady(true));
+  }, [api]);
+
+  const login = useCallback(
+    async (u: string, p: string) => {
+      setSession(await api.login(u, p));
+    },
+    [api],
+  );
+  const logout = useCallback(async () => {
+    await api.logout();
+    setSession(null);
+  }, [api]);
+
+  if (!ready) return <p className="muted center">Loading…</p>;
+  if (!session) return <Login onLogin={login} />;
+  return <Dashboard api={api} session={session} onLogout={logout} />;
+}
+
+function Dashboard({ api, session, onLogout }: { api: ApiClient; session: Session; onLogout: () => void }) {
+  const [state, dispatch] = useReducer(reduce, initialState);
+  const [status, setStatus] = useState<StreamStatus>('connecting');
+  const [model, setModel] = useState('-');
+  const [error, setError] = useState('');
+  const alive = useRef(true);
+
+  const load = useCallback(async () => {
+    const get = async <T,>(path: string, f: (b: unknown) => void): Promise<T | void> => {
+      try {
+        f(await api.get<unknown>(path));
+      } catch (e) {
+        if (alive.current && !(e instanceof ApiError && e.status === 401)) setError(`${path}: ${e instanceof Error ? e.message : e}`);
+      }
+    };
+    await Promise.all([
+      get('/api/risk', (b) => dispatch({ kind: 'risk', risk: normaliseRisk(b) })),
+      get('/api/venues', (b) => dispatch({ kind: 'venues', rows: rows<Venue>(b) })),
+      get('/api/balances', (b) => dispatch({ kind: 'balances', rows: normaliseBalances(b) })),
+      get('/api/pnl', (b) => dispatch({ kind: 'pnl', rows: rows<PnlPoint>(b) })),
+    ]);
+  }, [api]);
+
+  useEffect(() => {
+    alive.current = true;
+    void api.get<unknown>('/api/opportunities?limit=50').then((b) => dispatch({ kind: 'opportunities', rows: rows<Opportunity>(b) }), () => {});
+    void api.get<unknown>('/api/trades?limit=50').then((b) => dispatch({ kind: 'trades', rows: rows<Trade>(b) }), () => {});
+    void api.get<unknown>('/api/model/version').then((b) => setModel(modelLabel(b)), () => setModel('none'));
+    void load();
+    const poll = setInterval(() => void load(), POLL_MS);
+    const stream = new Stream({
+      url: async () => {
+        const exp = Number(jwtClaims(api.accessToken ?? '').exp);
+        if (!api.accessToken || (Number.isFinite(exp) && exp * 1000 - Date.now() < 15_000)) {
+          if (!(await api.refresh())) return null;
+        }
+        return api.accessToken ? streamUrl(window.location, api.accessToken) : null;
+      },
+      onEvent: (event) => dispatch({ kind: 'event', event }),
+      onStatus: setStatus,
+      refreshAuth: () => api.refresh(),
+    });
+    stream.start();
+    return () => {
+      alive.current = false;
+      clearInterval(poll);
+      stream.stop();
+    };
+  }, [api, load]);
+
+  const act = useCallback(
+    (path: string) => async () => {
+      const b = await api.post<unknown>(path, {});
+      dispatch({ kind: 'risk', risk: normaliseRisk(b && typeof b === 'object' && 'breakers' in b ? b : await api.get('/api/risk')) });
+    },
+    [api],
+  );
+  const kill = useMemo(() => act('/api/risk/kill'), [act]);
+  const resume = useMemo(() => act('/api/risk/resume'), [act]);
+
+  return (
+    <div className="app">
+      <header>
+        <h1>cryptoarb</h1>
+        <span className={`badge ${status === 'live' ? 'ok' : 'bad'}`} data-testid="stream-status">
+          {status}
+        </span>
+        <span className="muted">model: <span data-testid="model">{model}</span></span>
+        <span className="spacer" />
+        <span>
+          {session.username} <span className="muted">({session.role})</span>
+        </span>
+        <button onClick={onLogout}>Log out</button>
+      </header>
+      {error && (
+        <p role="status" className="error banner" onClick={() => setError('')}>
+          {error}
+        </p>
+      )}
+      <main className="grid">
+        <SpreadCharts spreads={state.spreads} tops={state.tops} />
+        <RiskPanel risk={state.risk} role={session.role} onKill={kill} onResume={resume} />
+        <PnlCurve points={state.pnl} />
+        <Opportunities rows={state.opportunities} />
+        <Trades rows={state.trades} />
+        <Balances rows={state.balances} exposure={state.risk?.exposure} />
+        <Venues rows={state.venues} />
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,159 @@
+/**
+ * The dashboard's live state: what the REST endpoints load at start, merged with what the
+ * stream pushes. Pure functions (a reducer), so the merging rules are unit-tested without a
+ * browser: lists are bounded (newest first), trades are upserted by id (a trade's status and
+ * realised PnL change as its legs fill), the spread per group is derived from the latest
+ * top of book of every venue in it.
+ */
+
+import type { Balance, Breaker, Opportunity, PnlPoint, Risk, SpreadPoint, TopOfBook, Trade, Venue } from './types';
+import type { StreamEvent } from './stream';
+
+export const MAX_ROWS = 200;
+export const MAX_POINTS = 3600;
+
+export interface LiveState {
+  opportunities: Opportunity[];
+  trades: Trade[];
+  pnl: PnlPoint[];
+  balances: Balance[];
+  venues: Venue[];
+  risk: Risk | null;
+  tops: Record<string, Record<string, TopOfBook>>; // group -> venue -> top
+  spreads: Record<string, SpreadPoint[]>; // group -> points
+}
+
+export const initialState: LiveState = {
+  opportunities: [],
+  trades: [],
+  pnl: [],
+  balances: [],
+  venues: [],
+  risk: null,
+  tops: {},
+  spreads: {},
+};
+
+export type Action =
+  | { kind: 'opportunities'; rows: Opportunity[] }
+  | { kind: 'trades'; rows: Trade[] }
+  | { kind: 'pnl'; rows: PnlPoint[] }
+  | { kind: 'balances'; rows: Balance[] }
+  | { kind: 'venues'; rows: Venue[] }
+  | { kind: 'risk'; risk: Risk }
+  | { kind: 'event'; event: StreamEvent };
+
+export const num = (x: unknown): number => (typeof x === 'number' ? x : typeof x === 'string' ? Number(x) : NaN);
+
+function byId<T extends { id: number | string; run_id?: string }>(rows: T[]): T[] {
+  const seen = new Set<string>();
+  return rows.filter((r) => {
+    const k = `${r.run_id ?? ''}/${r.id}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** One row per id (the first occurrence wins: pass the fresher rows first), newest first by
+ * `time`, at most MAX_ROWS. */
+export function mergeRows<T extends { id: number | string; run_id?: string }>(fresh: T[], old: T[], time: (r: T) => number): T[] {
+  return byId([...fresh, ...old])
+    .sort((a, b) => time(b) - time(a))
+    .slice(0, MAX_ROWS);
+}
+
+const oppTime = (o: Opportunity) => num(o.local_ns) || 0;
+const tradeTime = (t: Trade) => num(t.created_ns) || 0;
+
+/** Best cross-venue spread of a group in bps of the mid: highest bid minus lowest ask
+ * (positive: the books cross, an opportunity before fees). null without two sides. */
+export function groupSpreadBps(tops: Record<string, TopOfBook>): number | null {
+  let bid = -Infinity;
+  let ask = Infinity;
+  for (const t of Object.values(tops)) {
+    const b = num(t.bid);
+    const a = num(t.ask);
+    if (Number.isFinite(b) && b > bid) bid = b;
+    if (Number.isFinite(a) && a < ask) ask = a;
+  }
+  if (!Number.isFinite(bid) || !Number.isFinite(ask)) return null;
+  const mid = (bid + ask) / 2;
+  return mid > 0 ? ((bid - ask) / mid) * 1e4 : null;
+}
+
+/** Append a point, one per second (a later value in the same second replaces it), bounded. */
+export function addPoint(points: SpreadPoint[], p: SpreadPoint): SpreadPoint[] {
+  const last = points[points.length - 1];
+  if (last && p.time < last.time) return points; // out of order: charts need ascending time
+  const next = last && last.time === p.time ? [...points.slice(0, -1), p] : [...points, p];
+  return next.length > MAX_POINTS ? next.slice(next.length - MAX_POINTS) : next;
+}
+
+function onTop(state: LiveState, t: TopOfBook): LiveState {
+  if (!t.group || !t.venue) return state;
+  const groupTops = { ...state.tops[t.group], [t.venue]: t };
+  const bps = groupSpreadBps(groupTops);
+  const tops = { ...state.tops, [t.group]: groupTops };
+  if (bps === null) return { ...state, tops };
+  const time = Math.floor((t.ts_ns ?? Date.now() * 1e6) / 1e9);
+  return { ...state, tops, spreads: { ...state.spreads, [t.group]: addPoint(state.spreads[t.group] ?? [], { time, value: bps }) } };
+}
+
+function onBreaker(risk: Risk | null, d: Record<string, unknown>): Risk {
+  const base: Risk = risk ?? { killed: false, breakers: [] };
+  if (typeof d.killed === 'boolean') {
+    return { ...base, killed: d.killed, kill_reason: typeof d.reason === 'string' ? d.reason : base.kill_reason };
+  }
+  if (typeof d.name !== 'string' || typeof d.state !== 'string') return base;
+  const b: Breaker = { name: d.name, state: d.state, reason: typeof d.reason === 'string' ? d.reason : undefined };
+  const others = base.breakers.filter((x) => x.name !== b.name);
+  return { ...base, breakers: [...others, b].sort((x, y) => x.name.localeCompare(y.name)) };
+}
+
+function onVenue(venues: Venue[], d: Record<string, unknown>): Venue[] {
+  if (typeof d.venue !== 'string') return venues;
+  const i = venues.findIndex((v) => v.venue === d.venue);
+  const v = { ...(i >= 0 ? venues[i] : {}), ...(d as unknown as Venue) };
+  return i >= 0 ? venues.map((x, j) => (j === i ? v : x)) : [...venues, v].sort((a, b) => a.venue.localeCompare(b.venue));
+}
+
+export function reduce(state: LiveState, a: Action): LiveState {
+  switch (a.kind) {
+    case 'opportunities':
+      return { ...state, opportunities: mergeRows(state.opportunities, a.rows, oppTime) };
+    case 'trades':
+      return { ...state, trades: mergeRows(state.trades, a.rows, tradeTime) };
+    case 'pnl':
+      return { ...state, pnl: a.rows.slice(-MAX_POINTS) };
+    case 'balances':
+      return { ...state, balances: a.rows };
+    case 'venues':
+      return { ...state, venues: a.rows };
+    case 'risk':
+      return { ...state, risk: a.risk };
+    case 'event': {
+      const { type, data } = a.event;
+      switch (type) {
+        case 'opportunity':
+          return { ...state, opportunities: mergeRows([data as unknown as Opportunity], state.opportunities, oppTime) };
+        case 'trade':
+          return { ...state, trades: mergeRows([data as unknown as Trade], state.trades, tradeTime) };
+        case 'book':
+        case 'top':
+        case 'tob':
+          return onTop(state, data as unknown as TopOfBook);
+        case 'breaker':
+        case 'risk':
+        case 'kill':
+          return { ...state, risk: onBreaker(state.risk, data) };
+        case 'venue':
+          return { ...state, venues: onVenue(state.venues, data) };
+        case 'pnl':
+          return { ...state, pnl: [...state.pnl, data as unknown as PnlPoint].slice(-MAX_POINTS) };
+        default:
+          return state;
+      }
+    }
+  }
+}
