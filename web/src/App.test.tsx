@@ -28,9 +28,13 @@ class FakeSocket {
   constructor(readonly url: string) {
     FakeSocket.all.push(this);
   }
+  sent: string[] = [];
   close() {}
-  push(type: string, data: unknown) {
-    act(() => this.onmessage?.({ data: JSON.stringify({ type, data }) }));
+  send(m: string) {
+    this.sent.push(m);
+  }
+  push(kind: string, data: unknown, ts = 1e18) {
+    act(() => this.onmessage?.({ data: JSON.stringify({ kind, ts, data }) }));
   }
 }
 
@@ -53,21 +57,22 @@ function server(role: 'admin' | 'viewer') {
     }
     if (url === '/api/risk/kill') {
       if (role !== 'admin') return json({ detail: 'admin role required' }, 403);
+      expect(JSON.parse(init?.body as string)).toEqual({ reason: 'kill from the dashboard by ann' });
       killed = true;
-      return json({ killed, breakers: { daily_loss: 'closed' } });
+      return json({ killed, changed: true, via: 'engine', detail: 'x', cancel: [] });
     }
     if (url === '/api/risk/resume') {
       killed = false;
-      return json({ killed, breakers: { daily_loss: 'closed' } });
+      return json({ killed, changed: true, via: 'engine', detail: 'resumed', cancel: [] });
     }
     const answers: Record<string, unknown> = {
-      '/api/risk': { killed, breakers: { daily_loss: 'closed' }, exposure: { max_unhedged_quote: 10 } },
-      '/api/venues': [{ venue: 'okx', state: 'live', path: 'native', resyncs: 0 }],
-      '/api/balances': { items: [{ venue: 'okx', asset: 'USDT', amount: '50000' }] },
-      '/api/pnl': [{ ts_ns: 1e18, realised: '0', unrealised: '0', total: '0' }],
+      '/api/risk': { engine: true, killed, kill_reason: '', breakers: [{ name: 'daily_loss', state: 'closed', enabled: true, trips: 0 }], exposure: { open_notional: 10, venue_open: {} } },
+      '/api/venues': { engine: true, items: [{ venue: 'okx', state: 'up', path: 'native', resyncs: 0 }] },
+      '/api/balances': { run_id: 'r', ts_ns: 1, items: [{ venue: 'okx', asset: 'USDT', amount: '50000', start: '50000', change: '0', ts_ns: 1 }], inventory: {} },
+      '/api/pnl': { run_id: 'r', points: [{ ts_ns: 1e18, currency: 'USDT', realised: '0', unrealised: '0', total: '0' }], total_points: 1 },
       '/api/opportunities?limit=50': { items: [], total: 0 },
       '/api/trades?limit=50': { items: [], total: 0 },
-      '/api/model/version': { version: null, detail: 'no model' },
+      '/api/model/version': { status: 'no model', name: null, version: null, sha256: null, promoted_at: null, detail: 'no model yet' },
     };
     return url in answers ? json(answers[url]) : json({ detail: 'not found' }, 404);
   };
@@ -94,22 +99,36 @@ async function logIn(role: 'admin' | 'viewer') {
 }
 
 describe('App', () => {
-  it('logs in, opens the stream with the token and shows what it pushes', async () => {
+  it('logs in, authenticates the stream with the token and shows what it pushes', async () => {
     const { ws } = await logIn('admin');
-    expect(ws.url).toMatch(/^ws:\/\/localhost(:\d+)?\/api\/stream\?token=ey/);
+    expect(ws.url).toMatch(/^ws:\/\/localhost(:\d+)?\/api\/stream$/);
     act(() => ws.onopen?.());
+    expect(JSON.parse(ws.sent[0])).toEqual({ type: 'auth', token: expect.stringMatching(/^ey/) });
+    ws.push('hello', { user: 'ann', role: 'admin' });
     expect(screen.getByTestId('stream-status')).toHaveTextContent('live');
     expect(screen.getByTestId('model')).toHaveTextContent('none');
     ws.push('opportunity', { id: 1, group: 'BTC/USDT', buy_key: 'okx BTC/USDT', sell_key: 'binance BTC/USDT', qty_base: '0.1', profit_quote: '3.2', profit_bps: 5, local_ns: 1e18 });
     ws.push('trade', { id: 1, group: 'BTC/USDT', status: 'done', expected_pnl: '3.2', realized_pnl: '2.9', created_ns: 1e18, closed_ns: 1e18 });
-    ws.push('book', { group: 'BTC/USDT', venue: 'okx', bid: '100.05', ask: '100.07', ts_ns: 1e18 });
-    ws.push('book', { group: 'BTC/USDT', venue: 'binance', bid: '100', ask: '100.02', ts_ns: 1e18 });
+    ws.push('book', {
+      group: 'BTC/USDT',
+      label: 'BTC/USDT',
+      books: [
+        { key: 'okx BTC/USDT', venue: 'okx', valid: true, age_ms: 3, bid: [100.05, 1], ask: [100.07, 2] },
+        { key: 'binance BTC/USDT', venue: 'binance', valid: true, age_ms: 1, bid: [100, 1], ask: [100.02, 1] },
+      ],
+    });
+    ws.push('risk', { killed: false, breakers: [{ name: 'failed_legs', state: 'open', trips: 1 }], exposure: {} });
+    ws.push('breaker', { actor: 'risk', action: 'risk.trip', reason: '3 failed legs', ts_ns: 1e18, detail: {} });
     expect(screen.getAllByTestId('opportunity')).toHaveLength(1);
     expect(screen.getByTestId('realised-total')).toHaveTextContent('+2.90');
     expect(await screen.findByText('BTC/USDT', { selector: 'strong' })).toBeInTheDocument();
     const spread = charts.series.filter((s) => s.title === 'spread').at(-1);
     expect(spread?.data).toEqual([{ time: 1e9, value: expect.closeTo(2.999, 2) }]);
+    expect(screen.getByTestId('spread-now')).toHaveTextContent('3.0');
+    expect(screen.getByRole('list', { name: 'breakers' })).toHaveTextContent('open failed_legs (1 trips)');
+    expect(screen.getByRole('list', { name: 'risk events' })).toHaveTextContent('risk.trip by risk — 3 failed legs');
     expect(await screen.findByText('50,000.0000')).toBeInTheDocument(); // balances loaded
+    expect(await screen.findByText('up')).toHaveClass('ok'); // venues loaded
   });
 
   it('lets an admin kill and resume through the API', async () => {
@@ -139,7 +158,7 @@ describe('App', () => {
   });
 
   it('builds the stream URL for http and https pages', () => {
-    expect(streamUrl({ protocol: 'http:', host: '127.0.0.1:8000' }, 'a b')).toBe('ws://127.0.0.1:8000/api/stream?token=a%20b');
-    expect(streamUrl({ protocol: 'https:', host: 'arb.example' }, 't')).toBe('wss://arb.example/api/stream?token=t');
+    expect(streamUrl({ protocol: 'http:', host: '127.0.0.1:8000' })).toBe('ws://127.0.0.1:8000/api/stream');
+    expect(streamUrl({ protocol: 'https:', host: 'arb.example' })).toBe('wss://arb.example/api/stream');
   });
 });

@@ -15,8 +15,8 @@ import { RiskPanel } from './components/RiskPanel';
 
 const POLL_MS = 5000; // what the stream does not push (balances, PnL, venue details) is re-read this often
 
-export function streamUrl(loc: Pick<Location, 'protocol' | 'host'>, token: string): string {
-  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/api/stream?token=${encodeURIComponent(token)}`;
+export function streamUrl(loc: Pick<Location, 'protocol' | 'host'>): string {
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/api/stream`;
 }
 
 export function App({ api = new ApiClient() }: { api?: ApiClient }) {
@@ -78,12 +78,14 @@ function Dashboard({ api, session, onLogout }: { api: ApiClient; session: Sessio
     void load();
     const poll = setInterval(() => void load(), POLL_MS);
     const stream = new Stream({
-      url: async () => {
+      url: streamUrl(window.location),
+      token: async () => {
+        // the server closes the stream when the token expires: connect with one that has time left
         const exp = Number(jwtClaims(api.accessToken ?? '').exp);
         if (!api.accessToken || (Number.isFinite(exp) && exp * 1000 - Date.now() < 15_000)) {
           if (!(await api.refresh())) return null;
         }
-        return api.accessToken ? streamUrl(window.location, api.accessToken) : null;
+        return api.accessToken;
       },
       onEvent: (event) => dispatch({ kind: 'event', event }),
       onStatus: setStatus,
@@ -98,14 +100,14 @@ function Dashboard({ api, session, onLogout }: { api: ApiClient; session: Sessio
   }, [api, load]);
 
   const act = useCallback(
-    (path: string) => async () => {
-      const b = await api.post<unknown>(path, {});
-      dispatch({ kind: 'risk', risk: normaliseRisk(b && typeof b === 'object' && 'breakers' in b ? b : await api.get('/api/risk')) });
+    (path: string, body: unknown) => async () => {
+      await api.post<unknown>(path, body);
+      dispatch({ kind: 'risk', risk: normaliseRisk(await api.get('/api/risk')) });
     },
     [api],
   );
-  const kill = useMemo(() => act('/api/risk/kill'), [act]);
-  const resume = useMemo(() => act('/api/risk/resume'), [act]);
+  const kill = useMemo(() => act('/api/risk/kill', { reason: `kill from the dashboard by ${session.username}` }), [act, session.username]);
+  const resume = useMemo(() => act('/api/risk/resume', {}), [act]);
 
   return (
     <div className="app">
@@ -128,7 +130,7 @@ function Dashboard({ api, session, onLogout }: { api: ApiClient; session: Sessio
       )}
       <main className="grid">
         <SpreadCharts spreads={state.spreads} tops={state.tops} />
-        <RiskPanel risk={state.risk} role={session.role} onKill={kill} onResume={resume} />
+        <RiskPanel risk={state.risk} events={state.events} role={session.role} onKill={kill} onResume={resume} />
         <PnlCurve points={state.pnl} />
         <Opportunities rows={state.opportunities} />
         <Trades rows={state.trades} />

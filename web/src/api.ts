@@ -191,7 +191,7 @@ export class ApiClient {
 export function rows<T>(body: unknown): T[] {
   if (Array.isArray(body)) return body as T[];
   if (body && typeof body === 'object') {
-    for (const k of ['items', 'data', 'results']) {
+    for (const k of ['items', 'points']) {
       const v = (body as Record<string, unknown>)[k];
       if (Array.isArray(v)) return v as T[];
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_ROWS, addPoint, groupSpreadBps, initialState, reduce } from './live';
+import { MAX_EVENTS, MAX_ROWS, addPoint, groupSpreadBps, initialState, reduce } from './live';
 import type { Opportunity, Trade } from './types';
 
 const opp = (id: number, local_ns = id * 1e9): Opportunity => ({
@@ -12,7 +12,7 @@ const trade = (id: number, status: string, realized: string, closed: number | nu
 describe('reduce', () => {
   it('puts streamed opportunities first, once each, bounded', () => {
     let s = initialState;
-    for (let i = 1; i <= MAX_ROWS + 5; i++) s = reduce(s, { kind: 'event', event: { type: 'opportunity', data: { ...opp(i) } } });
+    for (let i = 1; i <= MAX_ROWS + 5; i++) s = reduce(s, { kind: 'event', event: { type: 'opportunity', data: { ...opp(i) } as Record<string, unknown> } });
     s = reduce(s, { kind: 'event', event: { type: 'opportunity', data: { ...opp(MAX_ROWS + 5) } } });
     expect(s.opportunities).toHaveLength(MAX_ROWS);
     expect(s.opportunities[0].id).toBe(MAX_ROWS + 5);
@@ -35,31 +35,35 @@ describe('reduce', () => {
     ]);
   });
 
-  it('derives the spread of a group from the best bid and ask across its venues', () => {
-    let s = initialState;
-    const top = (venue: string, bid: number, ask: number, sec: number) => ({
+  it('derives the spread of a group from the best bid and ask across its valid books', () => {
+    const msg = (sec: number, books: [string, number, number, boolean?][]) => ({
       kind: 'event' as const,
-      event: { type: 'book', data: { group: 'BTC/USDT', venue, bid: String(bid), ask: String(ask), ts_ns: sec * 1e9 } },
+      event: {
+        type: 'book',
+        ts: sec * 1e9,
+        data: { group: 'BTC/USDT', label: 'BTC/USDT spot', books: books.map(([venue, bid, ask, valid = true]) => ({ key: `${venue} BTC/USDT`, venue, valid, bid: [bid, 1], ask: [ask, 1] })) },
+      },
     });
-    s = reduce(s, top('binance', 100, 100.02, 10));
+    let s = reduce(initialState, msg(10, [['binance', 100, 100.02]]));
     expect(s.spreads['BTC/USDT'][0].value).toBeCloseTo((-0.02 / 100.01) * 1e4);
-    s = reduce(s, top('okx', 100.05, 100.07, 10)); // okx bids above binance's ask: crossed
+    s = reduce(s, msg(10, [['binance', 100, 100.02], ['okx', 100.05, 100.07]])); // okx bids above binance's ask
     expect(s.spreads['BTC/USDT']).toHaveLength(1); // same second: replaced
     expect(s.spreads['BTC/USDT'][0].value).toBeCloseTo((0.03 / 100.035) * 1e4);
-    s = reduce(s, top('okx', 99.99, 100.01, 11));
+    s = reduce(s, msg(11, [['binance', 100, 100.02], ['okx', 100.05, 100.07, false]])); // a resyncing book does not count
     expect(s.spreads['BTC/USDT'].map((p) => p.time)).toEqual([10, 11]);
-    expect(Object.keys(s.tops['BTC/USDT']).sort()).toEqual(['binance', 'okx']);
+    expect(s.spreads['BTC/USDT'][1].value).toBeCloseTo((-0.02 / 100.01) * 1e4);
+    expect(s.tops['BTC/USDT'].label).toBe('BTC/USDT spot');
   });
 
-  it('tracks breakers and the kill switch from stream events', () => {
-    let s = reduce(initialState, { kind: 'risk', risk: { killed: false, breakers: [{ name: 'loss', state: 'closed' }] } });
-    s = reduce(s, { kind: 'event', event: { type: 'breaker', data: { name: 'loss', state: 'open', reason: 'daily loss' } } });
-    s = reduce(s, { kind: 'event', event: { type: 'breaker', data: { name: 'errors', state: 'closed' } } });
-    expect(s.risk?.breakers).toEqual([
-      { name: 'errors', state: 'closed', reason: undefined },
-      { name: 'loss', state: 'open', reason: 'daily loss' },
-    ]);
-    s = reduce(s, { kind: 'event', event: { type: 'kill', data: { killed: true, reason: 'operator' } } });
+  it('takes the risk state from risk messages and keeps the latest audit events', () => {
+    let s = reduce(initialState, { kind: 'event', event: { type: 'risk', data: { killed: false, breakers: [{ name: 'loss', state: 'closed', trips: 0 }] } } });
+    expect(s.risk?.breakers.map((b) => [b.name, b.state])).toEqual([['loss', 'closed']]);
+    for (let i = 0; i < MAX_EVENTS + 3; i++) {
+      s = reduce(s, { kind: 'event', event: { type: 'breaker', data: { actor: 'risk', action: 'risk.trip', reason: `n${i}`, ts_ns: i } } });
+    }
+    expect(s.events).toHaveLength(MAX_EVENTS);
+    expect(s.events[0].reason).toBe(`n${MAX_EVENTS + 2}`);
+    s = reduce(s, { kind: 'event', event: { type: 'risk', data: { killed: true, kill_reason: 'operator', breakers: [] } } });
     expect(s.risk?.killed).toBe(true);
     expect(s.risk?.kill_reason).toBe('operator');
   });
@@ -78,8 +82,8 @@ describe('reduce', () => {
 
 describe('spread helpers', () => {
   it('needs both sides', () => {
-    expect(groupSpreadBps({})).toBeNull();
-    expect(groupSpreadBps({ a: { group: 'g', venue: 'a', bid: '1', ask: null } })).toBeNull();
+    expect(groupSpreadBps({ group: 'g', books: [] })).toBeNull();
+    expect(groupSpreadBps({ group: 'g', books: [{ key: 'a X', venue: 'a', bid: [1, 1], ask: null }] })).toBeNull();
   });
   it('keeps chart time ascending', () => {
     const pts = addPoint([{ time: 5, value: 1 }], { time: 4, value: 2 });

@@ -6,8 +6,9 @@
  * top of book of every venue in it.
  */
 
-import type { Balance, Breaker, Opportunity, PnlPoint, Risk, SpreadPoint, TopOfBook, Trade, Venue } from './types';
+import type { Balance, GroupTops, Opportunity, PnlPoint, Risk, RiskEvent, SpreadPoint, Trade, Venue } from './types';
 import type { StreamEvent } from './stream';
+import { normaliseRisk } from './normalise';
 
 export const MAX_ROWS = 200;
 export const MAX_POINTS = 3600;
@@ -19,8 +20,9 @@ export interface LiveState {
   balances: Balance[];
   venues: Venue[];
   risk: Risk | null;
-  tops: Record<string, Record<string, TopOfBook>>; // group -> venue -> top
+  tops: Record<string, GroupTops>; // group -> its books' tops
   spreads: Record<string, SpreadPoint[]>; // group -> points
+  events: RiskEvent[]; // risk audit events, newest first
 }
 
 export const initialState: LiveState = {
@@ -32,6 +34,7 @@ export const initialState: LiveState = {
   risk: null,
   tops: {},
   spreads: {},
+  events: [],
 };
 
 export type Action =
@@ -66,14 +69,15 @@ export function mergeRows<T extends { id: number | string; run_id?: string }>(fr
 const oppTime = (o: Opportunity) => num(o.local_ns) || 0;
 const tradeTime = (t: Trade) => num(t.created_ns) || 0;
 
-/** Best cross-venue spread of a group in bps of the mid: highest bid minus lowest ask
- * (positive: the books cross, an opportunity before fees). null without two sides. */
-export function groupSpreadBps(tops: Record<string, TopOfBook>): number | null {
+/** Best cross-venue spread of a group in bps of the mid: highest bid minus lowest ask over its
+ * valid books (positive: the books cross, an opportunity before fees). null without two sides. */
+export function groupSpreadBps(g: GroupTops): number | null {
   let bid = -Infinity;
   let ask = Infinity;
-  for (const t of Object.values(tops)) {
-    const b = num(t.bid);
-    const a = num(t.ask);
+  for (const t of g.books ?? []) {
+    if (t.valid === false) continue;
+    const b = num(t.bid?.[0]);
+    const a = num(t.ask?.[0]);
     if (Number.isFinite(b) && b > bid) bid = b;
     if (Number.isFinite(a) && a < ask) ask = a;
   }
@@ -90,26 +94,18 @@ export function addPoint(points: SpreadPoint[], p: SpreadPoint): SpreadPoint[] {
   return next.length > MAX_POINTS ? next.slice(next.length - MAX_POINTS) : next;
 }
 
-function onTop(state: LiveState, t: TopOfBook): LiveState {
-  if (!t.group || !t.venue) return state;
-  const groupTops = { ...state.tops[t.group], [t.venue]: t };
-  const bps = groupSpreadBps(groupTops);
-  const tops = { ...state.tops, [t.group]: groupTops };
+/** A `book` message: the group's tops, and a spread point at the message's time (publish time;
+ * now when the server did not say). */
+function onTops(state: LiveState, g: GroupTops, tsNs: number): LiveState {
+  if (typeof g.group !== 'string' || !Array.isArray(g.books)) return state;
+  const tops = { ...state.tops, [g.group]: g };
+  const bps = groupSpreadBps(g);
   if (bps === null) return { ...state, tops };
-  const time = Math.floor((t.ts_ns ?? Date.now() * 1e6) / 1e9);
-  return { ...state, tops, spreads: { ...state.spreads, [t.group]: addPoint(state.spreads[t.group] ?? [], { time, value: bps }) } };
+  const time = Math.floor((tsNs || Date.now() * 1e6) / 1e9);
+  return { ...state, tops, spreads: { ...state.spreads, [g.group]: addPoint(state.spreads[g.group] ?? [], { time, value: bps }) } };
 }
 
-function onBreaker(risk: Risk | null, d: Record<string, unknown>): Risk {
-  const base: Risk = risk ?? { killed: false, breakers: [] };
-  if (typeof d.killed === 'boolean') {
-    return { ...base, killed: d.killed, kill_reason: typeof d.reason === 'string' ? d.reason : base.kill_reason };
-  }
-  if (typeof d.name !== 'string' || typeof d.state !== 'string') return base;
-  const b: Breaker = { name: d.name, state: d.state, reason: typeof d.reason === 'string' ? d.reason : undefined };
-  const others = base.breakers.filter((x) => x.name !== b.name);
-  return { ...base, breakers: [...others, b].sort((x, y) => x.name.localeCompare(y.name)) };
-}
+export const MAX_EVENTS = 20;
 
 function onVenue(venues: Venue[], d: Record<string, unknown>): Venue[] {
   if (typeof d.venue !== 'string') return venues;
@@ -133,20 +129,18 @@ export function reduce(state: LiveState, a: Action): LiveState {
     case 'risk':
       return { ...state, risk: a.risk };
     case 'event': {
-      const { type, data } = a.event;
+      const { type, data, ts } = a.event;
       switch (type) {
         case 'opportunity':
           return { ...state, opportunities: mergeRows([data as unknown as Opportunity], state.opportunities, oppTime) };
         case 'trade':
           return { ...state, trades: mergeRows([data as unknown as Trade], state.trades, tradeTime) };
         case 'book':
-        case 'top':
-        case 'tob':
-          return onTop(state, data as unknown as TopOfBook);
-        case 'breaker':
+          return onTops(state, data as unknown as GroupTops, ts ?? 0);
         case 'risk':
-        case 'kill':
-          return { ...state, risk: onBreaker(state.risk, data) };
+          return { ...state, risk: normaliseRisk(data) };
+        case 'breaker':
+          return { ...state, events: [data as unknown as RiskEvent, ...state.events].slice(0, MAX_EVENTS) };
         case 'venue':
           return { ...state, venues: onVenue(state.venues, data) };
         case 'pnl':

@@ -2,7 +2,7 @@
  * `{name: state}` map, balances as rows or a `{venue: {asset: amount}}` map. */
 
 import { rows } from './api';
-import type { Balance, Breaker, Num, Risk } from './types';
+import type { Balance, Breaker, Risk } from './types';
 
 export function normaliseRisk(body: unknown): Risk {
   const b = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
@@ -22,6 +22,7 @@ export function normaliseRisk(body: unknown): Risk {
       name: String(x.name),
       state: String(x.state),
       reason: typeof x.reason === 'string' ? x.reason : undefined,
+      trips: typeof x.trips === 'number' ? x.trips : undefined,
     }));
   } else if (b.breakers && typeof b.breakers === 'object') {
     breakers = Object.entries(b.breakers as Record<string, unknown>).map(([name, v]) =>
@@ -31,7 +32,7 @@ export function normaliseRisk(body: unknown): Risk {
     );
   }
   breakers.sort((x, y) => x.name.localeCompare(y.name));
-  const exposure = b.exposure && typeof b.exposure === 'object' ? (b.exposure as Record<string, Num>) : null;
+  const exposure = b.exposure && typeof b.exposure === 'object' ? (b.exposure as Record<string, unknown>) : null;
   return {
     killed,
     kill_reason: typeof reasonSrc === 'string' ? reasonSrc : undefined,

@@ -3,6 +3,7 @@ import { Stream, backoffMs, parseEvent, type StreamStatus } from './stream';
 
 class FakeSocket {
   static all: FakeSocket[] = [];
+  sent: string[] = [];
   onopen: (() => void) | null = null;
   onmessage: ((m: { data: unknown }) => void) | null = null;
   onclose: ((c: { code: number }) => void) | null = null;
@@ -13,10 +14,16 @@ class FakeSocket {
   close() {
     this.closed = true;
   }
+  /** the client sends (its auth message) */
+  send(data: string) {
+    this.sent.push(data);
+  }
+  /** the connection opens and the server accepts the token */
   open() {
     this.onopen?.();
+    this.push('{"kind":"hello","ts":1,"data":{"user":"ann","role":"admin"}}');
   }
-  send(data: unknown) {
+  push(data: unknown) {
     this.onmessage?.({ data });
   }
   drop(code = 1006) {
@@ -31,7 +38,8 @@ function harness(refreshAuth?: () => Promise<boolean>) {
   const statuses: StreamStatus[] = [];
   let token = 0;
   const s = new Stream({
-    url: async () => `ws://h/api/stream?token=t${++token}`,
+    url: 'ws://h/api/stream',
+    token: async () => `t${++token}`,
     onEvent: (e) => events.push(e),
     onStatus: (st) => statuses.push(st),
     refreshAuth,
@@ -55,9 +63,9 @@ describe('backoff', () => {
 });
 
 describe('parseEvent', () => {
-  it('reads {type, data} and flat events, and ignores junk', () => {
-    expect(parseEvent('{"type":"trade","data":{"id":1}}')).toEqual({ type: 'trade', data: { id: 1 } });
-    expect(parseEvent('{"type":"venue","venue":"okx"}')).toEqual({ type: 'venue', data: { type: 'venue', venue: 'okx' } });
+  it('reads {kind, ts, data} messages, and ignores junk', () => {
+    expect(parseEvent('{"kind":"trade","ts":5,"data":{"id":1}}')).toEqual({ type: 'trade', data: { id: 1 }, ts: 5 });
+    expect(parseEvent('{"type":"venue","venue":"okx"}')).toEqual({ type: 'venue', data: { type: 'venue', venue: 'okx' }, ts: 0 });
     expect(parseEvent('not json')).toBeNull();
     expect(parseEvent('[1]')).toBeNull();
     expect(parseEvent('{"data":{}}')).toBeNull();
@@ -65,20 +73,22 @@ describe('parseEvent', () => {
 });
 
 describe('Stream', () => {
-  it('delivers events and reconnects with growing delays, reset once connected', async () => {
+  it('authenticates with its first message, delivers events and reconnects with growing delays, reset once accepted', async () => {
     const { s, timers, events, statuses } = harness();
     s.start();
     await tick();
-    expect(FakeSocket.all[0].url).toBe('ws://h/api/stream?token=t1');
+    expect(FakeSocket.all[0].url).toBe('ws://h/api/stream');
     FakeSocket.all[0].open();
-    FakeSocket.all[0].send('{"type":"opportunity","data":{"id":7}}');
-    expect(events).toEqual([{ type: 'opportunity', data: { id: 7 } }]);
+    expect(FakeSocket.all[0].sent.map((m) => JSON.parse(m))).toEqual([{ type: 'auth', token: 't1' }]);
+    FakeSocket.all[0].push('{"kind":"opportunity","ts":9,"data":{"id":7}}');
+    expect(events.slice(1)).toEqual([{ type: 'opportunity', data: { id: 7 }, ts: 9 }]);
     FakeSocket.all[0].drop();
     await tick();
     expect(timers.map((t) => Math.round(t.ms))).toEqual([100]);
     timers[0].f();
     await tick();
-    FakeSocket.all[1].drop(); // never opened: the next wait is longer
+    FakeSocket.all[1].onopen?.(); // opened but refused before hello
+    FakeSocket.all[1].drop(1013); // too many clients: the next wait is longer
     await tick();
     timers[1].f();
     await tick();
@@ -91,7 +101,7 @@ describe('Stream', () => {
     FakeSocket.all[3].drop();
     await tick();
     expect(Math.round(timers[3].ms)).toBe(100);
-    expect(FakeSocket.all[3].url).toBe('ws://h/api/stream?token=t4'); // a fresh token each time
+    expect(FakeSocket.all[3].sent).toEqual(['{"type":"auth","token":"t4"}']); // a fresh token each time
     expect(statuses).toContain('live');
     expect(statuses).toContain('reconnecting');
   });
@@ -101,6 +111,7 @@ describe('Stream', () => {
     const { s, timers, statuses } = harness(refresh);
     s.start();
     await tick();
+    FakeSocket.all[0].onopen?.();
     FakeSocket.all[0].drop(4401);
     await tick();
     expect(refresh).toHaveBeenCalledOnce();
@@ -116,10 +127,10 @@ describe('Stream', () => {
     ws.open();
     s.stop();
     expect(ws.closed).toBe(true);
-    ws.send('{"type":"trade","data":{"id":1}}');
+    ws.push('{"kind":"trade","data":{"id":1}}');
     ws.drop();
     await tick();
-    expect(events).toEqual([]);
+    expect(events.map((e) => (e as { type: string }).type)).toEqual(['hello']);
     expect(timers).toHaveLength(0);
   });
 });

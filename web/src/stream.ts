@@ -1,7 +1,10 @@
 /**
- * The live stream (`/api/stream`): one WebSocket, authenticated with the current access token,
- * reconnected with capped exponential backoff and jitter so a restarted server is not hit by
- * every dashboard at once. A close for an expired/refused token refreshes it before the retry.
+ * The live stream (`/api/stream`, docs/api.md): one WebSocket, authenticated by its first message
+ * `{"type": "auth", "token": <access token>}` (a token never goes in the URL, where access logs
+ * would keep it), reconnected with capped exponential backoff and jitter so a restarted server
+ * is not hit by every dashboard at once. Close code 4401 (token expired or refused) refreshes
+ * the token before the retry; 1008 (this client fell behind) and 1013 (too many clients) just
+ * retry later.
  */
 
 export type StreamStatus = 'connecting' | 'live' | 'reconnecting' | 'stopped';
@@ -9,14 +12,18 @@ export type StreamStatus = 'connecting' | 'live' | 'reconnecting' | 'stopped';
 export interface StreamEvent {
   type: string;
   data: Record<string, unknown>;
+  /** when the server published it, ns since the epoch */
+  ts?: number;
 }
 
 export interface StreamOptions {
-  /** the ws:// URL with the token, or null when there is no session any more */
-  url: () => Promise<string | null>;
+  /** the ws:// URL of the stream */
+  url: string;
+  /** a valid access token, or null when there is no session any more */
+  token: () => Promise<string | null>;
   onEvent: (e: StreamEvent) => void;
   onStatus?: (s: StreamStatus) => void;
-  /** called after an auth refusal (close code 4401 / 1008); resolves false when the session is over */
+  /** called after an auth refusal (close code 4401); resolves false when the session is over */
   refreshAuth?: () => Promise<boolean>;
   minDelayMs?: number;
   maxDelayMs?: number;
@@ -26,14 +33,14 @@ export interface StreamOptions {
   clearTimer?: (t: unknown) => void;
 }
 
-const AUTH_CLOSE = new Set([4401, 4403, 1008]);
+const AUTH_CLOSE = 4401;
 
 /** Delay before reconnect attempt `n` (0-based): min*2^n capped at max, times a jitter in [0.5, 1). */
 export function backoffMs(n: number, min: number, max: number, random: () => number): number {
   return Math.min(max, min * 2 ** n) * (0.5 + random() / 2);
 }
 
-/** An event from a frame: `{"type": ..., "data": {...}}`, or a flat object with `type`. */
+/** An event from a frame: `{"kind": ..., "ts": ns, "data": {...}}` (`type` is read as `kind` too). */
 export function parseEvent(raw: string): StreamEvent | null {
   let msg: unknown;
   try {
@@ -43,10 +50,10 @@ export function parseEvent(raw: string): StreamEvent | null {
   }
   if (!msg || typeof msg !== 'object') return null;
   const m = msg as Record<string, unknown>;
-  const type = typeof m.type === 'string' ? m.type : typeof m.event === 'string' ? m.event : typeof m.channel === 'string' ? m.channel : null;
+  const type = typeof m.kind === 'string' ? m.kind : typeof m.type === 'string' ? m.type : null;
   if (!type) return null;
   const data = m.data && typeof m.data === 'object' && !Array.isArray(m.data) ? (m.data as Record<string, unknown>) : m;
-  return { type, data };
+  return { type, data, ts: typeof m.ts === 'number' ? m.ts : 0 };
 }
 
 export class Stream {
@@ -86,27 +93,32 @@ export class Stream {
   private async connect(): Promise<void> {
     if (this.stopped) return;
     this.o.onStatus?.(this.attempt === 0 ? 'connecting' : 'reconnecting');
-    const url = await this.o.url();
-    if (url === null || this.stopped) {
-      if (url === null) this.stop();
+    const token = await this.o.token();
+    if (token === null || this.stopped) {
+      if (token === null) this.stop();
       return;
     }
-    const ws = new this.o.WebSocketImpl(url);
+    const ws = new this.o.WebSocketImpl(this.o.url);
     this.ws = ws;
     ws.onopen = () => {
       if (this.ws !== ws) return;
-      this.attempt = 0;
-      this.o.onStatus?.('live');
+      ws.send(JSON.stringify({ type: 'auth', token }));
     };
     ws.onmessage = (m: MessageEvent) => {
       if (this.ws !== ws || typeof m.data !== 'string') return;
       const e = parseEvent(m.data);
-      if (e) this.o.onEvent(e);
+      if (!e) return;
+      if (e.type === 'hello') {
+        // authenticated: the backoff starts over
+        this.attempt = 0;
+        this.o.onStatus?.('live');
+      }
+      this.o.onEvent(e);
     };
     ws.onclose = (c: CloseEvent) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      void this.retry(AUTH_CLOSE.has(c.code));
+      void this.retry(c.code === AUTH_CLOSE);
     };
   }
 

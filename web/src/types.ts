@@ -73,23 +73,40 @@ export interface Breaker {
   name: string;
   state: string;
   reason?: string;
+  trips?: number;
 }
 
 export interface Risk {
   killed: boolean;
   kill_reason?: string;
   breakers: Breaker[];
-  exposure?: Record<string, Num> | null;
+  exposure?: Record<string, unknown> | null;
   limits?: Record<string, unknown>;
 }
 
-export interface TopOfBook {
-  group: string;
+/** One book of a group on the stream's `book` message: best bid / ask as [price, qty]. */
+export interface GroupBook {
+  key: string;
   venue: string;
-  symbol?: string;
-  bid: Num | null;
-  ask: Num | null;
-  ts_ns?: number;
+  valid?: boolean;
+  age_ms?: number | null;
+  bid: [number, number] | null;
+  ask: [number, number] | null;
+}
+
+/** The stream's `book` message: the top of book of every member of an equivalence group. */
+export interface GroupTops {
+  group: string;
+  label?: string;
+  books: GroupBook[];
+}
+
+/** A risk audit event (the stream's `breaker` message): trips, resets, kills, resumes. */
+export interface RiskEvent {
+  actor: string;
+  action: string;
+  reason: string;
+  ts_ns: number;
 }
 
 export interface SpreadPoint {

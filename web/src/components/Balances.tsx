@@ -1,8 +1,11 @@
-import type { Balance, Num } from '../types';
+import type { Balance } from '../types';
+import { num } from '../live';
 import { fmt } from '../format';
 
-/** Balances per venue (assets as columns) and the risk manager's exposure. */
-export function Balances({ rows, exposure }: { rows: Balance[]; exposure?: Record<string, Num> | null }) {
+/** Balances per venue (assets as columns) and the risk manager's exposure (its quote totals;
+ * the per-venue / per-asset breakdowns stay in the API). */
+export function Balances({ rows, exposure }: { rows: Balance[]; exposure?: Record<string, unknown> | null }) {
+  const totals = Object.entries(exposure ?? {}).filter(([, v]) => Number.isFinite(num(v)));
   const assets = [...new Set(rows.map((b) => b.asset))].sort();
   const venues = [...new Set(rows.map((b) => b.venue))].sort();
   const amount = new Map(rows.map((b) => [`${b.venue}/${b.asset}`, b.amount]));
@@ -36,9 +39,9 @@ export function Balances({ rows, exposure }: { rows: Balance[]; exposure?: Recor
         </table>
         {rows.length === 0 && <p className="muted">No balances.</p>}
       </div>
-      {exposure && Object.keys(exposure).length > 0 && (
+      {totals.length > 0 && (
         <dl className="kv" aria-label="exposure">
-          {Object.entries(exposure).map(([k, v]) => (
+          {totals.map(([k, v]) => (
             <div key={k}>
               <dt>{k.replace(/_/g, ' ')}</dt>
               <dd>{fmt(v)}</dd>

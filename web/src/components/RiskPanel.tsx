@@ -1,9 +1,11 @@
 import { useState } from 'react';
-import type { Risk } from '../types';
+import type { Risk, RiskEvent } from '../types';
 import type { Role } from '../api';
+import { clock } from '../format';
 
 interface Props {
   risk: Risk | null;
+  events?: RiskEvent[];
   role: Role;
   onKill: () => Promise<void>;
   onResume: () => Promise<void>;
@@ -12,7 +14,7 @@ interface Props {
 /** Circuit breakers and the kill switch. Kill / resume are offered to admins only (the API
  * refuses a viewer anyway); killing asks for a second click, so a stray tap on a phone does
  * not stop trading. */
-export function RiskPanel({ risk, role, onKill, onResume }: Props) {
+export function RiskPanel({ risk, events = [], role, onKill, onResume }: Props) {
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState('');
@@ -47,6 +49,7 @@ export function RiskPanel({ risk, role, onKill, onResume }: Props) {
           <li key={b.name}>
             <span className={`badge ${b.state === 'closed' ? 'ok' : 'bad'}`}>{b.state}</span> {b.name}
             {b.reason ? <span className="muted"> — {b.reason}</span> : null}
+            {b.trips ? <span className="muted"> ({b.trips} trips)</span> : null}
           </li>
         ))}
       </ul>
@@ -78,6 +81,16 @@ export function RiskPanel({ risk, role, onKill, onResume }: Props) {
         <p role="alert" className="error">
           {error}
         </p>
+      )}
+      {events.length > 0 && (
+        <ul className="events" aria-label="risk events">
+          {events.slice(0, 5).map((e, i) => (
+            <li key={`${e.ts_ns}-${i}`}>
+              <span className="muted">{clock(e.ts_ns)}</span> {e.action} <span className="muted">by {e.actor}</span>
+              {e.reason ? <span className="muted"> — {e.reason}</span> : null}
+            </li>
+          ))}
+        </ul>
       )}
     </section>
   );

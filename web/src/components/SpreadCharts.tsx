@@ -1,11 +1,11 @@
 import { useMemo } from 'react';
-import type { SpreadPoint, TopOfBook } from '../types';
+import type { GroupTops, SpreadPoint } from '../types';
 import { fmt } from '../format';
 import { LineChart } from './LineChart';
 
 interface Props {
   spreads: Record<string, SpreadPoint[]>;
-  tops: Record<string, Record<string, TopOfBook>>;
+  tops: Record<string, GroupTops>;
 }
 
 /** One chart per equivalence group: its best cross-venue spread (highest bid - lowest ask, bps
@@ -18,20 +18,24 @@ export function SpreadCharts({ spreads, tops }: Props) {
       {groups.length === 0 && <p className="muted">Waiting for books…</p>}
       <div className="spreads">
         {groups.map((g) => (
-          <SpreadChart key={g} group={g} points={spreads[g]} venues={Object.keys(tops[g] ?? {}).length} />
+          <SpreadChart key={g} group={g} points={spreads[g]} tops={tops[g]} />
         ))}
       </div>
     </section>
   );
 }
 
-function SpreadChart({ group, points, venues }: { group: string; points: SpreadPoint[]; venues: number }) {
+function SpreadChart({ group, points, tops }: { group: string; points: SpreadPoint[]; tops?: GroupTops }) {
   const series = useMemo(() => [{ name: 'spread', color: '#4fc3f7', points }], [points]);
   const last = points[points.length - 1];
+  const valid = (tops?.books ?? []).filter((b) => b.valid !== false).length;
   return (
     <figure className="spread" data-group={group}>
       <figcaption>
-        <strong>{group}</strong> <span className="muted">{venues} venues · now {last ? fmt(last.value, 1) : '-'} bps</span>
+        <strong>{tops?.label || group}</strong>{' '}
+        <span className="muted">
+          {valid}/{tops?.books.length ?? 0} books · now <span data-testid="spread-now">{last ? fmt(last.value, 1) : '-'}</span> bps
+        </span>
       </figcaption>
       <LineChart series={series} height={160} label={`spread of ${group}`} />
     </figure>

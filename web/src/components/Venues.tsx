@@ -1,7 +1,7 @@
 import type { Venue } from '../types';
 import { fmt } from '../format';
 
-const healthy = (v: Venue) => v.connected ?? ['live', 'connected', 'ok', 'up'].includes(String(v.state ?? ''));
+const healthy = (v: Venue) => v.connected ?? ['up', 'live', 'connected'].includes(String(v.state ?? ''));
 
 /** Feed health per venue: connection state, how old its books are, native handler or ccxt. */
 export function Venues({ rows }: { rows: Venue[] }) {
