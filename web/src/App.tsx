@@ -19,7 +19,8 @@ export function streamUrl(loc: Pick<Location, 'protocol' | 'host'>): string {
   return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/api/stream`;
 }
 
-export function App({ api = new ApiClient() }: { api?: ApiClient }) {
+export function App(props: { api?: ApiClient }) {
+  const [api] = useState(() => props.api ?? new ApiClient()); // one client (and token) for the app's life
   const [session, setSession] = useState<Session | null>(null);
   const [ready, setReady] = useState(false);
 

@@ -23,7 +23,6 @@ export function LineChart({ series, height = 180, label }: Props) {
   useEffect(() => {
     if (!box.current) return;
     const c = createChart(box.current, {
-      height,
       autoSize: true,
       layout: { background: { type: ColorType.Solid, color: 'transparent' }, textColor: '#9aa4b2' },
       grid: { vertLines: { color: '#1f2733' }, horzLines: { color: '#1f2733' } },
@@ -37,7 +36,7 @@ export function LineChart({ series, height = 180, label }: Props) {
       chart.current = null;
       c.remove();
     };
-  }, [height]);
+  }, []);
 
   useEffect(() => {
     const c = chart.current;
@@ -52,5 +51,8 @@ export function LineChart({ series, height = 180, label }: Props) {
     }
   }, [series]);
 
-  return <div ref={box} className="chart" role="img" aria-label={label} data-points={series.reduce((n, s) => n + s.points.length, 0)} />;
+  // a fixed height: with autoSize the chart follows its box, which must not grow with it
+  return (
+    <div ref={box} className="chart" style={{ height }} role="img" aria-label={label} data-points={series.reduce((n, s) => n + s.points.length, 0)} />
+  );
 }

@@ -15,20 +15,20 @@ export function Opportunities({ rows, limit = 50 }: { rows: Opportunity[]; limit
               <th>time</th>
               <th>group</th>
               <th>buy → sell</th>
-              <th className="num">qty</th>
+              <th className="num hide-sm">qty</th>
               <th className="num">bps</th>
               <th className="num">expected</th>
             </tr>
           </thead>
           <tbody>
             {rows.slice(0, limit).map((o) => (
-              <tr key={`${o.run_id ?? ''}/${o.id}`} data-testid="opportunity">
+              <tr key={`${o.run_id ?? ''}/${o.id}`} data-testid="opportunity" data-id={o.id}>
                 <td>{clock(o.local_ns)}</td>
                 <td>{o.group}</td>
                 <td>
                   {venueOf(o.buy_key)} → {venueOf(o.sell_key)}
                 </td>
-                <td className="num">{fmt(o.qty_base, 4)}</td>
+                <td className="num hide-sm">{fmt(o.qty_base, 4)}</td>
                 <td className="num">{fmt(o.profit_bps, 1)}</td>
                 <td className={`num ${tone(o.profit_quote)}`}>{signed(o.profit_quote)}</td>
               </tr>

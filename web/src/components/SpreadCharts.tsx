@@ -32,7 +32,7 @@ function SpreadChart({ group, points, tops }: { group: string; points: SpreadPoi
   return (
     <figure className="spread" data-group={group}>
       <figcaption>
-        <strong>{tops?.label || group}</strong>{' '}
+        <strong>{group}</strong> {tops?.label && tops.label !== group ? <span className="muted">{tops.label} · </span> : null}
         <span className="muted">
           {valid}/{tops?.books.length ?? 0} books · now <span data-testid="spread-now">{last ? fmt(last.value, 1) : '-'}</span> bps
         </span>

@@ -23,22 +23,22 @@ export function Trades({ rows, limit = 50 }: { rows: Trade[]; limit?: number }) 
         <table aria-label="trades">
           <thead>
             <tr>
-              <th>time</th>
+              <th className="hide-sm">time</th>
               <th>#</th>
               <th>group</th>
               <th>status</th>
               <th className="num">expected</th>
               <th className="num">realised</th>
               <th className="num">diff</th>
-              <th className="num">fees</th>
+              <th className="num hide-sm">fees</th>
             </tr>
           </thead>
           <tbody>
             {rows.slice(0, limit).map((t) => {
               const diff = t.closed_ns ? num(t.realized_pnl) - num(t.expected_pnl) : NaN;
               return (
-                <tr key={`${t.run_id ?? ''}/${t.id}`} data-testid="trade" title={legs(t)}>
-                  <td>{clock(t.created_ns)}</td>
+                <tr key={`${t.run_id ?? ''}/${t.id}`} data-testid="trade" data-id={t.id} title={legs(t)}>
+                  <td className="hide-sm">{clock(t.created_ns)}</td>
                   <td>{t.id}</td>
                   <td>{t.group}</td>
                   <td>
@@ -47,7 +47,7 @@ export function Trades({ rows, limit = 50 }: { rows: Trade[]; limit?: number }) 
                   <td className={`num ${tone(t.expected_pnl)}`}>{signed(t.expected_pnl)}</td>
                   <td className={`num ${tone(t.realized_pnl)}`}>{t.closed_ns ? signed(t.realized_pnl) : '…'}</td>
                   <td className={`num ${tone(diff)}`}>{signed(diff)}</td>
-                  <td className="num">{fmt(t.fees_quote)}</td>
+                  <td className="num hide-sm">{fmt(t.fees_quote)}</td>
                 </tr>
               );
             })}
