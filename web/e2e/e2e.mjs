@@ -109,13 +109,13 @@ try {
   const venues = await page.getByRole('table', { name: 'venues' }).locator('tbody tr').count();
   if (venues === 0) throw new Error('the venues table is empty');
   await page.waitForTimeout(1500); // let the charts gather a few points for the screenshot
-  const main = await shot(page, 'dashboard-admin.png', { fullPage: true });
+  await shot(page, 'dashboard-admin.png', { fullPage: true });
   if (process.env.E2E_DOCS_SHOT) {
+    await page.waitForTimeout(20_000); // a fuller chart for the README
     await shot(page, 'dashboard-docs.png');
     copyFileSync(join(OUT, 'dashboard-docs.png'), process.env.E2E_DOCS_SHOT);
     log(`README screenshot -> ${process.env.E2E_DOCS_SHOT}`);
   }
-  void main;
 
   // kill switch and resume, as admin
   const risk = page.getByRole('region', { name: 'Risk' });

@@ -14,6 +14,7 @@ vi.mock('lightweight-charts', () => ({
       return { setData: (d: unknown[]) => (s.data = d) };
     },
     remove: () => (charts.removed += 1),
+    timeScale: () => ({ fitContent: () => {} }),
   }),
 }));
 
@@ -69,7 +70,7 @@ function server(role: 'admin' | 'viewer') {
       '/api/risk': { engine: true, killed, kill_reason: '', breakers: [{ name: 'daily_loss', state: 'closed', enabled: true, trips: 0 }], exposure: { open_notional: 10, venue_open: {} } },
       '/api/venues': { engine: true, items: [{ venue: 'okx', state: 'up', path: 'native', resyncs: 0 }] },
       '/api/balances': { run_id: 'r', ts_ns: 1, items: [{ venue: 'okx', asset: 'USDT', amount: '50000', start: '50000', change: '0', ts_ns: 1 }], inventory: {} },
-      '/api/pnl': { run_id: 'r', points: [{ ts_ns: 1e18, currency: 'USDT', realised: '0', unrealised: '0', total: '0' }], total_points: 1 },
+      '/api/pnl?max_points=2000': { run_id: 'r', points: [{ ts_ns: 1e18, currency: 'USDT', realised: '0', unrealised: '0', total: '0' }], total_points: 1 },
       '/api/opportunities?limit=50': { items: [], total: 0 },
       '/api/trades?limit=50': { items: [], total: 0 },
       '/api/model/version': { status: 'no model', name: null, version: null, sha256: null, promoted_at: null, detail: 'no model yet' },

@@ -13,7 +13,7 @@ import { Balances } from './components/Balances';
 import { Venues } from './components/Venues';
 import { RiskPanel } from './components/RiskPanel';
 
-const POLL_MS = 5000; // what the stream does not push (balances, PnL, venue details) is re-read this often
+const POLL_MS = 5000; // what the stream does not push (balances) is re-read this often, the rest as a safety net
 
 export function streamUrl(loc: Pick<Location, 'protocol' | 'host'>): string {
   return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/api/stream`;
@@ -67,7 +67,6 @@ function Dashboard({ api, session, onLogout }: { api: ApiClient; session: Sessio
       get('/api/risk', (b) => dispatch({ kind: 'risk', risk: normaliseRisk(b) })),
       get('/api/venues', (b) => dispatch({ kind: 'venues', rows: rows<Venue>(b) })),
       get('/api/balances', (b) => dispatch({ kind: 'balances', rows: normaliseBalances(b) })),
-      get('/api/pnl', (b) => dispatch({ kind: 'pnl', rows: rows<PnlPoint>(b) })),
     ]);
   }, [api]);
 
@@ -75,6 +74,8 @@ function Dashboard({ api, session, onLogout }: { api: ApiClient; session: Sessio
     alive.current = true;
     void api.get<unknown>('/api/opportunities?limit=50').then((b) => dispatch({ kind: 'opportunities', rows: rows<Opportunity>(b) }), () => {});
     void api.get<unknown>('/api/trades?limit=50').then((b) => dispatch({ kind: 'trades', rows: rows<Trade>(b) }), () => {});
+    // the stored PnL history once; the stream's pnl messages continue it
+    void api.get<unknown>('/api/pnl?max_points=2000').then((b) => dispatch({ kind: 'pnl', rows: rows<PnlPoint>(b) }), () => {});
     void api.get<unknown>('/api/model/version').then((b) => setModel(modelLabel(b)), () => setModel('none'));
     void load();
     const poll = setInterval(() => void load(), POLL_MS);

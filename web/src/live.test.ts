@@ -80,6 +80,16 @@ describe('reduce', () => {
   });
 });
 
+describe('PnL series', () => {
+  it('joins the stored history and the streamed points in time order, once per timestamp', () => {
+    const p = (ts_ns: number, total: string) => ({ ts_ns, realised: total, total });
+    let s = reduce(initialState, { kind: 'event', event: { type: 'pnl', data: { ...p(30, '3') } } });
+    s = reduce(s, { kind: 'event', event: { type: 'pnl', data: { ...p(40, '4') } } });
+    s = reduce(s, { kind: 'pnl', rows: [p(10, '1'), p(20, '2'), p(30, '3')] }); // a later REST answer
+    expect(s.pnl.map((x) => [x.ts_ns, x.total])).toEqual([[10, '1'], [20, '2'], [30, '3'], [40, '4']]);
+  });
+});
+
 describe('spread helpers', () => {
   it('needs both sides', () => {
     expect(groupSpreadBps({ group: 'g', books: [] })).toBeNull();

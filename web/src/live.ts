@@ -107,6 +107,18 @@ function onTops(state: LiveState, g: GroupTops, tsNs: number): LiveState {
 
 export const MAX_EVENTS = 20;
 
+/** The stored PnL series (REST: points at each settled trade) joined with what the stream
+ * pushed (a point a few times a second), in time order, one point per timestamp. */
+export function mergePnl(have: PnlPoint[], more: PnlPoint[]): PnlPoint[] {
+  const byTs = new Map<number, PnlPoint>();
+  for (const p of [...have, ...more]) byTs.set(num(p.ts_ns), p);
+  return [...byTs.entries()]
+    .filter(([t]) => Number.isFinite(t))
+    .sort((x, y) => x[0] - y[0])
+    .map(([, p]) => p)
+    .slice(-MAX_POINTS);
+}
+
 function onVenue(venues: Venue[], d: Record<string, unknown>): Venue[] {
   if (typeof d.venue !== 'string') return venues;
   const i = venues.findIndex((v) => v.venue === d.venue);
@@ -121,7 +133,7 @@ export function reduce(state: LiveState, a: Action): LiveState {
     case 'trades':
       return { ...state, trades: mergeRows(state.trades, a.rows, tradeTime) };
     case 'pnl':
-      return { ...state, pnl: a.rows.slice(-MAX_POINTS) };
+      return { ...state, pnl: mergePnl(state.pnl, a.rows) };
     case 'balances':
       return { ...state, balances: a.rows };
     case 'venues':
@@ -144,7 +156,7 @@ export function reduce(state: LiveState, a: Action): LiveState {
         case 'venue':
           return { ...state, venues: onVenue(state.venues, data) };
         case 'pnl':
-          return { ...state, pnl: [...state.pnl, data as unknown as PnlPoint].slice(-MAX_POINTS) };
+          return { ...state, pnl: mergePnl(state.pnl, [data as unknown as PnlPoint]) };
         default:
           return state;
       }

@@ -49,6 +49,7 @@ export function LineChart({ series, height = 180, label }: Props) {
       }
       line.setData(s.points.map((p) => ({ time: p.time as UTCTimestamp, value: p.value })));
     }
+    c.timeScale().fitContent(); // the whole (bounded) history across the card
   }, [series]);
 
   // a fixed height: with autoSize the chart follows its box, which must not grow with it
