@@ -45,7 +45,11 @@ WEB_SRC := $(shell find web/src -type f ! -name '*.test.ts' ! -name '*.test.tsx'
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 
-src/cryptoarb/api/static/index.html: web/node_modules/.package-lock.json $(WEB_SRC)
+# VITE_SENTRY_DSN (public, it ends up in the browser) is part of the build: another value rebuilds
+WEB_ENV := web/.build-env
+$(shell printf '%s\n' '$(VITE_SENTRY_DSN)' | cmp -s - $(WEB_ENV) 2>/dev/null || printf '%s\n' '$(VITE_SENTRY_DSN)' > $(WEB_ENV))
+
+src/cryptoarb/api/static/index.html: web/node_modules/.package-lock.json $(WEB_SRC) $(WEB_ENV)
 	cd web && npm run --silent build -- --logLevel warn
 
 dashboard: src/cryptoarb/api/static/index.html

@@ -1,16 +1,10 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
+import { initSentry } from './sentry';
 import './styles.css';
 
-// Browser errors go to Sentry only when the build was given a DSN (VITE_SENTRY_DSN); otherwise
-// the SDK is not even loaded.
-const dsn = import.meta.env.VITE_SENTRY_DSN as string | undefined;
-if (dsn) {
-  void import('@sentry/react').then((Sentry) =>
-    Sentry.init({ dsn, environment: import.meta.env.MODE, sendDefaultPii: false }),
-  );
-}
+void initSentry(import.meta.env.VITE_SENTRY_DSN as string | undefined, import.meta.env.MODE);
 
 createRoot(document.getElementById('root') as HTMLElement).render(
   <StrictMode>
