@@ -64,21 +64,32 @@ class BodyLimit:
                 if too_big:
                     await _send_json(send, 413, f"request body larger than {self.limit} bytes")
                     return
+        # read the whole body first (it is small, by this very limit), then hand it on in one piece
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return msg
+            if msg["type"] != "http.request":  # the client went away
+                return
+            body = msg.get("body", b"")
+            seen += len(body)
+            if seen > self.limit:
+                await _send_json(send, 413, f"request body larger than {self.limit} bytes")
+                return
+            chunks.append(body)
+            if not msg.get("more_body", False):
+                break
+        whole: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        sent = False
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await _send_json(send, 413, f"request body larger than {self.limit} bytes")
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return whole
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 class _MetricsApp:
@@ -97,10 +108,6 @@ class _MetricsApp:
         m.stream_clients.set(hub.clients)
         m.stream_dropped.set(hub.stats.dropped_clients)
         await self.app(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 async def _send_json(send: Send, status: int, detail: str) -> None:

@@ -145,8 +145,16 @@ class StreamHub:
         return {key: orjson.loads(msg)["data"] for (k, key), msg in list(self._latest.items()) if k == kind}
 
     # -- the fan-out task ---------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """Whether a :meth:`run` task delivers (one at a time: the first app lifespan's)."""
+        return self._loop is not None and not self._loop.is_closed()
+
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Deliver published messages until cancelled (or ``stop`` is set)."""
+        """Deliver published messages until cancelled (or ``stop`` is set). A second call while
+        one runs (a second lifespan of the same app, in tests) returns at once."""
+        if self.running:
+            return
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         try:

@@ -118,6 +118,11 @@ def set_password(db: Engine, name: str, password: str) -> None:
                      .values(revoked_at=now))
 
 
+def exists(db: Engine, name: str) -> bool:
+    with db.connect() as conn:
+        return conn.execute(select(User.id).where(User.username == name)).first() is not None
+
+
 def verify(db: Engine, name: str, password: str) -> UserInfo | None:
     """The user when ``password`` is theirs (and they are enabled), else None."""
     with db.connect() as conn:

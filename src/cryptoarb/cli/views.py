@@ -77,15 +77,20 @@ def trades_cmd(config: ConfigOpt = None, db: DbOpt = None,
     if not items:
         warn("no trade stored" + (f" for run {run}" if run else ""))
         raise typer.Exit(EXIT_NOTHING)
-    t = Table(title=f"trades ({len(items)} of {total}, newest first)")
-    for col in ("run", "id", "group", "status", "expected PnL", "realised PnL", "gap", "fees", "qty", "unhedged",
-                "created (UTC)"):
+    title = f"trades of run {run}" if run else "trades"
+    t = Table(title=f"{title} ({len(items)} of {total}, newest first; PnL and fees in the quote currency)")
+    cols: tuple[str, ...] = ("id", "group", "status", "expected", "realised", "gap", "fees", "qty", "unhedged",
+                             "created (UTC)")
+    if not run:
+        cols = ("run", *cols)
+    for col in cols:
         t.add_column(col, justify="left" if col in ("run", "group", "status", "created (UTC)") else "right")
     for r in items:
         gap = Decimal(r["realized_pnl"]) - Decimal(r["expected_pnl"])
-        t.add_row(r["run_id"], str(r["id"]), r["group"], r["status"], _money(r["expected_pnl"]),
-                  _money(r["realized_pnl"]), _money(gap), _money(r["fees_quote"]), r["matched_qty_base"],
-                  r["unhedged_qty_base"], _when(r["created_ns"]))
+        row = [str(r["id"]), r["group"], r["status"], _money(r["expected_pnl"]), _money(r["realized_pnl"]),
+               _money(gap), _money(r["fees_quote"]), r["matched_qty_base"], r["unhedged_qty_base"],
+               _when(r["created_ns"])]
+        t.add_row(*([r["run_id"], *row] if not run else row))
     console.print(t)
 
 

@@ -39,7 +39,9 @@ def login(body: Login, request: Request, response: Response, c: Ctx) -> TokenPai
     if user is None:
         c.per_user.hit(name)
         c.metrics.logins.labels("failed").inc()
-        log.warning("api: failed login for %r from %s", name[:64], ip)
+        # an unknown name is not logged: it is often a password typed into the wrong field
+        who = repr(name) if users.exists(c.db, name) else "an unknown user name"
+        log.warning("api: failed login for %s from %s", who, ip)
         raise unauthorized("wrong user name or password")
     c.per_user.clear(name)
     c.metrics.logins.labels("ok").inc()
