@@ -113,9 +113,10 @@ def test_dashboard_in_chromium_against_arb_demo(tmp_path: Path) -> None:
         t0 = time.monotonic()
         run = subprocess.run([node, "e2e/e2e.mjs"], cwd=WEB, env=env, capture_output=True, text=True,
                              timeout=E2E_TIMEOUT_S)
-        out = run.stdout + run.stderr
-        assert run.returncode == 0, f"browser test failed after {time.monotonic() - t0:.0f} s:\n{out}\n--- arb demo:\n" + \
-            "".join(demo.lines[-60:])
+        took = time.monotonic() - t0
+        demo_out = "".join(demo.lines[-60:])
+        assert run.returncode == 0, (
+            f"browser test failed after {took:.0f} s:\n{run.stdout}{run.stderr}\n--- arb demo:\n{demo_out}")
         assert "e2e: ok" in run.stdout
         for name in ("login.png", "dashboard-admin.png", "killed.png", "phone-viewer.png"):
             assert (ARTIFACTS / name).stat().st_size > 10_000, name
