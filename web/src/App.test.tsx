@@ -47,6 +47,7 @@ function jwt(claims: Record<string, unknown>): string {
 function server(role: 'admin' | 'viewer') {
   let killed = false;
   const posts: string[] = [];
+  const unknown: string[] = [];
   const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status });
   const fetchImpl = async (url: string, init?: RequestInit) => {
     const method = init?.method ?? 'GET';
@@ -69,15 +70,18 @@ function server(role: 'admin' | 'viewer') {
     const answers: Record<string, unknown> = {
       '/api/risk': { engine: true, killed, kill_reason: '', breakers: [{ name: 'daily_loss', state: 'closed', enabled: true, trips: 0 }], exposure: { open_notional: 10, venue_open: {} } },
       '/api/venues': { engine: true, items: [{ venue: 'okx', state: 'up', path: 'native', resyncs: 0 }] },
-      '/api/balances': { run_id: 'r', ts_ns: 1, items: [{ venue: 'okx', asset: 'USDT', amount: '50000', start: '50000', change: '0', ts_ns: 1 }], inventory: {} },
-      '/api/pnl?max_points=2000': { run_id: 'r', points: [{ ts_ns: 1e18, currency: 'USDT', realised: '0', unrealised: '0', total: '0' }], total_points: 1 },
-      '/api/opportunities?limit=50': { items: [], total: 0 },
-      '/api/trades?limit=50': { items: [], total: 0 },
+      '/api/balances?run=r1': { run_id: 'r', ts_ns: 1, items: [{ venue: 'okx', asset: 'USDT', amount: '50000', start: '50000', change: '0', ts_ns: 1 }], inventory: {} },
+      '/api/pnl?max_points=2000&run=r1': { run_id: 'r', points: [{ ts_ns: 1e18, currency: 'USDT', realised: '0', unrealised: '0', total: '0' }], total_points: 1 },
+      '/api/status': { engine: true, run_id: 'r1', mode: 'demo' },
+      '/api/opportunities?limit=50&run=r1': { items: [], total: 0 },
+      '/api/trades?limit=50&run=r1': { items: [], total: 0 },
       '/api/model/version': { status: 'no model', name: null, version: null, sha256: null, promoted_at: null, detail: 'no model yet' },
     };
-    return url in answers ? json(answers[url]) : json({ detail: 'not found' }, 404);
+    if (url in answers) return json(answers[url]);
+    unknown.push(url);
+    return json({ detail: 'not found' }, 404);
   };
-  return { fetchImpl: fetchImpl as unknown as typeof fetch, posts };
+  return { fetchImpl: fetchImpl as unknown as typeof fetch, posts, unknown };
 }
 
 async function logIn(role: 'admin' | 'viewer') {
@@ -101,7 +105,7 @@ async function logIn(role: 'admin' | 'viewer') {
 
 describe('App', () => {
   it('logs in, authenticates the stream with the token and shows what it pushes', async () => {
-    const { ws } = await logIn('admin');
+    const { ws, srv } = await logIn('admin');
     expect(ws.url).toMatch(/^ws:\/\/localhost(:\d+)?\/api\/stream$/);
     act(() => ws.onopen?.());
     expect(JSON.parse(ws.sent[0])).toEqual({ type: 'auth', token: expect.stringMatching(/^ey/) });
@@ -130,6 +134,7 @@ describe('App', () => {
     expect(screen.getByRole('list', { name: 'risk events' })).toHaveTextContent('risk.trip by risk — 3 failed legs');
     expect(await screen.findByText('50,000.0000')).toBeInTheDocument(); // balances loaded
     expect(await screen.findByText('up')).toHaveClass('ok'); // venues loaded
+    expect(srv.unknown).toEqual([]); // every request was one the API answers (of the current run)
   });
 
   it('lets an admin kill and resume through the API', async () => {

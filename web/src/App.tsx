@@ -55,29 +55,50 @@ function Dashboard({ api, session, onLogout }: { api: ApiClient; session: Sessio
   const [error, setError] = useState('');
   const alive = useRef(true);
 
-  const load = useCallback(async () => {
-    const get = async <T,>(path: string, f: (b: unknown) => void): Promise<T | void> => {
+  /** GET `path` and hand its answer to `f`; a failure shows in the banner until that path answers again. */
+  const get = useCallback(
+    async (path: string, f: (b: unknown) => void) => {
       try {
         f(await api.get<unknown>(path));
+        if (alive.current) setError((prev) => (prev.startsWith(`${path}:`) ? '' : prev));
       } catch (e) {
-        if (alive.current && !(e instanceof ApiError && e.status === 401)) setError(`${path}: ${e instanceof Error ? e.message : e}`);
+        // 401: the session is over (the login form follows); 404: no run stored yet
+        if (alive.current && !(e instanceof ApiError && (e.status === 401 || e.status === 404))) {
+          setError(`${path}: ${e instanceof Error ? e.message : e}`);
+        }
       }
-    };
+    },
+    [api],
+  );
+
+  const run = useRef('');
+  const load = useCallback(async () => {
+    const q = run.current ? `?run=${encodeURIComponent(run.current)}` : '';
     await Promise.all([
       get('/api/risk', (b) => dispatch({ kind: 'risk', risk: normaliseRisk(b) })),
       get('/api/venues', (b) => dispatch({ kind: 'venues', rows: rows<Venue>(b) })),
-      get('/api/balances', (b) => dispatch({ kind: 'balances', rows: normaliseBalances(b) })),
+      get(`/api/balances${q}`, (b) => dispatch({ kind: 'balances', rows: normaliseBalances(b) })),
     ]);
-  }, [api]);
+  }, [get]);
 
   useEffect(() => {
     alive.current = true;
-    void api.get<unknown>('/api/opportunities?limit=50').then((b) => dispatch({ kind: 'opportunities', rows: rows<Opportunity>(b) }), () => {});
-    void api.get<unknown>('/api/trades?limit=50').then((b) => dispatch({ kind: 'trades', rows: rows<Trade>(b) }), () => {});
-    // the stored PnL history once; the stream's pnl messages continue it
-    void api.get<unknown>('/api/pnl?max_points=2000').then((b) => dispatch({ kind: 'pnl', rows: rows<PnlPoint>(b) }), () => {});
-    void api.get<unknown>('/api/model/version').then((b) => setModel(modelLabel(b)), () => setModel('none'));
-    void load();
+    void (async () => {
+      // the run this API is attached to (none for `arb api`: then the latest stored one)
+      await get('/api/status', (b) => {
+        const id = (b as { run_id?: unknown } | null)?.run_id;
+        run.current = typeof id === 'string' ? id : '';
+      });
+      const q = run.current ? `&run=${encodeURIComponent(run.current)}` : '';
+      await Promise.all([
+        get(`/api/opportunities?limit=50${q}`, (b) => dispatch({ kind: 'opportunities', rows: rows<Opportunity>(b) })),
+        get(`/api/trades?limit=50${q}`, (b) => dispatch({ kind: 'trades', rows: rows<Trade>(b) })),
+        // the stored PnL history once; the stream's pnl messages continue it
+        get(`/api/pnl?max_points=2000${q}`, (b) => dispatch({ kind: 'pnl', rows: rows<PnlPoint>(b) })),
+        get('/api/model/version', (b) => setModel(modelLabel(b))),
+        load(),
+      ]);
+    })();
     const poll = setInterval(() => void load(), POLL_MS);
     const stream = new Stream({
       url: streamUrl(window.location),
@@ -99,7 +120,7 @@ function Dashboard({ api, session, onLogout }: { api: ApiClient; session: Sessio
       clearInterval(poll);
       stream.stop();
     };
-  }, [api, load]);
+  }, [api, get, load]);
 
   const act = useCallback(
     (path: string, body: unknown) => async () => {

@@ -1,67 +1,41 @@
-/** Tolerant readers of the API's answers: lists as arrays or pages, breakers as a list or a
- * `{name: state}` map, balances as rows or a `{venue: {asset: amount}}` map. */
+/** Readers of the API's answers (docs/api.md) that never throw on an unexpected shape: a
+ * dashboard shows what it can rather than a blank page when one endpoint changes. */
 
 import { rows } from './api';
 import type { Balance, Breaker, Risk } from './types';
 
+const obj = (x: unknown): Record<string, unknown> => (x && typeof x === 'object' && !Array.isArray(x) ? (x as Record<string, unknown>) : {});
+
+/** `GET /api/risk` or the stream's `risk` message. */
 export function normaliseRisk(body: unknown): Risk {
-  const b = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
-  const ks = b.kill_switch;
-  const killed =
-    typeof b.killed === 'boolean'
-      ? b.killed
-      : typeof ks === 'boolean'
-        ? ks
-        : ks && typeof ks === 'object' && typeof (ks as Record<string, unknown>).killed === 'boolean'
-          ? ((ks as Record<string, unknown>).killed as boolean)
-          : false;
-  const reasonSrc = ks && typeof ks === 'object' ? (ks as Record<string, unknown>).reason : b.kill_reason;
-  let breakers: Breaker[] = [];
-  if (Array.isArray(b.breakers)) {
-    breakers = (b.breakers as Record<string, unknown>[]).map((x) => ({
-      name: String(x.name),
+  const b = obj(body);
+  const breakers: Breaker[] = (Array.isArray(b.breakers) ? b.breakers : [])
+    .map(obj)
+    .filter((x) => typeof x.name === 'string')
+    .map((x) => ({
+      name: x.name as string,
       state: String(x.state),
       reason: typeof x.reason === 'string' ? x.reason : undefined,
       trips: typeof x.trips === 'number' ? x.trips : undefined,
-    }));
-  } else if (b.breakers && typeof b.breakers === 'object') {
-    breakers = Object.entries(b.breakers as Record<string, unknown>).map(([name, v]) =>
-      v && typeof v === 'object'
-        ? { name, state: String((v as Record<string, unknown>).state), reason: (v as Record<string, unknown>).reason as string | undefined }
-        : { name, state: String(v) },
-    );
-  }
-  breakers.sort((x, y) => x.name.localeCompare(y.name));
-  const exposure = b.exposure && typeof b.exposure === 'object' ? (b.exposure as Record<string, unknown>) : null;
+    }))
+    .sort((x, y) => x.name.localeCompare(y.name));
   return {
-    killed,
-    kill_reason: typeof reasonSrc === 'string' ? reasonSrc : undefined,
+    killed: typeof b.killed === 'boolean' ? b.killed : null,
+    kill_reason: typeof b.kill_reason === 'string' && b.kill_reason ? b.kill_reason : undefined,
     breakers,
-    exposure,
-    limits: b.limits as Record<string, unknown> | undefined,
+    exposure: b.exposure && typeof b.exposure === 'object' ? obj(b.exposure) : null,
+    limits: b.limits ? obj(b.limits) : undefined,
   };
 }
 
+/** `GET /api/balances`: `{items: [{venue, asset, amount, ...}]}`. */
 export function normaliseBalances(body: unknown): Balance[] {
-  const list = rows<Balance>(body);
-  if (list.length || Array.isArray(body)) return list;
-  const src = body && typeof body === 'object' ? ((body as Record<string, unknown>).balances ?? body) : {};
-  const out: Balance[] = [];
-  if (Array.isArray(src)) return src as Balance[];
-  for (const [venue, assets] of Object.entries(src as Record<string, unknown>)) {
-    if (!assets || typeof assets !== 'object') continue;
-    for (const [asset, amount] of Object.entries(assets as Record<string, unknown>)) {
-      if (typeof amount === 'number' || typeof amount === 'string') out.push({ venue, asset, amount });
-    }
-  }
-  return out;
+  return rows<Balance>(body).filter((r) => r && typeof r.venue === 'string' && typeof r.asset === 'string');
 }
 
-/** The model version to show: the version string, or 'none' when the API answers "no model". */
+/** `GET /api/model/version`: "name version", or 'none' when the API answers "no model". */
 export function modelLabel(body: unknown): string {
-  if (!body || typeof body !== 'object') return 'none';
-  const b = body as Record<string, unknown>;
-  const v = b.version ?? (b.model && typeof b.model === 'object' ? (b.model as Record<string, unknown>).version : undefined);
-  if (typeof v === 'string' && v) return typeof b.name === 'string' ? `${b.name} ${v}` : v;
-  return 'none';
+  const b = obj(body);
+  if (b.status !== 'ok' || typeof b.version !== 'string' || !b.version) return 'none';
+  return typeof b.name === 'string' && b.name ? `${b.name} ${b.version}` : b.version;
 }

@@ -77,7 +77,8 @@ export interface Breaker {
 }
 
 export interface Risk {
-  killed: boolean;
+  /** null: unknown (`arb api` without an engine and without a kill file) */
+  killed: boolean | null;
   kill_reason?: string;
   breakers: Breaker[];
   exposure?: Record<string, unknown> | null;

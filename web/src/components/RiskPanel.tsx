@@ -33,14 +33,14 @@ export function RiskPanel({ risk, events = [], role, onKill, onResume }: Props) 
     }
   }
 
-  const killed = risk?.killed ?? false;
+  const killed = risk?.killed === true;
   return (
     <section className="card" aria-labelledby="risk-h">
       <h2 id="risk-h">Risk</h2>
       <p>
         Kill switch:{' '}
         <strong className={killed ? 'neg' : 'pos'} data-testid="kill-state">
-          {risk === null ? '-' : killed ? 'KILLED' : 'armed (trading)'}
+          {risk === null ? '-' : risk.killed === null ? 'unknown (no engine here)' : killed ? 'KILLED' : 'armed (trading)'}
         </strong>
         {killed && risk?.kill_reason ? <span className="muted"> — {risk.kill_reason}</span> : null}
       </p>

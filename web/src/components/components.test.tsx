@@ -63,6 +63,11 @@ describe('RiskPanel', () => {
     expect(await screen.findByRole('alert')).toHaveTextContent('admin role required');
   });
 
+  it('says when the kill switch state is unknown', () => {
+    render(<RiskPanel risk={{ killed: null, breakers: [] }} role="admin" onKill={async () => {}} onResume={async () => {}} />);
+    expect(screen.getByTestId('kill-state')).toHaveTextContent('unknown (no engine here)');
+  });
+
   it('gives a viewer no kill or resume button', () => {
     render(<RiskPanel risk={{ ...risk, killed: true }} role="viewer" onKill={async () => {}} onResume={async () => {}} />);
     expect(screen.queryByRole('button')).toBeNull();
