@@ -4,7 +4,9 @@ import { num } from './live';
 export function fmt(x: unknown, dp = 2): string {
   const n = num(x);
   if (!Number.isFinite(n)) return '-';
-  return n.toLocaleString('en-US', { minimumFractionDigits: dp, maximumFractionDigits: dp });
+  // no '-0.0': a value that rounds to zero is zero
+  const r = Math.abs(n) < 0.5 * 10 ** -dp ? 0 : n;
+  return r.toLocaleString('en-US', { minimumFractionDigits: dp, maximumFractionDigits: dp });
 }
 
 /** Signed, for PnL: '+1.23' / '-1.23'. */
