@@ -17,6 +17,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+import test_live
 from cryptoarb.api import users
 from cryptoarb.cli import app
 from cryptoarb.storage.db import connect
@@ -168,3 +169,46 @@ def test_a_busy_demo_port() -> None:
         assert r.exit_code == 2 and "cannot listen" in r.output
     finally:
         s.close()
+
+
+recorded = test_live.recorded  # the local venue serving real Binance frames (tests/test_live.py)
+venue = test_live.venue
+
+
+def test_live_run_serves_the_api(venue: Any, tmp_path: Path) -> None:
+    """``arb run --live --api``: the API sees the live feed (native path, books) and kills the engine."""
+    db = tmp_path / "live.db"
+    users.add_user(connect(str(db)), "ops", "admin", PASSWORD)
+    cfg = tmp_path / "arb.toml"
+    cfg.write_text(f'[live.venues.binance]\nws_url = "{venue.ws_url}"\n'
+                   f'[live.venues.binance.ccxt]\nurls = {{ api = {{ public = "{venue.http_url}/api/v3" }} }}\n')
+    p = subprocess.Popen([sys.executable, "-m", "cryptoarb.cli", "run", "--live", "--venues", "binance", "--symbols",
+                          "BTC/USDT", "--duration", "8", "--no-view", "--config", str(cfg), "--db", str(db), "--api",
+                          "--api-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=_env(JWT_SECRET=SECRET), cwd=tmp_path)
+    try:
+        assert p.stdout is not None
+        line = p.stdout.readline()
+        m = re.match(r"^api: (\S+)", line)
+        assert m, line + (p.stderr.read() if p.poll() is not None and p.stderr else "")
+        c = httpx.Client(base_url=m.group(1), timeout=10)
+        h = {"Authorization": "Bearer " + c.post("/api/login", json={"username": "ops", "password": PASSWORD}
+                                                 ).json()["access_token"]}
+        deadline = time.monotonic() + 30
+        while True:
+            v = c.get("/api/venues", headers=h).json()
+            if v["engine"] and v["items"] and v["items"][0]["books_valid"]:
+                break
+            assert time.monotonic() < deadline, v
+            time.sleep(0.2)
+        assert v["items"][0]["venue"] == "binance" and v["items"][0]["path"] == "native"
+        book = c.get("/api/books", headers=h, params={"key": "binance BTC/USDT"}).json()["items"][0]
+        assert book["valid"] and book["bids"][0][0] < book["asks"][0][0]
+        assert c.post("/api/risk/kill", json={"reason": "live drill"}, headers=h).json()["via"] == "engine"
+        assert p.wait(60) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    err = p.stderr.read() if p.stderr else ""
+    assert "Traceback" not in err and SECRET not in err, err

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -99,10 +100,29 @@ def _now() -> datetime:
 class Tokens:
     """Issues and checks tokens for one secret and one database."""
 
+    #: how long a checked access token is trusted without asking the database again: a logout,
+    #: removal or role change made by another process takes effect within this time (in this
+    #: process at once: its own revocations clear the cache)
+    CACHE_S = 2.0
+    CACHE_MAX = 10_000
+
     def __init__(self, db: Engine, secret: str, api: ApiSettings) -> None:
         self.db = db
         self._secret = secret
         self.api = api
+        self._cache: dict[str, tuple[float, Claims]] = {}
+
+    def cached(self, token: str) -> Claims | None:
+        """The claims of ``token`` if it was authenticated less than CACHE_S ago and has not expired."""
+        hit = self._cache.get(token)
+        if hit is None:
+            return None
+        until, claims = hit
+        now = time.monotonic()
+        if now >= until or time.time() >= claims.exp:
+            self._cache.pop(token, None)
+            return None
+        return claims
 
     # -- encoding -------------------------------------------------------------------------------
     def _encode(self, sub: str, role: str, typ: str, ttl_s: int, family: str = "") -> Claims:
@@ -187,6 +207,7 @@ class Tokens:
 
     def revoke(self, refresh_token: str | None, access: Claims | None) -> None:
         """Logout: the refresh token's family, and the access token presented, are revoked."""
+        self._cache.clear()
         now = _now()
         fam = ""
         if refresh_token:
@@ -203,14 +224,6 @@ class Tokens:
                 conn.execute(insert(RevokedAccess).values(jti=access.jti,
                                                           expires_at=datetime.fromtimestamp(access.exp, UTC)))
 
-    def revoke_user(self, username: str) -> None:
-        """Every token of ``username`` stops working (password change, removal)."""
-        now = _now()
-        with self.db.begin() as conn:
-            conn.execute(update(RefreshToken).where(RefreshToken.username == username,
-                                                    RefreshToken.revoked_at.is_(None)).values(revoked_at=now))
-            conn.execute(update(User).where(User.username == username).values(tokens_after=now))
-
     # -- checking -------------------------------------------------------------------------------
     def authenticate(self, token: str) -> Claims:
         """The claims of a valid access token whose user still exists, enabled, with the role
@@ -222,7 +235,11 @@ class Tokens:
             user = conn.execute(select(User.role, User.disabled, User.tokens_after)
                                 .where(User.username == c.sub)).first()
         self._check_user(user, c)
-        return Claims(c.sub, user.role, c.typ, c.jti, c.iat, c.exp)  # type: ignore[union-attr]
+        out = Claims(c.sub, user.role, c.typ, c.jti, c.iat, c.exp)  # type: ignore[union-attr]
+        if len(self._cache) >= self.CACHE_MAX:
+            self._cache.clear()
+        self._cache[token] = (time.monotonic() + self.CACHE_S, out)
+        return out
 
     @staticmethod
     def _check_user(user: Any, c: Claims) -> None:

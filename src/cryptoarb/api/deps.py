@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from cryptoarb.api.auth import Claims, TokenError
 from cryptoarb.api.context import ApiContext, ctx
@@ -17,15 +18,19 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_user(
+async def current_user(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Claims:
     if creds is None or creds.scheme.lower() != "bearer":
         raise unauthorized("not authenticated: send Authorization: Bearer <access token> (POST /api/login)")
     c: ApiContext = ctx(request)
+    token = creds.credentials
+    hit = c.tokens.cached(token)  # seen in the last second or two: no database round trip
+    if hit is not None:
+        return hit
     try:
-        return c.tokens.authenticate(creds.credentials)
+        return await run_in_threadpool(c.tokens.authenticate, token)
     except TokenError as e:
         raise unauthorized(str(e)) from None
 

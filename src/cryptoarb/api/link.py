@@ -25,6 +25,7 @@ from cryptoarb.api import payloads
 from cryptoarb.api.hub import StreamHub
 
 TOP_N = 20  # levels per side kept in the snapshot (``GET /api/books`` serves up to this)
+STATE_EVERY_S = 2.0  # venue and risk messages when nothing changed
 
 
 class EngineGone(RuntimeError):
@@ -47,6 +48,8 @@ class EngineLink:
         self.closed = False
         self._cmds: deque[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = deque()
         self._venue_state: dict[str, str] = {}
+        self._risk_key: tuple[Any, ...] = ()
+        self._state_due = 0.0
         self._prev_counts: dict[str, int] = {}
         self._prev_t = time.monotonic()
         self.started_ns = time.time_ns()
@@ -76,13 +79,21 @@ class EngineLink:
         hub = self.hub
         for g in snap["groups"]:
             hub.publish("book", g)
-        for v in snap["venues"]:
-            state = v["state"]
-            if self._venue_state.get(v["venue"]) != state:
-                self._venue_state[v["venue"]] = state
-            hub.publish("venue", v)
-        hub.publish("risk", snap["risk"])
         hub.publish("pnl", {**snap["pnl"], "ts_ns": snap["clock_ns"]})
+        # venue and risk state: at once when it changes, else every STATE_EVERY_S (their counters)
+        now = time.monotonic()
+        due = now >= self._state_due
+        if due:
+            self._state_due = now + STATE_EVERY_S
+        for v in snap["venues"]:
+            if due or self._venue_state.get(v["venue"]) != v["state"]:
+                self._venue_state[v["venue"]] = v["state"]
+                hub.publish("venue", v)
+        r = snap["risk"]
+        key = (r["killed"], tuple(b["state"] for b in r["breakers"]))
+        if due or key != self._risk_key:
+            self._risk_key = key
+            hub.publish("risk", r)
 
     def close(self) -> None:
         """The run is over: pending and future commands fail (the API answers 503)."""
