@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DURATION ?= 60
 
-.PHONY: demo test lint bench clean dex-artifacts lock
+.PHONY: demo test lint bench clean dex-artifacts lock dashboard web-test
 
 # the tested dependency set is pinned in requirements.lock (refresh it with `make lock`)
 $(BIN)/.installed: pyproject.toml requirements.lock
@@ -25,7 +25,7 @@ lock:
 	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^cryptoarb'; } > requirements.lock
 	rm -rf .lock-venv build
 
-demo: $(BIN)/.installed
+demo: $(BIN)/.installed dashboard
 	$(BIN)/arb demo --duration $(DURATION)
 
 lint: $(BIN)/.installed
@@ -38,7 +38,28 @@ tests/dex/node_modules/.package-lock.json: tests/dex/package.json tests/dex/pack
 
 dex-artifacts: tests/dex/node_modules/.package-lock.json
 
-test: lint dex-artifacts
+# the dashboard (web/: React + TypeScript, pinned by its lockfile) built into the Python package,
+# which serves it with no Node at run time; rebuilt only when its sources change. Node >= 20.19.
+WEB_SRC := $(shell find web/src -type f ! -name '*.test.ts' ! -name '*.test.tsx' 2>/dev/null) \
+           web/index.html web/vite.config.ts web/tsconfig.json
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+# VITE_SENTRY_DSN (public, it ends up in the browser) is part of the build: another value rebuilds
+WEB_ENV := web/.build-env
+$(shell printf '%s\n' '$(VITE_SENTRY_DSN)' | cmp -s - $(WEB_ENV) 2>/dev/null || printf '%s\n' '$(VITE_SENTRY_DSN)' > $(WEB_ENV))
+
+src/cryptoarb/api/static/index.html: web/node_modules/.package-lock.json $(WEB_SRC) $(WEB_ENV)
+	cd web && npm run --silent build -- --logLevel warn
+
+dashboard: src/cryptoarb/api/static/index.html
+
+# the dashboard's component tests (Vitest); its browser test (tests/test_dashboard_e2e.py) runs in
+# pytest against a real `arb demo` in Debian's chromium (`apt-get install chromium`)
+web-test: web/node_modules/.package-lock.json
+	cd web && npx vitest run --reporter=dot
+
+test: lint dex-artifacts dashboard web-test
 	$(BIN)/pytest -q
 
 bench: $(BIN)/.installed
@@ -46,4 +67,5 @@ bench: $(BIN)/.installed
 	                 binance:../shared/data/binance-2024-08-08/spot_btcusdt_20240809.gz
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache tests/dex/node_modules
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache tests/dex/node_modules web/node_modules web/artifacts \
+	       src/cryptoarb/api/static
