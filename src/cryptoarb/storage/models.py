@@ -273,7 +273,7 @@ class LegExposureRow(Base):
 
 # the live order journal (its own module; imported here so Base.metadata holds its tables)
 from cryptoarb.storage import journal_models as journal_models  # noqa: E402
+from cryptoarb.storage import models_api as _models_api  # noqa: E402, F401  (API token tables on Base)
 
 # the model lifecycle's own tables (spread samples, shadow tests) register on Base.metadata
 from cryptoarb.storage import models_ml as _models_ml  # noqa: E402, F401
-from cryptoarb.storage import models_api as _models_api  # noqa: E402, F401  (API token tables on Base)
