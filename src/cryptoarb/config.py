@@ -24,6 +24,7 @@ from pydantic_settings import (
 from cryptoarb.config_check import ConfigError as ConfigError  # re-exported: callers import it from here
 from cryptoarb.config_check import check_env_names, describe, env_parse_error
 from cryptoarb.config_risk import RiskSettings as RiskSettings  # re-exported: the [risk] section
+from cryptoarb.config_tri import TriSettings as TriSettings  # re-exported: the [tri] section
 from cryptoarb.core.instruments import Fees, Instrument, Kind
 
 
@@ -303,6 +304,7 @@ class Settings(BaseSettings):
     live: LiveSettings = Field(default_factory=lambda: LiveSettings())
     dex: DexSettings = Field(default_factory=lambda: DexSettings())
     risk: RiskSettings = Field(default_factory=lambda: RiskSettings())
+    tri: TriSettings = Field(default_factory=lambda: TriSettings())
     instruments: list[InstrumentSpec] = Field(default_factory=list)
 
 

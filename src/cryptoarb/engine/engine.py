@@ -28,6 +28,7 @@ from cryptoarb.core.risk import AuditEvent, RiskManager
 from cryptoarb.detect.cross_venue import CrossVenueDetector, Limits
 from cryptoarb.detect.groups import GroupError, GroupPlan, auto_groups, explicit_groups
 from cryptoarb.engine import killswitch
+from cryptoarb.engine.cycles import CycleRuntime
 from cryptoarb.engine.features import features
 from cryptoarb.engine.latency import LatencyRecorder
 from cryptoarb.engine.valuation import Marks, cash_set, valuation_currency
@@ -123,6 +124,7 @@ class Engine:
         )
         self.available: dict[tuple[str, str], float] = {}
         self.available_exact: dict[tuple[str, str], Decimal] = {}
+        self.cycles: CycleRuntime | None = None
         self._refresh_available()
         self.detector = CrossVenueDetector(
             self.plan.groups, self.limits, self.available, footprints=self.footprints,
@@ -141,6 +143,17 @@ class Engine:
             self.executor.on_fill.append(sink.fill)
             self.executor.on_trade.append(sink.arb_trade)
         self._exec_queue = self.executor._queue
+        # triangular arbitrage within a venue ([tri]); None when no venue of the run takes part
+        self._cycle_queue: list[Any] = []
+        self._fresh_cycles: list[Any] = []
+        if settings.tri.venues:
+            self.cycles = CycleRuntime(self)
+            self._cycle_queue = self.cycles.queue
+            self.cycles.refresh(self.portfolio.balances, self.executor.reserved)
+            self.cycles.executor.on_trade.append(self._on_cycle)
+            if sink is not None:
+                self.cycles.executor.on_order.append(sink.order)
+                self.cycles.executor.on_fill.append(sink.fill)
         self.handlers: dict[str, Handler] = {}
         self._factory = handler_factory or default_handler_factory
         self._fresh: list[Opportunity] = []
@@ -181,6 +194,8 @@ class Engine:
     def register_book(self, book: OrderBook, _ns: int = 0) -> None:
         self.books[book.key] = book
         self.detector.add_book(book)
+        if self.cycles is not None:
+            self.cycles.detector.add_book(book)
 
     def _refresh_available(self) -> None:
         """Balances for sizing (floats) and for the venue checks (exact), less what trades in
@@ -196,6 +211,8 @@ class Engine:
                 left = amount - reserved.get((venue, ccy), zero)
                 exact[(venue, ccy)] = left
                 av[(venue, ccy)] = float(left)
+        if self.cycles is not None:
+            self.cycles.refresh(self.portfolio.balances, reserved)
 
     # -- hot path ----------------------------------------------------------------------
     def on_book(self, book: OrderBook, local_ns: int) -> None:
@@ -204,6 +221,10 @@ class Engine:
         found = self.detector.on_book(book, local_ns)
         if found is not None:
             self._fresh.extend(found)
+        if self.cycles is not None:
+            cyc = self.cycles.detector.on_book(book, local_ns)
+            if cyc is not None:
+                self._fresh_cycles.extend(cyc)
         self.decision.append(perf_counter_ns() - t0)
 
     def on_message(self, handler: Handler, raw: bytes, local_ns: int) -> int:
@@ -213,14 +234,19 @@ class Engine:
         if local_ns >= self._risk_due_ns:
             self._risk_poll(local_ns)
         q = self._exec_queue
-        if (q and q[0][0] <= local_ns) or self._bal_due < local_ns:
+        cq = self._cycle_queue
+        if (q and q[0][0] <= local_ns) or self._bal_due < local_ns or (cq and cq[0][0] <= local_ns):
             self._advance(local_ns)
+        if self.cycles is not None:
+            self.cycles.maybe_scan(local_ns)
         t0 = perf_counter_ns()
         kind = handler.on_message(raw, local_ns)
         if kind == DEPTH:
             self.latency.append(perf_counter_ns() - t0)
         if self._fresh:
             self._dispatch(local_ns)
+        if self._fresh_cycles:
+            self._dispatch_cycles(local_ns)
         return kind
 
     def tick(self, now_ns: int) -> None:
@@ -229,7 +255,8 @@ class Engine:
         if now_ns >= self._risk_due_ns:
             self._risk_poll(now_ns)
         q = self._exec_queue
-        if (q and q[0][0] <= now_ns) or self._bal_due < now_ns:
+        cq = self._cycle_queue
+        if (q and q[0][0] <= now_ns) or self._bal_due < now_ns or (cq and cq[0][0] <= now_ns):
             self._advance(now_ns)
 
     def _advance(self, now_ns: int) -> None:
@@ -238,6 +265,8 @@ class Engine:
         q = self._exec_queue
         if q and q[0][0] <= now_ns:
             self.executor.advance(now_ns)
+        if self.cycles is not None:
+            self.cycles.executor.advance(now_ns)
         if self._bal_due < now_ns:
             self._flush_balances(now_ns)
 
@@ -270,6 +299,22 @@ class Engine:
         """Hand opportunities found outside ``on_message`` (ccxt fallback) to execution."""
         if self._fresh:
             self._dispatch(now_ns)
+        if self._fresh_cycles:
+            self._dispatch_cycles(now_ns)
+
+    def _dispatch_cycles(self, now_ns: int) -> None:
+        fresh, self._fresh_cycles = self._fresh_cycles, []
+        cycles = self.cycles
+        assert cycles is not None
+        cycles.dispatch(fresh, now_ns, self.risk.killed, self.sink)
+        self._refresh_available()
+
+    def _on_cycle(self, trade: Any) -> None:
+        if self.sink is not None:
+            fn = getattr(self.sink, "cycle", None)
+            if fn is not None:
+                fn(trade)
+        self._on_trade(trade)
 
     def _dispatch(self, now_ns: int) -> None:
         fresh = self._fresh
@@ -358,6 +403,8 @@ class Engine:
         """Deliver orders still in flight, so every trade has a realised PnL; write the last
         balance snapshot (and the starting one, if no message ever came) and the final PnL."""
         self.executor.drain()
+        if self.cycles is not None:
+            self.cycles.executor.drain()
         self._flush_balances(self.clock_ns)
         if self.sink is not None:
             self.sink.pnl(self.clock_ns, self.pnl_snapshot())
@@ -384,6 +431,7 @@ class Engine:
             # null, not 0.0, when no depth message was measured
             "latency_us": self.latency.summary_us() if len(self.latency) else dict.fromkeys(("p50", "p99", "p999")),
             "risk": self.risk.summary(),
+            "cycles": len(self.cycles.settled()) if self.cycles is not None else 0,
         }
 
 
