@@ -24,26 +24,33 @@ def _value(inst: Instrument, qty: F, price: F) -> F:
     return -qty * cs / price if inst.kind is Kind.INVERSE else qty * cs * price
 
 
+def all_orders(engine: Engine) -> list[Any]:
+    """Every order of the run: both legs of each arbitrage trade, every leg of each cycle."""
+    out = [o for t in engine.executor.trades for o in (t.buy_order, t.sell_order)]
+    if engine.cycles is not None:
+        out += [o for t in engine.cycles.executor.trades for o in t.orders]
+    return out
+
+
 def equity_change_from_fills(engine: Engine) -> F:
     """What the fills did to the account, valued at the engine's final marks, from scratch."""
     marks = engine.marks
     flows: dict[str, F] = defaultdict(F)
     positions: dict[str, F] = defaultdict(F)
     insts: dict[str, Instrument] = {}
-    for trade in engine.executor.trades:
-        for order in (trade.buy_order, trade.sell_order):
-            inst = engine.catalog.get(order.venue, order.symbol)
-            insts[inst.key] = inst
-            for f in order.fills:
-                q, p = F(f.qty), F(f.price)
-                signed = q if f.side == "buy" else -q
-                if inst.kind is Kind.SPOT:
-                    flows[inst.base] += signed
-                    flows[inst.quote] -= signed * p
-                else:
-                    flows[inst.settle] -= _value(inst, signed, p)  # cash-settled: pay the value now
-                    positions[inst.key] += signed
-                flows[f.fee_currency] -= F(f.fee)
+    for order in all_orders(engine):
+        inst = engine.catalog.get(order.venue, order.symbol)
+        insts[inst.key] = inst
+        for f in order.fills:
+            q, p = F(f.qty), F(f.price)
+            signed = q if f.side == "buy" else -q
+            if inst.kind is Kind.SPOT:
+                flows[inst.base] += signed
+                flows[inst.quote] -= signed * p
+            else:
+                flows[inst.settle] -= _value(inst, signed, p)  # cash-settled: pay the value now
+                positions[inst.key] += signed
+            flows[f.fee_currency] -= F(f.fee)
     total = F(0)
     for ccy, amount in flows.items():
         if amount:
@@ -92,8 +99,10 @@ def assert_pnl_invariant(engine: Engine, summary: dict[str, Any] | None = None) 
     assert abs(from_fills - (realised + unrealised)) <= TOLERANCE, (float(from_fills), float(realised),
                                                                      float(unrealised))
     assert abs(total - (realised + unrealised)) <= TOLERANCE
-    trades = engine.executor.trades
-    if all(t.closed_ns for t in trades):  # every fill belongs to a settled trade
+    trades: list[Any] = list(engine.executor.trades)
+    if engine.cycles is not None:
+        trades += engine.cycles.executor.trades
+    if all(t.closed_ns for t in trades):  # every fill belongs to a settled trade or cycle
         assert abs(sum((F(t.realized_pnl) for t in trades), F(0)) - realised) <= TOLERANCE
     s = summary if summary is not None else engine.summary()
     assert s["pnl_quote"] == s["pnl"]["realised"] == float(realised)

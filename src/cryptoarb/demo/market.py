@@ -199,6 +199,7 @@ class SimulatedMarket:
         drop_rate: float = 0.0003,
         assets: dict[str, AssetModel] | None = None,
         venue_models: dict[str, VenueModel] | None = None,
+        extra: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.seed = seed
         self.venues = list(venues)
@@ -206,7 +207,7 @@ class SimulatedMarket:
         self.drop_rate = drop_rate  # chance a diff is lost on the way (exercises resync)
         self.assets = assets or ASSETS
         self.models = venue_models or VENUES
-        self.instruments = demo_instruments(self.venues, self.symbols)
+        self.instruments = demo_instruments(self.venues, self.symbols, extra)
         self.now_ns = 0  # local time of the last event yielded
         self.messages = self.dropped = self.snapshots = 0
         self._streams: dict[tuple[str, str], _Stream] = {}
@@ -287,7 +288,9 @@ class SimulatedMarket:
 
     def _view(self, st: _Stream, t: int) -> float:
         st.view_ns = max(st.view_ns, t - self._clocks[st.inst.venue].lag_ns(t))
-        return self._fair[st.inst.base].at(st.view_ns)
+        fair = self._fair[st.inst.base].at(st.view_ns)
+        quote = self._fair.get(st.inst.quote)  # a cross (ETH/BTC): the ratio of the two fair values
+        return fair / quote.at(st.view_ns) if quote is not None else fair
 
     def _snapshot(self, st: _Stream, t: int) -> bytes:
         first = not st.bids
