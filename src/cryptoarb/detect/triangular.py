@@ -176,6 +176,17 @@ class TriangularDetector:
         return found
 
     def _size(self, venue: _Venue, cyc: Cycle, now_ns: int) -> CycleOpportunity | None:
+        sized = self.plan(venue.venue, cyc, now_ns)
+        if sized is None:
+            return None
+        plan, legs = sized
+        exch = max(leg.book.exchange_ns for leg in legs)
+        opp = CycleOpportunity(self._next_id(), venue.venue, cyc, plan, exch, now_ns)
+        self._commit(opp, legs)
+        return opp
+
+    def plan(self, venue: str, cyc: Cycle, now_ns: int) -> tuple[CyclePlan, list[LegBook]] | None:
+        """The best size of ``cyc`` on the books as they are for us now (nothing committed)."""
         books = self.books
         oldest = now_ns - self.max_age
         legs: list[LegBook] = []
@@ -186,17 +197,11 @@ class TriangularDetector:
             legs.append(LegBook(b, self.footprints[e.key], e.buy))
         self.walks += 1
         av = self.available
-        v = venue.venue
-        have: list[Decimal | None] = [av.get((v, cyc.start), Decimal(0))]
+        have: list[Decimal | None] = [av.get((venue, cyc.start), Decimal(0))]
         for e in cyc.edges[1:]:
-            have.append(av.get((v, e.src), Decimal(0)) if self.concurrent else None)
+            have.append(av.get((venue, e.src), Decimal(0)) if self.concurrent else None)
         plan = best_plan(legs, have, self.max_in, self.min_profit, self.min_bps)
-        if plan is None:
-            return None
-        exch = max(books[e.key].exchange_ns for e in cyc.edges)
-        opp = CycleOpportunity(self._next_id(), v, cyc, plan, exch, now_ns)
-        self._commit(opp, legs)
-        return opp
+        return None if plan is None else (plan, legs)
 
     def _commit(self, opp: CycleOpportunity, legs: list[LegBook]) -> None:
         """What this cycle takes is not there for the next one (until released)."""
