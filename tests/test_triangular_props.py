@@ -84,7 +84,7 @@ def test_same_cycles_profits_and_sizes_as_the_brute_force_reference(v) -> None: 
             continue
         assert got is not None, (cyc, want)
         plan = got[0]
-        n, paid, profit, qtys = want
+        _n, paid, profit, qtys = want
         assert (plan.amount_in, plan.profit) == (paid, profit), cyc
         assert [f.qty for f in plan.legs] == qtys, cyc
     # the hot path's O(1) check on the tops lets every profitable cycle through to sizing, and a
@@ -129,7 +129,7 @@ def _simple_cycles(g: Graph) -> list[list]:  # type: ignore[type-arg]
             choices = [[e for e in g.adj[path[i]] if e.dst == path[(i + 1) % k]] for i in range(k)]
             stack: list[list] = [[]]  # type: ignore[type-arg]
             for c in choices:
-                stack = [s + [e] for s in stack for e in c if e.key not in {x.key for x in s}]
+                stack = [[*s, e] for s in stack for e in c if e.key not in {x.key for x in s}]
             out += stack
     return out
 
