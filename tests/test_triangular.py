@@ -8,7 +8,7 @@ import pytest
 
 from cryptoarb.core.cycles import Graph, Market, negative_cycles, triangles
 from cryptoarb.core.instruments import Fees, Instrument, Kind
-from cryptoarb.detect.triangular import CycleError, TriangularDetector
+from cryptoarb.detect.triangular import CycleError, TriangularDetector, build_graph, no_cycle_reason
 from tests.helpers import book
 
 
@@ -57,8 +57,15 @@ def test_markets_that_form_no_cycle_give_none_and_a_missing_start_is_named():
     assert d.cycle_count == 0 and d.on_book(book(a, [(1.0, 1)], [(2.0, 1)]), 1) is None
     with pytest.raises(CycleError, match="start currency 'EUR' is not listed"):
         TriangularDetector([a, b], ["binance"], "EUR")
-    with pytest.raises(CycleError, match="no spot market"):
-        TriangularDetector([a, b], ["kraken"], "USDT")
+    # a venue listing nothing yet (a capture's markets are discovered as it is read) grows
+    d = TriangularDetector([a, b], ["kraken"], "USDT")
+    assert no_cycle_reason(d.venues["kraken"].graph, "kraken", "USDT") == "kraken: no spot market to build cycles from"
+    assert no_cycle_reason(build_graph([a, b], "binance"), "binance", "USDT") == (
+        "binance: its markets (BTC/USDT, ETH/USDT) form no 3-leg cycle through USDT")
+    for sym, bid, ask in (("BTC/USDT", 50_000.0, 50_001.0), ("ETH/USDT", 2_400.0, 2_401.0),
+                          ("ETH/BTC", 0.0481, 0.04811)):
+        d.add_book(book(inst(sym, venue="kraken"), [(bid, 1.0)], [(ask, 1.0)]))
+    assert d.cycle_count == 2 and d.watches("kraken ETH/BTC")
 
 
 # -- known answers ---------------------------------------------------------------------------

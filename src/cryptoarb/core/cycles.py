@@ -219,3 +219,31 @@ def _one_negative_cycle(graph: Graph, edges: list[Edge]) -> list[Edge] | None:
             break
     cycle.reverse()
     return cycle
+
+
+def simple_cycles(graph: Graph, start: str, max_legs: int, limit: int = 10_000) -> list[Cycle]:
+    """Every cycle through ``start`` of 2 < legs <= ``max_legs`` visiting no currency twice, by
+    depth-first search (for reports, never the hot path; at most ``limit`` cycles)."""
+    out: list[Cycle] = []
+    path: list[Edge] = []
+    seen = {start}
+
+    def dfs(node: str) -> None:
+        for e in graph.adj.get(node, ()):
+            if len(out) >= limit:
+                return
+            if e.dst == start:
+                if len(path) >= 2 and all(x.key != e.key for x in path):
+                    out.append(Cycle([*path, e]))
+                continue
+            if e.dst in seen or len(path) + 1 >= max_legs:
+                continue
+            seen.add(e.dst)
+            path.append(e)
+            dfs(e.dst)
+            path.pop()
+            seen.discard(e.dst)
+
+    if start in graph.adj:
+        dfs(start)
+    return out

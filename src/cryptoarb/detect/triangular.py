@@ -76,16 +76,14 @@ class _Venue:
 
     __slots__ = ("by_key", "cycles", "graph", "insts", "start", "venue")
 
-    def __init__(self, venue: str, insts: list[Instrument], start: str, currencies: Iterable[str]) -> None:
+    def __init__(self, venue: str, insts: list[Instrument], start: str, currencies: Iterable[str],
+                 strict: bool = True) -> None:
         self.venue = venue
         self.start = start
         self.insts = {i.key: i for i in insts if i.venue == venue}
         self.graph = build_graph(insts, venue, currencies)
-        if not self.graph.markets:
-            raise CycleError(f"{venue}: no spot market to build cycles from")
-        if start not in self.graph.adj:
-            raise CycleError(
-                f"{venue}: start currency {start!r} is not listed (currencies: {', '.join(self.graph.currencies)})")
+        if strict:
+            check(self.graph, venue, start)
         self.cycles = triangles(self.graph, [start])
         # market key -> [(its edge in the cycle, the other two edges, the cycle)]
         self.by_key: dict[str, list[tuple[Edge, Edge, Edge, Cycle]]] = {}
@@ -93,6 +91,26 @@ class _Venue:
             e = c.edges
             for i in range(3):
                 self.by_key.setdefault(e[i].key, []).append((e[i], e[(i + 1) % 3], e[(i + 2) % 3], c))
+
+
+def check(graph: Graph, venue: str, start: str) -> None:
+    """A venue's graph can hold cycles through ``start``; CycleError says why not."""
+    if not graph.markets:
+        raise CycleError(f"{venue}: no spot market to build cycles from")
+    if start not in graph.adj:
+        raise CycleError(f"{venue}: start currency {start!r} is not listed (currencies: {', '.join(graph.currencies)})")
+
+
+def no_cycle_reason(graph: Graph, venue: str, start: str) -> str:
+    """Why a venue has no 3-leg cycle through ``start`` ("" when it has one)."""
+    try:
+        check(graph, venue, start)
+    except CycleError as e:
+        return str(e)
+    if triangles(graph, [start]):
+        return ""
+    return (f"{venue}: its markets ({', '.join(m.split(' ', 1)[1] for m in sorted(graph.markets))}) form no 3-leg "
+            f"cycle through {start}")
 
 
 class TriangularDetector:
@@ -114,7 +132,11 @@ class TriangularDetector:
         next_id: Callable[[], int] | None = None,
     ) -> None:
         cur = list(currencies)
-        self.venues = {v: _Venue(v, insts, start, cur) for v in dict.fromkeys(venues)}
+        self.currencies = cur
+        # a venue with no market yet (a capture's markets are discovered as it is read) grows as
+        # its books arrive (:meth:`add_book`); one that lists markets must list the start currency
+        self.venues = {v: _Venue(v, insts, start, cur, strict=any(i.venue == v for i in insts))
+                       for v in dict.fromkeys(venues)}
         self.start = start
         self.thr = 1.0 + min_profit_bps / 1e4
         self.min_bps = min_profit_bps
@@ -127,8 +149,7 @@ class TriangularDetector:
         self.books: dict[str, OrderBook] = {}
         self._index: dict[str, tuple[_Venue, Edge, Edge, list[tuple[Edge, Edge, Edge, Cycle]]]] = {}
         for v in self.venues.values():
-            for key, (buy, sell) in v.graph.by_key.items():
-                self._index[key] = (v, buy, sell, v.by_key.get(key, []))
+            self._reindex(v)
         self._count = 0
         self._next_id = next_id or self._default_id
         self.evaluations = 0  # cycles checked on the tops
@@ -145,8 +166,26 @@ class TriangularDetector:
     def watches(self, key: str) -> bool:
         return key in self._index
 
+    def _reindex(self, v: _Venue) -> None:
+        for key, (buy, sell) in v.graph.by_key.items():
+            self._index[key] = (v, buy, sell, v.by_key.get(key, []))
+
     def add_book(self, book: OrderBook) -> None:
-        """Follow ``book``; its tops count from now (a book registered already valid too)."""
+        """Follow ``book``; its tops count from now (a book registered already valid too). A
+        market the venue's graph did not have (discovered in a capture) joins it: the graph
+        and its cycles are rebuilt (set-up work, never per update)."""
+        inst = book.instrument
+        if book.key not in self._index and inst.venue in self.venues and inst.kind is Kind.SPOT:
+            old = self.venues[inst.venue]
+            v = self.venues[inst.venue] = _Venue(inst.venue, [*old.insts.values(), inst], self.start,
+                                                 self.currencies, strict=False)
+            for key in old.graph.by_key:
+                self._index.pop(key, None)
+            self._reindex(v)
+            for key in v.graph.by_key:  # the rebuilt edges take the current tops
+                b = self.books.get(key)
+                if b is not None and key != book.key:
+                    v.graph.set_top(key, b.bid if b.valid else 0.0, b.ask if b.valid else 0.0)
         entry = self._index.get(book.key)
         if entry is not None:
             self.books[book.key] = book
@@ -244,5 +283,14 @@ def cycle_reservations(opp: CycleOpportunity, concurrent: bool = False) -> list[
     return [((opp.venue, e.src), f.need) for e, f in zip(edges, opp.legs, strict=False)]
 
 
-__all__ = ["CycleError", "CycleOpportunity", "TriangularDetector", "build_graph", "cycle_reservations", "hold_id",
-           "market_of"]
+__all__ = [
+    "CycleError",
+    "CycleOpportunity",
+    "TriangularDetector",
+    "build_graph",
+    "check",
+    "cycle_reservations",
+    "hold_id",
+    "market_of",
+    "no_cycle_reason",
+]

@@ -49,6 +49,7 @@ class CycleRuntime:
         self._scan_due = 0
         self._interval = int(t.scan_interval_s * 1e9)
         self.on_opportunity: list[Callable[[CycleOpportunity], None]] = []
+        self.on_scan: list[Callable[[list[tuple[str, Cycle, float]]], None]] = []
 
     def refresh(self, portfolio_balances: dict[str, dict[str, Decimal]], reserved: dict[tuple[str, str], Decimal]
                 ) -> None:
@@ -77,6 +78,8 @@ class CycleRuntime:
             self._scan_due = now_ns + self._interval
             self.last_scan = self.detector.scan(self.settings.max_legs)
             self.scans += 1
+            for fn in self.on_scan:
+                fn(self.last_scan)
 
     def summary(self) -> dict[str, Any]:
         by: dict[str, int] = {}
