@@ -185,40 +185,63 @@ def _canonical(edges: Sequence[Edge]) -> list[Edge]:
 
 
 def _one_negative_cycle(graph: Graph, edges: list[Edge]) -> list[Edge] | None:
-    """One negative cycle among ``edges`` (Bellman-Ford with early exit), or None."""
+    """One negative cycle among ``edges`` (Bellman-Ford), or None.
+
+    A cycle in the predecessor graph is always a negative cycle, and shows up a few rounds after
+    the relaxations reach it: it is looked for every ``CHECK_EVERY`` rounds (O(V)), so a cycle
+    is found in about its length in rounds, not the ``|V|`` rounds the textbook version waits."""
     nodes = graph.currencies
     dist = dict.fromkeys(nodes, 0.0)  # the virtual source reaches every node at 0
     pred: dict[str, Edge | None] = dict.fromkeys(nodes)
-    w = [(e, weight(e.rate)) for e in edges]
-    last: str | None = None
-    for _ in range(len(nodes)):
-        last = None
-        for e, we in w:
-            d = dist[e.src] + we
-            if d < dist[e.dst] - 1e-15:
-                dist[e.dst] = d
-                pred[e.dst] = e
-                last = e.dst
-        if last is None:
+    w = [(e, e.src, e.dst, weight(e.rate)) for e in edges]
+    for r in range(1, len(nodes) + 1):
+        changed = False
+        for e, src, dst, we in w:
+            d = dist[src] + we
+            if d < dist[dst] - 1e-15:
+                dist[dst] = d
+                pred[dst] = e
+                changed = True
+        if not changed:
             return None
-    if last is None:
-        return None
-    v = last
-    for _ in range(len(nodes)):  # step back |V| times: now certainly on the cycle
-        p = pred[v]
-        assert p is not None
-        v = p.src
-    cycle: list[Edge] = []
-    u = v
-    while True:
-        p = pred[u]
-        assert p is not None
-        cycle.append(p)
-        u = p.src
-        if u == v:
-            break
-    cycle.reverse()
-    return cycle
+        if r % CHECK_EVERY == 0 or r == len(nodes):
+            cyc = _pred_cycle(pred)
+            if cyc is not None:
+                return cyc
+    return None
+
+
+CHECK_EVERY = 4
+
+
+def _pred_cycle(pred: dict[str, Edge | None]) -> list[Edge] | None:
+    """A cycle of the predecessor graph (each node has at most one predecessor), or None."""
+    state: dict[str, int] = {}  # 1: on the current walk, 2: done
+    for start in pred:
+        if start in state:
+            continue
+        walk: list[str] = []
+        v: str | None = start
+        while v is not None and v not in state:
+            state[v] = 1
+            walk.append(v)
+            p = pred[v]
+            v = p.src if p is not None else None
+        if v is not None and state[v] == 1:  # closed a loop on this walk
+            cycle: list[Edge] = []
+            u = v
+            while True:
+                p = pred[u]
+                assert p is not None
+                cycle.append(p)
+                u = p.src
+                if u == v:
+                    break
+            cycle.reverse()
+            return cycle
+        for x in walk:
+            state[x] = 2
+    return None
 
 
 def simple_cycles(graph: Graph, start: str, max_legs: int, limit: int = 10_000) -> list[Cycle]:
