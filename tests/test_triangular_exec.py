@@ -109,3 +109,22 @@ def test_demo_run_with_cycles_is_stored_and_keeps_the_pnl_invariant(tmp_path: Pa
         assert closed == t.closed_ns
         for oid in __import__("json").loads(orders)["legs"]:
             assert con.execute("select status from orders where id = ?", (oid,)).fetchone() is not None
+
+
+def test_a_short_first_leg_resizes_the_next_legs_to_what_it_delivered() -> None:
+    books, pf, d, ex = rig({"USDT": D(1000)})
+    (opp,) = d.on_book(books[0], 0) or []
+    t = ex.submit(opp, 0)
+    assert t is not None
+    books[0].load_snapshot([(0.9, 500.0)], [(0.91, 10_000.0)])  # only 500 USDT bid left at 0.9
+    books[0].update_id += 1  # a new picture of the book (the footprint of the old one lapses)
+    ex.advance(5 * MS)
+    first = t.orders[0]
+    assert first.filled_qty == 500 and first.status.value == "canceled"
+    eur = D(500) * D("0.9") * D("0.999")  # 449.55 EUR arrived: 0.0112 BTC (448 EUR), not the planned 0.0224
+    assert t.orders[1].qty == D("0.0112") and t.orders[1].qty * 40_000 <= eur
+    ex.advance(10 * MS)
+    ex.advance(15 * MS)
+    assert t.status == "partial" and t.orders[2].qty == D("0.01118")  # 0.0112 x 0.999 = 0.0111888 -> lots
+    assert t.residual["EUR"] == eur - D("448")
+    assert pf.balance("binance", "EUR") == eur - D("448")

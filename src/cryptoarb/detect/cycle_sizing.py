@@ -389,8 +389,9 @@ def _edges(at: Callable[[int], CyclePlan | None], n0: int, top: int) -> list[int
             break
         e = left_edge(e)
         found.append(e)
-        e -= 1
-        found.append(e) if e >= 1 else None
+        e -= 1  # the best count of the step below is its own left edge: found next round
+        if e >= 1:
+            found.append(e)
     # one step above: the smallest count delivering more than n0 does
     lo, hi, base = n, top, out(n)
     if out(hi) > base:

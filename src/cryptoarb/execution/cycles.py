@@ -13,12 +13,12 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from cryptoarb.core.accounting import Portfolio
 from cryptoarb.core.book import OrderBook
 from cryptoarb.core.footprint import Footprints
-from cryptoarb.core.instruments import floor_step
+from cryptoarb.core.instruments import Instrument, dec
 from cryptoarb.core.orders import ZERO, Fill, Order, OrderStatus
 from cryptoarb.detect.triangular import CycleOpportunity, cycle_reservations, hold_id
 from cryptoarb.execution.paper import PaperVenue
@@ -141,7 +141,7 @@ class CycleExecutor:
         if not self.concurrent and i < last:
             if i == 0:  # the first leg's balance lock ends: later legs spend what it delivered
                 self._release(t.id)
-            got = _received(order, opp.cycle.edges[i].buy)
+            got = _received(order, book.instrument if book is not None else None, opp.cycle.edges[i].buy)
             nxt = self._next_qty(opp, i + 1, got)
             if nxt > 0:
                 self._send(t, opp, i + 1, nxt, now_ns)
@@ -149,8 +149,7 @@ class CycleExecutor:
             t.reason = f"leg {i + 2} not sent: leg {i + 1} delivered {got} {opp.cycle.edges[i].dst}"
             for j in range(i + 1, len(opp.legs)):  # legs never sent give their liquidity back
                 self.footprints[opp.cycle.edges[j].key].release(hold_id(t.id, j))
-        if any(not o.status.terminal for o in t.orders) or any(oid in self._by_order for oid in
-                                                               (o.id for o in t.orders)):
+        if any(o.id in self._by_order for o in t.orders):  # a leg still on its way
             return
         self._settle(t, opp, now_ns)
 
@@ -166,7 +165,8 @@ class CycleExecutor:
             return f.qty
         mult = f.need / (f.qty * f.limit if e.buy else f.qty)
         per = f.limit * mult if e.buy else mult
-        return floor_step(float(have / per), inst.lot_size)
+        lot = dec(inst.lot_size)
+        return (have / per / lot).to_integral_value(ROUND_FLOOR) * lot  # exact: never above ``have``
 
     def _settle(self, t: CycleTrade, opp: CycleOpportunity, now_ns: int) -> None:
         self._release(t.id)
@@ -216,16 +216,14 @@ class CycleExecutor:
             fn(item)
 
 
-def _received(order: Order, buy: bool) -> Decimal:
+def _received(order: Order, inst: Instrument | None, buy: bool) -> Decimal:
     """What an order delivered in its destination currency, net of a fee taken from it."""
+    if inst is None:
+        return ZERO
     got = ZERO
     for f in order.fills:
         if buy:
-            got += f.qty - (f.fee if f.fee_currency != _quote_ccy(order) else ZERO)
+            got += f.qty - (f.fee if f.fee_currency == inst.base else ZERO)
         else:
-            got += f.qty * f.price - (f.fee if f.fee_currency == _quote_ccy(order) else ZERO)
+            got += f.qty * f.price - (f.fee if f.fee_currency == inst.quote else ZERO)
     return got
-
-
-def _quote_ccy(order: Order) -> str:
-    return order.symbol.split("/", 1)[1].split(":", 1)[0]
