@@ -179,3 +179,15 @@ def test_bellman_ford_finds_a_four_leg_cycle_the_triangles_miss():
     (c,) = negative_cycles(g, max_legs=4)
     assert c.name == "A > B > C > USDT > A" and c.rate() == pytest.approx(1.02)
     assert negative_cycles(g, max_legs=3) == []
+
+
+def test_settings_name_what_is_wrong() -> None:
+    from cryptoarb.config import ConfigError, load_settings
+    from cryptoarb.demo.run import build_demo
+
+    with pytest.raises(ConfigError, match="tri: binance: start currency 'XYZ' is not listed"):
+        build_demo(load_settings(storage={"enabled": False}, tri={"venues": ["binance"], "start": "XYZ"}))
+    with pytest.raises(ConfigError, match=r"tri.venues: none of \['gemini'\] is a venue of this run"):
+        build_demo(load_settings(storage={"enabled": False}, tri={"venues": ["gemini"]}))
+    with pytest.raises(ConfigError, match="mode"):
+        load_settings(tri={"mode": "parallel"})
