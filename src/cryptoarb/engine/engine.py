@@ -22,6 +22,7 @@ from cryptoarb.core.events import BookStateChange
 from cryptoarb.core.footprint import Footprints
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.core.opportunity import Opportunity
+from cryptoarb.core.orders import OrderStatus
 from cryptoarb.core.pnl import PnlSnapshot
 from cryptoarb.core.pnl import snapshot as value_portfolio
 from cryptoarb.core.risk import AuditEvent, RiskManager
@@ -151,6 +152,8 @@ class Engine:
             self._cycle_queue = self.cycles.queue
             self.cycles.refresh(self.portfolio.balances, self.executor.reserved)
             self.cycles.executor.on_trade.append(self._on_cycle)
+            # a sequential cycle's next leg locks its currency when it leaves: sizing must know
+            self.cycles.executor.on_order.append(self._on_cycle_order)
             if sink is not None:
                 self.cycles.executor.on_order.append(sink.order)
                 self.cycles.executor.on_fill.append(sink.fill)
@@ -205,10 +208,11 @@ class Engine:
         av.clear()
         exact.clear()
         reserved = self.executor.reserved
+        cycles = self.cycles.executor.reserved if self.cycles is not None else {}
         zero = Decimal(0)
         for venue, ccys in self.portfolio.balances.items():
             for ccy, amount in ccys.items():
-                left = amount - reserved.get((venue, ccy), zero)
+                left = amount - reserved.get((venue, ccy), zero) - cycles.get((venue, ccy), zero)
                 exact[(venue, ccy)] = left
                 av[(venue, ccy)] = float(left)
         if self.cycles is not None:
@@ -308,6 +312,10 @@ class Engine:
         assert cycles is not None
         cycles.dispatch(fresh, now_ns, self.risk.killed, self.sink)
         self._refresh_available()
+
+    def _on_cycle_order(self, order: Any) -> None:
+        if order.status is OrderStatus.NEW:
+            self._refresh_available()
 
     def _on_cycle(self, trade: Any) -> None:
         if self.sink is not None:

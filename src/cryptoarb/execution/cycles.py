@@ -17,10 +17,10 @@ from decimal import ROUND_FLOOR, Decimal
 
 from cryptoarb.core.accounting import Portfolio
 from cryptoarb.core.book import OrderBook
-from cryptoarb.core.footprint import Footprints
+from cryptoarb.core.footprint import Footprints, visible
 from cryptoarb.core.instruments import Instrument, dec
 from cryptoarb.core.orders import ZERO, Fill, Order, OrderStatus
-from cryptoarb.detect.triangular import CycleOpportunity, cycle_reservations, hold_id
+from cryptoarb.detect.triangular import CycleOpportunity, hold_id
 from cryptoarb.execution.paper import PaperVenue
 
 COMPLETE, PARTIAL, BROKEN, FAILED, PENDING = "complete", "partial", "broken", "failed", "pending"
@@ -74,7 +74,7 @@ class CycleExecutor:
         self._open: dict[int, tuple[CycleTrade, CycleOpportunity]] = {}
         self._by_order: dict[str, tuple[CycleTrade, int]] = {}
         self.reserved: dict[tuple[str, str], Decimal] = {}
-        self._holds: dict[int, list[tuple[tuple[str, str], Decimal]]] = {}
+        self._holds: dict[str, tuple[tuple[str, str], Decimal]] = {}  # order id -> its balance lock
         self.skipped = 0
         self.on_order: list[Callable[[Order], None]] = []
         self.on_fill: list[Callable[[Fill], None]] = []
@@ -87,10 +87,6 @@ class CycleExecutor:
         t = CycleTrade(opp.id, opp.venue, opp.name, opp.start, opp.amount_in, opp.profit, now_ns)
         self.trades.append(t)
         self._open[t.id] = (t, opp)
-        holds = cycle_reservations(opp, self.concurrent)
-        for key, amount in holds:
-            self.reserved[key] = self.reserved.get(key, ZERO) + amount
-        self._holds[t.id] = holds
         for i in range(len(opp.legs) if self.concurrent else 1):
             self._send(t, opp, i, opp.legs[i].qty, now_ns)
         self._emit(self.on_trade, t)
@@ -105,11 +101,38 @@ class CycleExecutor:
             id=f"{self.run_id}-c{t.id}l{i}", venue=inst.venue, symbol=inst.symbol, side="buy" if e.buy else "sell",
             qty=qty, limit_price=f.limit, expected_price=f.vwap, created_ns=now_ns,
         )
+        if i and not self.concurrent:
+            self._rehold(book, hold_id(t.id, i), e.buy, qty, f.limit)
+        # what the venue locks for this order (spot_need, linear in the quantity) is not there
+        # for anything else until it arrives
+        key = (inst.venue, e.src)
+        need = f.need if qty == f.qty else f.need * qty / f.qty
+        self.reserved[key] = self.reserved.get(key, ZERO) + need
+        self._holds[order.id] = (key, need)
         t.orders.append(order)
         self._by_order[order.id] = (t, i)
         self._seq += 1
         heapq.heappush(self.queue, (now_ns + self.latency_ns(inst.venue), self._seq, order))
         self._emit(self.on_order, order)
+
+    def _rehold(self, book: OrderBook, hid: str, buy: bool, qty: Decimal, limit: Decimal) -> None:
+        """A later leg leaves now, onto the book as it is now (it may have moved since the cycle
+        was sized): what it will take is held there, in place of what was held then, so no
+        other opportunity is sized on it while it travels."""
+        fp = self.footprints[book.key]
+        fp.release(hid)
+        side = "asks" if buy else "bids"
+        stamp = (book.update_id, book.local_ns)
+        lim = float(limit)
+        left = float(qty)
+        takes: list[tuple[float, float]] = []
+        for p, q in visible(book.asks() if buy else book.bids(), fp, side, stamp):
+            if left <= 0.0 or (p > lim if buy else p < lim):
+                break
+            x = min(q, left)
+            takes.append((p, x))
+            left -= x
+        fp.hold(hid, side, takes)
 
     def advance(self, now_ns: int) -> None:
         q = self.queue
@@ -125,6 +148,7 @@ class CycleExecutor:
     def _deliver(self, order: Order, now_ns: int) -> None:
         t, i = self._by_order.pop(order.id)
         _, opp = self._open[t.id]
+        self._release(order.id)
         key = f"{order.venue} {order.symbol}"
         self.footprints[key].release(hold_id(t.id, i))
         book = self.books(key)
@@ -139,8 +163,6 @@ class CycleExecutor:
         self._emit(self.on_order, order)
         last = len(opp.legs) - 1
         if not self.concurrent and i < last:
-            if i == 0:  # the first leg's balance lock ends: later legs spend what it delivered
-                self._release(t.id)
             got = _received(order, book.instrument if book is not None else None, opp.cycle.edges[i].buy)
             nxt = self._next_qty(opp, i + 1, got)
             if nxt > 0:
@@ -169,7 +191,6 @@ class CycleExecutor:
         return (have / per / lot).to_integral_value(ROUND_FLOOR) * lot  # exact: never above ``have``
 
     def _settle(self, t: CycleTrade, opp: CycleOpportunity, now_ns: int) -> None:
-        self._release(t.id)
         self._open.pop(t.id, None)
         for j in range(len(opp.legs)):
             self.footprints[opp.cycle.edges[j].key].release(hold_id(t.id, j))
@@ -199,13 +220,16 @@ class CycleExecutor:
         t.closed_ns = now_ns
         self._emit(self.on_trade, t)
 
-    def _release(self, tid: int) -> None:
-        for key, amount in self._holds.pop(tid, []):
-            left = self.reserved.get(key, ZERO) - amount
-            if left <= 0:
-                self.reserved.pop(key, None)
-            else:
-                self.reserved[key] = left
+    def _release(self, order_id: str) -> None:
+        held = self._holds.pop(order_id, None)
+        if held is None:
+            return
+        key, amount = held
+        left = self.reserved.get(key, ZERO) - amount
+        if left <= 0:
+            self.reserved.pop(key, None)
+        else:
+            self.reserved[key] = left
 
     def settled(self) -> list[CycleTrade]:
         return [t for t in self.trades if t.closed_ns]
