@@ -25,9 +25,11 @@ def _value(inst: Instrument, qty: F, price: F) -> F:
 
 
 def all_orders(engine: Engine) -> list[Any]:
-    """Every order the run sent: both legs of each trade, and the leg-risk orders."""
-    legs = [o for t in engine.executor.trades for o in (t.buy_order, t.sell_order)]
-    return legs + list(engine.executor.singles)
+    """Every order of the run: both legs of each arbitrage trade, the leg-risk orders, every leg of each cycle."""
+    out = [o for t in engine.executor.trades for o in (t.buy_order, t.sell_order)] + list(engine.executor.singles)
+    if engine.cycles is not None:
+        out += [o for t in engine.cycles.executor.trades for o in t.orders]
+    return out
 
 
 def equity_change_from_fills(engine: Engine) -> F:
@@ -97,9 +99,11 @@ def assert_pnl_invariant(engine: Engine, summary: dict[str, Any] | None = None) 
     assert abs(from_fills - (realised + unrealised)) <= TOLERANCE, (float(from_fills), float(realised),
                                                                      float(unrealised))
     assert abs(total - (realised + unrealised)) <= TOLERANCE
-    trades = engine.executor.trades
+    trades: list[Any] = list(engine.executor.trades)
+    if engine.cycles is not None:
+        trades += engine.cycles.executor.trades
     if all(t.closed_ns for t in trades) and not any(o.status.terminal is False for o in engine.executor.singles):
-        # every fill belongs to a settled trade or to a leg-risk incident, and books its PnL there
+        # every fill belongs to a settled trade or cycle, or to a leg-risk incident, and books its PnL there
         incidents = engine.legrisk.incidents.values()
         booked = sum((F(t.realized_pnl) for t in trades), F(0)) + sum((F(i.realised) for i in incidents), F(0))
         assert abs(booked - realised) <= TOLERANCE, (float(booked), float(realised))

@@ -53,7 +53,7 @@ def test_replay_writes_the_summary_contract_and_stores_the_run(spot_head: Path, 
     assert r.returncode == 0, r.stderr
     s = json.loads(summary.read_text())
     assert set(s) == {"messages", "books", "opportunities", "trades", "pnl_quote", "pnl", "max_unhedged_quote",
-                      "latency_us", "risk", "legrisk", "inventory"}
+                      "latency_us", "risk", "legrisk", "inventory", "cycles"}
     assert set(s["risk"]) == {"refused", "breakers", "killed"}
     assert s["messages"] == 3000
     book = s["books"]["binance BTC/USDT"]

@@ -23,7 +23,7 @@ from cryptoarb.demo.run import Demo, build_demo, print_summary, run_demo
 from cryptoarb.demo.view import BANNER, DemoView
 from cryptoarb.venues.base import DEPTH, SNAPSHOT, MessageError
 from cryptoarb.venues.catalog import UnknownInstrument
-from cryptoarb.venues.simulated import SIM_SYMBOLS, SIM_VENUES, SimulatedHandler, demo_catalog
+from cryptoarb.venues.simulated import SIM_SYMBOLS, SIM_TRI, SIM_VENUES, SimulatedHandler, demo_catalog
 from tests.accounting import assert_pnl_invariant
 
 SECONDS = 30
@@ -44,7 +44,7 @@ def demo_run() -> tuple[Demo, dict[str, Any], dict[tuple[str, str], Decimal]]:
 # -- the whole demo ------------------------------------------------------------------------
 def test_books_become_valid_on_every_venue(demo_run: Any) -> None:
     demo, summary, _ = demo_run
-    keys = {f"{v} {s}" for v in SIM_VENUES for s in SIM_SYMBOLS}
+    keys = {f"{v} {s}" for v in SIM_VENUES for s in SIM_SYMBOLS} | {f"{v} {s}" for v, s in SIM_TRI}
     assert set(demo.engine.books) == keys
     became_valid = {c.key for c in demo.engine.state_changes if c.state == VALID}
     assert became_valid == keys
@@ -100,17 +100,31 @@ def test_balances_move_only_by_fills(demo_run: Any) -> None:
         flows[(o.venue, "USDT")] -= sign * o.notional
         for f in o.fills:  # in the asset the venue takes it in (base when buying on most)
             flows[(o.venue, f.fee_currency)] -= f.fee
+    cycles = demo.engine.cycles
+    assert cycles is not None and cycles.executor.trades  # the SIMULATED triangle traded too
+    for c in cycles.executor.trades:
+        for o in c.orders:
+            inst = demo.engine.catalog.get(o.venue, o.symbol)
+            sign = 1 if o.side == "buy" else -1
+            flows[(o.venue, inst.base)] += sign * o.filled_qty
+            flows[(o.venue, inst.quote)] -= sign * o.notional
+            for f in o.fills:
+                flows[(o.venue, f.fee_currency)] -= f.fee
     for venue, ccys in pf.balances.items():
         for ccy, amount in ccys.items():
             assert amount == start.get((venue, ccy), Decimal(0)) + flows[(venue, ccy)], (venue, ccy)
     # summed over venues, base moves only by what one leg bought and the other did not sell
-    # (fees taken in base included), less what the leg-risk orders closed since: the one-legged
-    # exposure the engine tracks
+    # (fees taken in base included), less what the leg-risk orders closed since (the one-legged
+    # exposure the engine tracks), and by what the cycles left behind (their residual)
+    left: dict[str, Decimal] = defaultdict(Decimal)
+    for c in cycles.executor.trades:
+        for ccy, amount in c.residual.items():
+            left[ccy] += amount
     for base in ("BTC", "ETH"):
         total = sum((pf.balance(v, base) - start[(v, base)] for v in SIM_VENUES), Decimal(0))
-        assert total == demo.engine.legrisk.exposure.qty.get(base, Decimal(0))
+        assert total == demo.engine.legrisk.exposure.qty.get(base, Decimal(0)) + left[base]
         if not ex.singles:
-            assert total == unhedged[base]
+            assert total == unhedged[base] + left[base]
 
 
 def test_market_gaps_are_resynced_through_snapshot_requests() -> None:

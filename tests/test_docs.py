@@ -164,6 +164,10 @@ def check(argv: list[str], tmp: Path) -> str:
         r = subprocess.run([sys.executable, str(ROOT / args[0]), *small], capture_output=True, text=True, cwd=tmp,
                            timeout=300)
         assert r.returncode == 0 and "engine raw->decision" in r.stdout and "REST at" in r.stdout, r.stdout + r.stderr
+    if prog == "python" and args and args[0] == "bench/tri_bench.py":
+        r = subprocess.run([sys.executable, str(ROOT / args[0]), *args[1:], "--runs", "1", "--updates", "2000"],
+                           capture_output=True, text=True, cwd=tmp, timeout=300)
+        assert r.returncode == 0 and "| 1,000 |" in r.stdout, r.stdout + r.stderr
         return "ran, small"
     if prog == "python" and args and args[0] == "bench/dex_bench.py":
         assert (ROOT / args[0]).is_file()
@@ -201,6 +205,10 @@ def check(argv: list[str], tmp: Path) -> str:
         return "parsed"
     if sub in ("venues", "show"):
         r = _arb(args, tmp)
+    if sub == "cycles":
+        if not SHARED.is_dir():
+            pytest.skip("../shared/data is absent")
+        r = _arb([str(ROOT / a) if a.startswith("../") else a for a in args], tmp)
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stdout + r.stderr
         return "ran"
     if sub in ("replay", "bench"):

@@ -87,7 +87,7 @@ def replayed(shared_data: Path) -> Replayed:
 def test_summary_contract(replayed: Replayed) -> None:
     s = replayed.summary
     assert set(s) == {"messages", "books", "opportunities", "trades", "pnl_quote", "pnl", "max_unhedged_quote",
-                      "latency_us", "risk", "legrisk", "inventory"}
+                      "latency_us", "risk", "legrisk", "inventory", "cycles"}
     assert set(s["pnl"]) == {"realised", "unrealised", "total"} and all(type(v) is float for v in s["pnl"].values())
     assert type(s["max_unhedged_quote"]) is float and s["pnl"]["realised"] == s["pnl_quote"]
     assert type(s["messages"]) is int

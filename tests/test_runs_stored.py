@@ -42,6 +42,10 @@ class RecordingSink:
         if trade.closed_ns:
             self.closed_ns.append(trade.closed_ns)
 
+    def cycle(self, trade: Any) -> None:  # a cycle (triangular arbitrage) closing is a trade closing
+        if trade.closed_ns:
+            self.closed_ns.append(trade.closed_ns)
+
     def balances(self, ts_ns: int, rows: list[tuple[str, str, Decimal]]) -> None:
         self.snapshots.append((ts_ns, list(rows)))
 

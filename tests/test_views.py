@@ -105,7 +105,7 @@ def test_demo_at_80x24_shows_every_number_whole_pnl_first(demo_view: Any) -> Non
     assert e.executor.stats.submitted > 0 and snap.realised != 0  # the view has trades to show
     for v in (snap.realised, snap.unrealised, snap.total, snap.max_unhedged_quote):
         assert f"{v:,.2f}" in tokens, (v, text)
-    assert len(e.books) == 10
+    assert len(e.books) == 11  # 5 venues x 2 + the SIMULATED triangle's ETH/BTC on binance
     for b in e.books.values():
         row = next(line for line in lines if line.split()[:2] == [b.instrument.venue, b.instrument.symbol])
         cells = row.split()

@@ -29,6 +29,7 @@ from cryptoarb.config_legrisk import LegRiskSettings as LegRiskSettings  # the [
 from cryptoarb.config_ml import MlSettings as MlSettings  # re-exported: the [ml] section
 from cryptoarb.config_risk import RiskSettings as RiskSettings  # re-exported: the [risk] section
 from cryptoarb.config_trading import TradingSettings as TradingSettings  # the [trading] section
+from cryptoarb.config_tri import TriSettings as TriSettings  # re-exported: the [tri] section
 from cryptoarb.core.instruments import Fees, Instrument, Kind
 
 
@@ -313,6 +314,7 @@ class Settings(BaseSettings):
     legrisk: LegRiskSettings = Field(default_factory=lambda: LegRiskSettings())  # legs, inventory, fee currency
     trading: TradingSettings = Field(default_factory=lambda: TradingSettings())
     api: ApiSettings = Field(default_factory=lambda: ApiSettings())
+    tri: TriSettings = Field(default_factory=lambda: TriSettings())
     instruments: list[InstrumentSpec] = Field(default_factory=list)
 
 

@@ -199,6 +199,7 @@ class SimulatedMarket:
         drop_rate: float = 0.0003,
         assets: dict[str, AssetModel] | None = None,
         venue_models: dict[str, VenueModel] | None = None,
+        extra: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.seed = seed
         self.venues = list(venues)
@@ -206,7 +207,7 @@ class SimulatedMarket:
         self.drop_rate = drop_rate  # chance a diff is lost on the way (exercises resync)
         self.assets = assets or ASSETS
         self.models = venue_models or VENUES
-        self.instruments = demo_instruments(self.venues, self.symbols)
+        self.instruments = demo_instruments(self.venues, self.symbols, extra)
         self.now_ns = 0  # local time of the last event yielded
         self.messages = self.dropped = self.snapshots = 0
         self._streams: dict[tuple[str, str], _Stream] = {}
@@ -215,6 +216,10 @@ class SimulatedMarket:
         self._gen: list[tuple[int, int, str, tuple[str, str]]] = []  # (exchange ns, n, kind, key)
         self._n = 0
         self._rng = random.Random(f"{seed}:net")
+        # the extra markets draw their transport delays from their own RNG: adding them leaves
+        # every other stream's timing as it was (a seed replays the same cross-venue market)
+        self._extra = {k for k in extra if k[0] in self.venues}
+        self._rng_extra = random.Random(f"{seed}:net:extra")
 
     def _rng_for(self, name: str) -> random.Random:
         return random.Random(f"{self.seed}:{name}")
@@ -230,7 +235,8 @@ class SimulatedMarket:
         if st is None or st.snapshot_pending:
             return
         st.snapshot_pending = True
-        self._push(self.now_ns + int(self._rng.uniform(40, 150) * 1e6), "snapshot", (venue, symbol))
+        rng = self._rng_extra if (venue, symbol) in self._extra else self._rng
+        self._push(self.now_ns + int(rng.uniform(40, 150) * 1e6), "snapshot", (venue, symbol))
 
     def on_snapshot_request(self, inst: Instrument) -> None:
         """The ``request_snapshot`` callback of a SimulatedHandler."""
@@ -259,6 +265,8 @@ class SimulatedMarket:
             self._fair[a] = _FairPath(self.assets[a], self._rng_for(f"fair:{a}"), start_ns)
         for v in self.venues:
             self._clocks[v] = _VenueClock(self.models[v], self._rng_for(f"lag:{v}"), start_ns)
+            # the extra markets' own lag and stalls (their draws leave the other streams' alone)
+            self._clocks[f"{v}:extra"] = _VenueClock(self.models[v], self._rng_for(f"lag:{v}:extra"), start_ns)
         for inst in self.instruments:
             key = (inst.venue, inst.symbol)
             rng = self._rng_for(f"book:{inst.venue}:{inst.symbol}")
@@ -280,14 +288,19 @@ class SimulatedMarket:
             raw_out = self._snapshot(st, t) if kind == "snapshot" else self._update(st, t)
             if raw_out is not None:
                 vm = st.vm
-                tl = max(st.last_local + 1, t + int(vm.net_ms * 1e6 * (0.8 + self._rng.expovariate(4.0))))
+                net = self._rng_extra if key in self._extra else self._rng
+                tl = max(st.last_local + 1, t + int(vm.net_ms * 1e6 * (0.8 + net.expovariate(4.0))))
                 st.last_local = tl
                 self._n += 1
                 heapq.heappush(out, (tl, self._n, key[0], raw_out))
 
     def _view(self, st: _Stream, t: int) -> float:
-        st.view_ns = max(st.view_ns, t - self._clocks[st.inst.venue].lag_ns(t))
-        return self._fair[st.inst.base].at(st.view_ns)
+        v = st.inst.venue
+        clock = self._clocks[f"{v}:extra" if (v, st.inst.symbol) in self._extra else v]
+        st.view_ns = max(st.view_ns, t - clock.lag_ns(t))
+        fair = self._fair[st.inst.base].at(st.view_ns)
+        quote = self._fair.get(st.inst.quote)  # a cross (ETH/BTC): the ratio of the two fair values
+        return fair / quote.at(st.view_ns) if quote is not None else fair
 
     def _snapshot(self, st: _Stream, t: int) -> bytes:
         first = not st.bids

@@ -26,7 +26,7 @@ from cryptoarb.demo.view import DemoView
 from cryptoarb.engine.engine import Engine, Sink
 from cryptoarb.stopping import StopFlag, stop_on_signals
 from cryptoarb.venues.base import MessageError
-from cryptoarb.venues.simulated import SIM_SYMBOLS, SIM_VENUES, demo_catalog, make_handler_factory
+from cryptoarb.venues.simulated import SIM_SYMBOLS, SIM_TRI, SIM_VENUES, demo_catalog, make_handler_factory
 
 DEMO_BALANCES = {"USDT": Decimal(50_000), "BTC": Decimal(1), "ETH": Decimal(15)}
 # one-way order latency to each venue's matching engine (paper fills meet the book then)
@@ -127,14 +127,22 @@ def build_demo(
     venues: tuple[str, ...] | list[str] = SIM_VENUES,
     symbols: tuple[str, ...] | list[str] = SIM_SYMBOLS,
     drop_rate: float = 0.0003,
+    tri: bool = True,
 ) -> Demo:
-    """Catalog, engine and market for the demo venues; our fills take the market's liquidity."""
+    """Catalog, engine and market for the demo venues; our fills take the market's liquidity.
+    With ``tri``, Binance also lists ETH/BTC and trades the SIMULATED triangle through USDT
+    (unless ``[tri]`` names its own venues)."""
     venues = list(venues)
-    market = SimulatedMarket(seed, venues, symbols, drop_rate=drop_rate)
+    extra = SIM_TRI if tri else ()
+    market = SimulatedMarket(seed, venues, symbols, drop_rate=drop_rate, extra=extra)
+    settings = demo_settings(settings, venues)
+    if tri and not settings.tri.venues and any(v in venues for v, _ in SIM_TRI):
+        settings = settings.model_copy(update={"tri": settings.tri.model_copy(
+            update={"venues": [v for v, _ in SIM_TRI if v in venues], "start": "USDT"})})
     engine = Engine(
-        demo_settings(settings, venues),
+        settings,
         venues,
-        catalog=demo_catalog(venues, symbols),
+        catalog=demo_catalog(venues, symbols, extra),
         sink=sink,
         handler_factory=make_handler_factory(market.on_snapshot_request),
     )
@@ -143,6 +151,8 @@ def build_demo(
         market.consume(f.venue, f.symbol, f.side, float(f.price), float(f.qty))
 
     engine.executor.on_fill.append(consume)
+    if engine.cycles is not None:
+        engine.cycles.executor.on_fill.append(consume)
     return Demo(engine, market, seed)
 
 

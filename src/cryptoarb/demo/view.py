@@ -102,6 +102,7 @@ class DemoView:
             self._pnl_row(),
             self._books(compact=False),
             self._opportunities(compact=False),
+            *([self._cycles()] if self.engine.cycles is not None else []),
             self._balances(compact=False),
         )
 
@@ -174,7 +175,10 @@ class DemoView:
         g = Table.grid(padding=(0, 1))
         g.add_column(no_wrap=True)
         by = st.by_status
-        g.add_row(Text(f"msgs {e.messages:,}  opps {e.opportunities:,}  trades {st.submitted:,}", style="bold"))
+        head = f"msgs {e.messages:,}  opps {e.opportunities:,}  trades {st.submitted:,}"
+        if e.cycles is not None:
+            head += f"  cycles {len(e.cycles.settled()):,}"
+        g.add_row(Text(head, style="bold"))
         done = Text()
         for status in (ArbStatus.COMPLETE, ArbStatus.PARTIAL):
             done.append(f"{status.value} {by.get(status.value, 0)}  ", style=_STATUS_STYLE[status])
@@ -193,6 +197,22 @@ class DemoView:
         g.add_row(f"latency µs p50 {lat['p50']:.1f} p99 {lat['p99']:.1f} p99.9 {lat['p999']:.1f}"
                   if lat else "latency µs -")
         return g
+
+    def _cycles(self, limit: int = 4) -> Table:
+        """The last cycles (triangular arbitrage within a venue): expected vs realised PnL."""
+        c = self.engine.cycles
+        assert c is not None
+        t = Table(title=f"Cycles ({c.detector.cycle_count} watched, {c.found} found, last Bellman-Ford: "
+                        f"{len(c.last_scan)} profitable)", box=box.SIMPLE, title_justify="left", expand=False)
+        for col in ("#", "venue", "cycle", "in", "expected", "realised", "status"):
+            t.add_column(col, justify="right" if col in ("#", "in", "expected", "realised") else "left",
+                         no_wrap=True)
+        for tr in c.executor.trades[-limit:]:
+            t.add_row(str(tr.id), tr.venue, tr.name, f"{tr.expected_in:,.2f} {tr.start}", _money(tr.expected_pnl, 4),
+                      _money(tr.realized_pnl, 4) if tr.closed_ns else Text("-"),
+                      Text(tr.status + (f" ({tr.reason})" if tr.reason else ""),
+                           style="green" if tr.status == "complete" else "yellow"))
+        return t
 
     def _latency(self) -> dict[str, float]:
         """Percentiles, recomputed only when samples were added (a sort of all of them)."""

@@ -22,12 +22,14 @@ from cryptoarb.core.events import BookStateChange
 from cryptoarb.core.footprint import Footprints
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.core.opportunity import Opportunity
+from cryptoarb.core.orders import OrderStatus
 from cryptoarb.core.pnl import PnlSnapshot
 from cryptoarb.core.pnl import snapshot as value_portfolio
 from cryptoarb.core.risk import AuditEvent, RiskManager
 from cryptoarb.detect.cross_venue import CrossVenueDetector, Limits
 from cryptoarb.detect.groups import GroupError, GroupPlan, auto_groups, explicit_groups
 from cryptoarb.engine import killswitch
+from cryptoarb.engine.cycles import CycleRuntime
 from cryptoarb.engine.features import FeatureLogger
 from cryptoarb.engine.latency import LatencyRecorder
 from cryptoarb.engine.valuation import Marks, cash_set, valuation_currency
@@ -138,6 +140,7 @@ class Engine:
         )
         self.available: dict[tuple[str, str], float] = {}
         self.available_exact: dict[tuple[str, str], Decimal] = {}
+        self.cycles: CycleRuntime | None = None
         self._refresh_available()
         self.detector = CrossVenueDetector(
             self.plan.groups, self.limits, self.available, footprints=self.footprints,
@@ -175,6 +178,19 @@ class Engine:
             if hasattr(sink, "leg_exposure"):
                 self.legrisk.on_exposure.append(sink.leg_exposure)
         self._exec_queue = self.executor._queue
+        # triangular arbitrage within a venue ([tri]); None when no venue of the run takes part
+        self._cycle_queue: list[Any] = []
+        self._fresh_cycles: list[Any] = []
+        if settings.tri.venues:
+            self.cycles = CycleRuntime(self)
+            self._cycle_queue = self.cycles.queue
+            self.cycles.refresh(self.portfolio.balances, self.executor.reserved)
+            self.cycles.executor.on_trade.append(self._on_cycle)
+            # a sequential cycle's next leg locks its currency when it leaves: sizing must know
+            self.cycles.executor.on_order.append(self._on_cycle_order)
+            if sink is not None:
+                self.cycles.executor.on_order.append(sink.order)
+                self.cycles.executor.on_fill.append(sink.fill)
         self.handlers: dict[str, Handler] = {}
         self._factory = handler_factory or default_handler_factory
         self._fresh: list[Opportunity] = []
@@ -256,6 +272,8 @@ class Engine:
     def register_book(self, book: OrderBook, _ns: int = 0) -> None:
         self.books[book.key] = book
         self.detector.add_book(book)
+        if self.cycles is not None:
+            self.cycles.detector.add_book(book)
 
     def _refresh_available(self) -> None:
         """Balances for sizing (floats) and for the venue checks (exact), less what trades in
@@ -265,12 +283,15 @@ class Engine:
         av.clear()
         exact.clear()
         reserved = self.executor.reserved
+        cycles = self.cycles.executor.reserved if self.cycles is not None else {}
         zero = Decimal(0)
         for venue, ccys in self.portfolio.balances.items():
             for ccy, amount in ccys.items():
-                left = amount - reserved.get((venue, ccy), zero)
+                left = amount - reserved.get((venue, ccy), zero) - cycles.get((venue, ccy), zero)
                 exact[(venue, ccy)] = left
                 av[(venue, ccy)] = float(left)
+        if self.cycles is not None:
+            self.cycles.refresh(self.portfolio.balances, reserved)
 
     # -- hot path ----------------------------------------------------------------------
     def on_book(self, book: OrderBook, local_ns: int) -> None:
@@ -279,6 +300,10 @@ class Engine:
         found = self.detector.on_book(book, local_ns)
         if found is not None:
             self._fresh.extend(found)
+        if self.cycles is not None:
+            cyc = self.cycles.detector.on_book(book, local_ns)
+            if cyc is not None:
+                self._fresh_cycles.extend(cyc)
         self.decision.append(perf_counter_ns() - t0)
 
     def on_message(self, handler: Handler, raw: bytes, local_ns: int) -> int:
@@ -288,18 +313,23 @@ class Engine:
         if local_ns >= self._risk_due_ns:
             self._risk_poll(local_ns)
         q = self._exec_queue
-        if (q and q[0][0] <= local_ns) or self._bal_due < local_ns:
+        cq = self._cycle_queue
+        if (q and q[0][0] <= local_ns) or self._bal_due < local_ns or (cq and cq[0][0] <= local_ns):
             self._advance(local_ns)
         # labels and samples due by now read the books as they stood before this message, as
         # the paper venue does for orders arriving now
         if local_ns >= self._feat_due:
             self._feature_run(local_ns)
+        if self.cycles is not None:
+            self.cycles.maybe_scan(local_ns)
         t0 = perf_counter_ns()
         kind = handler.on_message(raw, local_ns)
         if kind == DEPTH:
             self.latency.append(perf_counter_ns() - t0)
         if self._fresh:
             self._dispatch(local_ns)
+        if self._fresh_cycles:
+            self._dispatch_cycles(local_ns)
         return kind
 
     def _feature_run(self, now_ns: int) -> None:
@@ -314,7 +344,8 @@ class Engine:
         if now_ns >= self._risk_due_ns:
             self._risk_poll(now_ns)
         q = self._exec_queue
-        if (q and q[0][0] <= now_ns) or self._bal_due < now_ns:
+        cq = self._cycle_queue
+        if (q and q[0][0] <= now_ns) or self._bal_due < now_ns or (cq and cq[0][0] <= now_ns):
             self._advance(now_ns)
         if now_ns >= self._feat_due:
             self._feature_run(now_ns)
@@ -325,6 +356,8 @@ class Engine:
         q = self._exec_queue
         if q and q[0][0] <= now_ns:
             self.executor.advance(now_ns)
+        if self.cycles is not None:
+            self.cycles.executor.advance(now_ns)
         if self._bal_due < now_ns:
             self._flush_balances(now_ns)
 
@@ -357,6 +390,26 @@ class Engine:
         """Hand opportunities found outside ``on_message`` (ccxt fallback) to execution."""
         if self._fresh:
             self._dispatch(now_ns)
+        if self._fresh_cycles:
+            self._dispatch_cycles(now_ns)
+
+    def _dispatch_cycles(self, now_ns: int) -> None:
+        fresh, self._fresh_cycles = self._fresh_cycles, []
+        cycles = self.cycles
+        assert cycles is not None
+        cycles.dispatch(fresh, now_ns, self.risk.killed, self.sink)
+        self._refresh_available()
+
+    def _on_cycle_order(self, order: Any) -> None:
+        if order.status is OrderStatus.NEW:
+            self._refresh_available()
+
+    def _on_cycle(self, trade: Any) -> None:
+        if self.sink is not None:
+            fn = getattr(self.sink, "cycle", None)
+            if fn is not None:
+                fn(trade)
+        self._on_trade(trade)
 
     def _dispatch(self, now_ns: int) -> None:
         fresh = self._fresh
@@ -485,6 +538,8 @@ class Engine:
         if self.features is not None:
             self.features.run(self.clock_ns)
             self.features.finish()
+        if self.cycles is not None:
+            self.cycles.executor.drain()
         self._flush_balances(self.clock_ns)
         if self.sink is not None:
             self.sink.pnl(self.clock_ns, self.pnl_snapshot())
@@ -513,6 +568,7 @@ class Engine:
             "risk": self.risk.summary(),
             "legrisk": self.legrisk.summary(),
             "inventory": self.inventory.summary(),
+            "cycles": len(self.cycles.settled()) if self.cycles is not None else 0,
         }
 
 

@@ -277,3 +277,27 @@ from cryptoarb.storage import models_api as _models_api  # noqa: E402, F401  (AP
 
 # the model lifecycle's own tables (spread samples, shadow tests) register on Base.metadata
 from cryptoarb.storage import models_ml as _models_ml  # noqa: E402, F401
+
+
+class CycleRow(Base):
+    """Latest known state of a cycle (triangular arbitrage within one venue), like
+    ``arb_trades``: expected next to realised PnL, in the cycle's start currency / the run's
+    valuation currency; ``residual`` is what the cycle left in other currencies (a broken cycle's
+    open inventory, or the dust later legs could not use), ``orders`` its legs' order ids."""
+
+    __tablename__ = "cycles"
+    run_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    venue: Mapped[str] = mapped_column(ID)
+    name: Mapped[str] = mapped_column(String(256))
+    start: Mapped[str] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(SHORT)
+    expected_in: Mapped[Decimal]
+    expected_pnl: Mapped[Decimal]
+    realized_pnl: Mapped[Decimal]
+    fees_quote: Mapped[Decimal]
+    residual: Mapped[dict[str, Any]]
+    orders: Mapped[dict[str, Any]]
+    reason: Mapped[str] = mapped_column(Text)
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    closed_ns: Mapped[int | None] = mapped_column(BigInteger)

@@ -23,7 +23,7 @@ from cryptoarb.storage.coltypes import to_exact
 Row = dict[str, Any]
 
 # Queue item kinds. The item is (kind, payload).
-OPP, ORDER, FILL, ARB, BALANCES, FEATURE, AUDIT, RUN_START, RUN_END, PNL, SPREAD = range(11)
+OPP, ORDER, FILL, ARB, BALANCES, FEATURE, AUDIT, RUN_START, RUN_END, PNL, SPREAD, CYCLE = range(12)
 
 
 def order_snapshot(o: Order) -> tuple[Any, ...]:
@@ -215,6 +215,22 @@ def _arb(s: tuple[Any, ...], run_id: str) -> list[Row]:
     ]
 
 
+def cycle_snapshot(t: Any) -> tuple[Any, ...]:
+    """A ``execution.cycles.CycleTrade`` as it is now (it keeps changing until it settles)."""
+    return (t.id, t.venue, t.name, t.start, t.status, t.expected_in, t.expected_pnl, t.realized_pnl, t.fees_quote,
+            dict(t.residual), [o.id for o in t.orders], t.reason, t.created_ns, t.closed_ns)
+
+
+def _cycle(s: tuple[Any, ...], run_id: str) -> list[Row]:
+    id_, venue, name, start, status, exp_in, exp_pnl, pnl, fees, residual, orders, reason, created, closed = s
+    return [dict(
+        run_id=run_id, id=id_, venue=venue, name=name, start=start, status=status, expected_in=_d(exp_in),
+        expected_pnl=_d(exp_pnl), realized_pnl=_d(pnl), fees_quote=_d(fees),
+        residual={c: str(a) for c, a in residual.items()}, orders={"legs": list(orders)}, reason=reason,
+        created_ns=created, closed_ns=closed or None,
+    )]
+
+
 def _balances(p: tuple[int, tuple[tuple[str, str, Decimal], ...]], run_id: str) -> list[Row]:
     ts_ns, rows = p
     return [dict(run_id=run_id, ts_ns=ts_ns, venue=v, asset=a, amount=_d(amt)) for v, a, amt in rows]
@@ -285,7 +301,7 @@ def _run_end(ended_ns: int, run_id: str) -> list[Row]:
 
 
 # -- leg risk (execution/legrisk.py) -------------------------------------------------------------
-LEG_INCIDENT, LEG_EXPOSURE = 10, 11
+LEG_INCIDENT, LEG_EXPOSURE = 12, 13  # after the kinds above
 
 
 def incident_snapshot(i: Any) -> tuple[Any, ...]:
@@ -313,6 +329,7 @@ BUILDERS: dict[int, tuple[str, Callable[[Any, str], list[Row]]]] = {
     OPP: ("opportunities", _opportunity),
     ORDER: ("orders", _order),
     ARB: ("arb_trades", _arb),
+    CYCLE: ("cycles", _cycle),
     FILL: ("fills", _fill),
     BALANCES: ("balances", _balances),
     PNL: ("pnl", _pnl),
@@ -332,4 +349,5 @@ UPSERT_KEYS: dict[str, tuple[str, ...]] = {
     "orders": ("id",),
     "arb_trades": ("run_id", "id"),
     "leg_incidents": ("run_id", "trade_id"),
+    "cycles": ("run_id", "id"),
 }

@@ -88,6 +88,10 @@ class StorageWriter:
         """Record the trade's current state; call again when it settles (upserted by run and id)."""
         self._put(R.ARB, R.arb_snapshot(trade))
 
+    def cycle(self, trade: Any) -> None:
+        """Record a cycle's current state (``execution.cycles.CycleTrade``); upserted by run and id."""
+        self._put(R.CYCLE, R.cycle_snapshot(trade))
+
     def balances(self, ts_ns: int, rows: Iterable[tuple[str, str, Decimal]]) -> None:
         """``rows`` as from ``Portfolio.snapshot()``: (venue, currency or symbol, amount)."""
         self._put(R.BALANCES, (ts_ns, tuple(rows)))

@@ -81,31 +81,39 @@ _RULES: dict[tuple[str, str], tuple[float, float, float, str]] = {
     ("coinbase", "ETH/USDT"): (0.01, 0.00000001, 1.0, "ETH-USDT"),
     ("kraken", "BTC/USDT"): (0.1, 0.00000001, 5.0, "XBTUSDT"),
     ("kraken", "ETH/USDT"): (0.01, 0.00000001, 5.0, "ETHUSDT"),
+    # the triangle's third market (Binance ETHBTC: tick 0.00001, lot 0.0001, min notional 0.0001 BTC)
+    ("binance", "ETH/BTC"): (0.00001, 0.0001, 0.0001, "ETHBTC"),
 }
 
 SIM_VENUES: tuple[str, ...] = ("binance", "okx", "bybit", "coinbase", "kraken")
 SIM_SYMBOLS: tuple[str, ...] = ("BTC/USDT", "ETH/USDT")
+#: markets listed on one venue only, beside SIM_SYMBOLS: with BTC/USDT and ETH/USDT they close the
+#: SIMULATED triangle USDT -> BTC -> ETH -> USDT (and its reverse) for the triangular detector
+SIM_TRI: tuple[tuple[str, str], ...] = (("binance", "ETH/BTC"),)
 
 
 def demo_instruments(
-    venues: tuple[str, ...] | list[str] = SIM_VENUES, symbols: tuple[str, ...] | list[str] = SIM_SYMBOLS
+    venues: tuple[str, ...] | list[str] = SIM_VENUES, symbols: tuple[str, ...] | list[str] = SIM_SYMBOLS,
+    extra: tuple[tuple[str, str], ...] = (),
 ) -> list[Instrument]:
-    """Spot instruments of the demo venues (a catalog of only these keeps groups simple)."""
+    """Spot instruments of the demo venues (a catalog of only these keeps groups simple), plus
+    the ``extra`` (venue, symbol) markets of the venues given."""
     out = []
-    for v in venues:
-        for s in symbols:
-            if (v, s) not in _RULES:
-                raise ValueError(f"no simulated market {s} on {v} (venues: {', '.join(SIM_VENUES)})")
-            tick, lot, min_notional, native = _RULES[(v, s)]
-            base, quote = s.split("/")
-            out.append(Instrument(v, s, base, quote, Kind.SPOT, tick, lot, min_notional, 1.0, _FEES[v], native))
+    pairs = [(v, s) for v in venues for s in symbols] + [(v, s) for v, s in extra if v in venues]
+    for v, s in pairs:
+        if (v, s) not in _RULES:
+            raise ValueError(f"no simulated market {s} on {v} (venues: {', '.join(SIM_VENUES)})")
+        tick, lot, min_notional, native = _RULES[(v, s)]
+        base, quote = s.split("/")
+        out.append(Instrument(v, s, base, quote, Kind.SPOT, tick, lot, min_notional, 1.0, _FEES[v], native))
     return out
 
 
 def demo_catalog(
-    venues: tuple[str, ...] | list[str] = SIM_VENUES, symbols: tuple[str, ...] | list[str] = SIM_SYMBOLS
+    venues: tuple[str, ...] | list[str] = SIM_VENUES, symbols: tuple[str, ...] | list[str] = SIM_SYMBOLS,
+    extra: tuple[tuple[str, str], ...] = (),
 ) -> Catalog:
-    return Catalog(demo_instruments(venues, symbols))
+    return Catalog(demo_instruments(venues, symbols, extra))
 
 
 class SimulatedHandler(Handler):
