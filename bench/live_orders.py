@@ -3,6 +3,8 @@ through ``LiveVenue`` vs a plain ccxt ``create_order``, against the local Binanc
 
     .venv/bin/python bench/live_orders.py [--orders 100] [--pg postgresql://postgres@127.0.0.1:5432/test]
 
+With ``--pg`` the journal is measured in a private schema of that database, dropped at the end.
+
 "On the wire" is the moment ccxt hands the signed POST /api/v3/order to its HTTP client
 (``Exchange.fetch``), so neither the venue's time nor the network is counted. Orders are IOC
 buys far below the ask (they expire unfilled: balances never run out). Both paths alternate,
@@ -18,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -86,12 +89,40 @@ async def wire(venue: LocalBinance, url: str, n: int) -> tuple[list[float], list
     return ours, plain
 
 
+def private_schema(url: str) -> tuple[str, Callable[[], None]]:
+    """A fresh schema of the PostgreSQL database at ``url`` (the database may be shared and
+    migrated by other code): its URL, and how to drop it."""
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+
+    def drop() -> None:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}", drop
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=100)
     ap.add_argument("--pg", default="", help="a PostgreSQL URL to measure the journal on too")
     args = ap.parse_args()
     data = ROOT.parent / "shared" / "data" / "binance-2024-08-08"
+    drop = None
+    if args.pg:
+        args.pg, drop = private_schema(args.pg)
+    try:
+        return _run(args, data)
+    finally:
+        if drop is not None:
+            drop()
+
+
+def _run(args: argparse.Namespace, data: Path) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         sqlite = f"sqlite:///{tmp}/journal.db"
         print(f"journal commit (SQLite, WAL):  {_ms(journal_commit(sqlite, args.orders))}")

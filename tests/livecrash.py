@@ -56,7 +56,7 @@ def _in_flight(db: Any) -> int:
 
 
 def crash_run(tmp: Path, data: Path, min_trades: int = 300, seed: int = 1, max_kills: int = 200,
-              time_budget_s: float = 600.0) -> dict[str, Any]:
+              time_budget_s: float = 600.0, min_kills: int = 10) -> dict[str, Any]:
     rng = random.Random(seed)
     files = [data / f for f in SPOT]
     # two stretches of the capture ~25 bps apart (the capture is 11 minutes long: each venue is
@@ -73,11 +73,12 @@ def crash_run(tmp: Path, data: Path, min_trades: int = 300, seed: int = 1, max_k
                                "drop_faults": 0, "latency_faults": 0, "kills_in_startup": 0, "exits": 0}
     started = time.monotonic()
     db = None
+    proc: subprocess.Popen[bytes] | None = None
     try:
         connect(db_url).dispose()  # the schema, before the first engine races to create it
         db = create_engine(db_url)
         while figures["kills"] < max_kills and time.monotonic() - started < time_budget_s:
-            if _trades(db)[0] >= min_trades:
+            if _trades(db)[0] >= min_trades and figures["kills"] >= min_kills:
                 break
             n0 = _trades(db)[1]
             proc = _arb(cfg, env, log)
@@ -129,6 +130,9 @@ def crash_run(tmp: Path, data: Path, min_trades: int = 300, seed: int = 1, max_k
                        not_placed=sum(1 for o in journal_orders(db_url) if o.state == J.NOT_PLACED))
         return figures
     finally:
+        if proc is not None and proc.poll() is None:  # a failure or a timeout: never leave an engine behind
+            proc.kill()
+            proc.wait(10)
         if db is not None:
             db.dispose()
         a.stop()
