@@ -387,3 +387,31 @@ def test_a_real_run_stores_and_logs_no_alert_credential(tmp_path: Path) -> None:
     assert "json://ops:***@127.0.0.1" in text  # the stored settings still say which channels
     for secret in (pw, hdr, smtp_pw):
         assert secret not in text and secret not in r.stdout and secret not in r.stderr, secret
+
+
+def test_engine_balance_drift_and_live_reconciliation_reach_the_sink() -> None:
+    """attach() hears the engine's inventory drift; attach_trading() the live reconciliation."""
+    from cryptoarb.alerts.wiring import attach, attach_trading
+
+    rec = Recorder()
+    sink = AlertSink([("json://127.0.0.1:9/", rec)], rate_per_min=0).start()
+    settings = load_settings(storage={"enabled": False})
+    engine = build_demo(settings, seed=7).engine
+    attach(engine, sink)
+    venue, ccys = next(iter(engine.portfolio.balances.items()))
+    asset, held = next(iter(ccys.items()))
+    assert engine.inventory.compare({venue: dict(ccys)}, 1) == []  # equal: nothing sent
+    assert len(engine.inventory.compare({venue: {**ccys, asset: held - Decimal(1)}}, 2)) == 1
+
+    class Trading:  # what LiveTrading offers its listeners
+        def __init__(self) -> None:
+            self.on_surprise: list[Any] = []
+
+    trading = Trading()
+    attach_trading(trading, sink, engine.run_id)
+    for fn in trading.on_surprise:
+        fn("binance", "order abc unknown to the journal")
+    sink.close()
+    titles = [t for t, _, _ in rec.sent]
+    assert titles == [f"cryptoarb: balance drift on {venue} {asset}", "cryptoarb: reconciliation surprise on binance"]
+    assert "order abc unknown to the journal" in rec.sent[1][1]

@@ -131,7 +131,17 @@ def attach(engine: Any, sink: Notifier) -> None:
     """Send ``engine``'s risk events and leg failures to ``sink`` (listeners on its lists)."""
     engine.risk.on_audit.append(lambda ev: audit_alert(sink, ev, engine.run_id))
     engine.executor.on_trade.append(lambda t: trade_alert(sink, t, engine.run_id))
+    inventory = getattr(engine, "inventory", None)
+    if inventory is not None:  # venue balances that differ from the ledger (live runs)
+        inventory.on_drift.append(lambda _ns, drifts: [
+            balance_drift_alert(sink, d.venue, d.asset, d.ledger, d.reported, run_id=engine.run_id) for d in drifts])
 
 
-__all__ = ["Notifier", "attach", "audit_alert", "balance_drift_alert", "leg_failure", "reconciliation_alert",
-           "trade_alert"]
+def attach_trading(trading: Any, sink: Notifier, run_id: str = "") -> None:
+    """Send what the live reconciliation finds (venue orders the journal does not know, missed
+    fills, venue errors) to ``sink``."""
+    trading.on_surprise.append(lambda venue, msg: reconciliation_alert(sink, venue, message=msg, run_id=run_id))
+
+
+__all__ = ["Notifier", "attach", "attach_trading", "audit_alert", "balance_drift_alert", "leg_failure",
+           "reconciliation_alert", "trade_alert"]

@@ -189,7 +189,11 @@ def _run_live(
     pump = beside[1].pump if beside is not None else None
     started = time.monotonic()
     try:
-        with engine_control(engine, settings):  # arb kill / SIGUSR1, arb resume / SIGUSR2, alerts
+        with engine_control(engine, settings) as alerts:  # arb kill / SIGUSR1, arb resume / SIGUSR2, alerts
+            if alerts is not None and trading is not None:
+                from cryptoarb.alerts.wiring import attach_trading
+
+                attach_trading(trading, alerts, engine.run_id)
             if no_view:
                 asyncio.run(run_feeds(engine, feeds, duration, services=services, signalled=signalled,
                                       on_refresh=pump))

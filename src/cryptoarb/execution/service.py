@@ -111,6 +111,37 @@ class LiveTrading:
         for rep in self.reports:
             eng.inventory.compare({rep.venue: {a: Decimal(q) for a, q in rep.balances.items()}}, time.time_ns())
         eng.executor.on_trade.append(self._after_trade)
+        eng.on_kill.append(self._cancel_on_kill)
+
+    def _cancel_on_kill(self, ids: list[str]) -> None:
+        """The kill switch: cancel our open orders at their venues (an IOC answer is final; what
+        this catches is a limit-at-touch order left resting), as tasks off the event loop's path;
+        a failed cancel is a venue error, and the journal resolves the order at the next start."""
+        ex = self.engine.executor
+        open_orders = {o.id: o for o in ex.singles if not o.status.terminal}
+        for t in ex.trades:
+            if not t.closed_ns:
+                for o in (t.buy_order, t.sell_order):
+                    if not o.status.terminal:
+                        open_orders[o.id] = o
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not trading (no loop): nothing is in flight
+        for oid in ids or list(open_orders):
+            order = open_orders.get(oid)
+            lv = self.venues.get(order.venue) if order is not None else None
+            if order is None or lv is None:
+                continue
+            task = loop.create_task(self._cancel(lv, order))
+            self._balance_tasks.add(task)
+            task.add_done_callback(self._balance_tasks.discard)
+
+    async def _cancel(self, lv: LiveVenue, order: Any) -> None:
+        try:
+            await lv.cancel(order)
+        except Exception as e:  # the venue may have filled or expired it meanwhile: reported, never raised
+            self._error(f"{lv.venue} {order.id}: cancel on kill failed ({one_line(e, self.keys[lv.venue])})")
 
     def _after_trade(self, trade: Any) -> None:
         """A trade settled: compare its venues' balances with the ledger, off the event loop's
