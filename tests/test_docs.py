@@ -159,11 +159,13 @@ def check(argv: list[str], tmp: Path) -> str:
         r = subprocess.run([sys.executable, str(ROOT / args[0]), "--runs", "1", "--epochs", "1",
                             "--demo-seconds", "5"], capture_output=True, text=True, cwd=tmp, timeout=300)
         assert r.returncode == 0 and "s/epoch" in r.stdout and "ratio" in r.stdout, r.stdout + r.stderr
+        return "ran, small"
     if prog == "python" and args and args[0] == "bench/api_bench.py":
         small = ["--runs", "1", "--duration", "2", "--rate", "50", "--clients", "4"]
         r = subprocess.run([sys.executable, str(ROOT / args[0]), *small], capture_output=True, text=True, cwd=tmp,
                            timeout=300)
         assert r.returncode == 0 and "engine raw->decision" in r.stdout and "REST at" in r.stdout, r.stdout + r.stderr
+        return "ran, small"
     if prog == "python" and args and args[0] == "bench/tri_bench.py":
         r = subprocess.run([sys.executable, str(ROOT / args[0]), *args[1:], "--runs", "1", "--updates", "2000"],
                            capture_output=True, text=True, cwd=tmp, timeout=300)
@@ -205,6 +207,8 @@ def check(argv: list[str], tmp: Path) -> str:
         return "parsed"
     if sub in ("venues", "show"):
         r = _arb(args, tmp)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stdout + r.stderr
+        return "ran"
     if sub == "cycles":
         if not SHARED.is_dir():
             pytest.skip("../shared/data is absent")
