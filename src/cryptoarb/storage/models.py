@@ -219,3 +219,13 @@ class AuditLog(Base):
     actor: Mapped[str] = mapped_column(ID)
     action: Mapped[str] = mapped_column(ID)
     detail: Mapped[dict[str, Any]]
+
+
+class BusEvent(Base):
+    """A bus event the recorder applied (``run:seq``); its rows were written in the same
+    transaction, so a second delivery writes nothing (docs/distributed.md)."""
+
+    __tablename__ = "bus_events"
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    kind: Mapped[str] = mapped_column(SHORT)
+    applied_ns: Mapped[int] = mapped_column(BigInteger)
