@@ -135,9 +135,13 @@ class RedisTransport:
                 if self._kept_n and now >= confirm_due:
                     confirm_due = now + 0.5
                     try:
+                        if down_since:
+                            self._reconnected()  # may queue a republish
+                            down_since = 0.0
+                            continue
                         self._confirm()
                     except _DOWN:
-                        pass
+                        down_since = down_since or now
                     except redis.RedisError as e:
                         log.warning("bus: confirming failed: %s", e)
                 self._wake.wait(0.1)
