@@ -142,7 +142,7 @@ class RedisTransport:
                         self._confirm()
                     except _DOWN:
                         down_since = down_since or now
-                    except redis.RedisError as e:
+                    except Exception as e:  # a surprise here must not end the publisher
                         log.warning("bus: confirming failed: %s", e)
                 self._wake.wait(0.1)
                 self._wake.clear()
@@ -225,8 +225,9 @@ class RedisTransport:
                     limit = (0, 0)
                     break
                 done = _id(g["last-delivered-id"])
-                if g["pending"]:
-                    first = _id(self.r.xpending(name, gname)["min"])
+                low = self.r.xpending(name, gname)["min"] if g["pending"] else None
+                if low is not None:  # (acknowledged meanwhile: None)
+                    first = _id(low)
                     done = min(done, (first[0], first[1] - 1) if first[1] else (first[0] - 1, 1 << 62))
                 limit = done if limit is None or done < limit else limit
             if limit is None:

@@ -111,6 +111,7 @@ def engine(
         if ok and confirm is not None and wait > 0:
             ok = confirm(wait)
         summary = {**role.engine.summary(), "run_id": rid, "published": role.sink.seq,
+                   "published_by_stream": {k: v[0] for k, v in role.published.items()},
                    "unconfirmed": transport.backlog()}
         if summary_json is not None:
             summary_json.write_text(json.dumps(summary, indent=2, allow_nan=False))

@@ -20,8 +20,9 @@ from cryptoarb.bus.events import EventConsumer
 from cryptoarb.bus.outbox import Outbox
 from cryptoarb.obs.metrics import Metrics
 
-#: what the recorder stores (book tops are live state, not history)
-RECORDED = tuple(s for s in M.ALL_KINDS if s != "books")
+#: the recorder reads every stream (a publisher keeps each event until every required group has
+#: acknowledged it) and stores all but book tops (live state, not history)
+RECORDED = M.ALL_KINDS
 
 
 def run_consumer(consumer: EventConsumer, metrics: Metrics, group: str, stop: Callable[[], bool],
@@ -62,7 +63,9 @@ class Recorder:
         self.metrics = metrics
 
     def handle(self, events: list[M.Event]) -> None:
-        self.outbox.put(events)
+        kept = [e for e in events if not isinstance(e, M.BookTopEvent)]
+        if kept:
+            self.outbox.put(kept)
 
     def refresh(self) -> None:
         m, o = self.metrics, self.outbox
