@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -142,11 +143,13 @@ class PgServer:
                 pytest.fail(msg, pytrace=False)
             pytest.skip(msg)
         self.bin = Path(bins[-1]).parent
-        self.data = tmp / "pgdata"
+        # not under pytest's tmp_path: its parents are private to root, and the server runs as postgres
+        self.root = Path(tempfile.mkdtemp(prefix="arb-pg-"))
+        self.root.chmod(0o777)
+        self.data = self.root / "pgdata"
         self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         self._as = _run_as_postgres()
-        tmp.chmod(0o777)
         subprocess.run([*self._as, str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
                         "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
         self.start()
@@ -167,6 +170,7 @@ class PgServer:
             self.stop()
         except subprocess.CalledProcessError:
             pass
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def _run_as_postgres() -> list[str]:

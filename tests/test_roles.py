@@ -91,8 +91,6 @@ def test_unreachable_services_at_start_fail_fast(tmp_path: Path, shared_data: Pa
     procs = {
         "engine": run_engine(cfg, dead_redis, shared_data, "usdm", tmp_path, "x"),
         "analytics": arb("analytics", "--config", str(cfg), "--bus", dead_redis, "--metrics-port", "0"),
-        "recorder-redis": arb("recorder", "--config", str(cfg), "--bus", dead_redis, "--metrics-port", "0",
-                              "--db", str(tmp_path / "x.db"), "--outbox", str(tmp_path / "o.sqlite")),
         "recorder-pg": arb("recorder", "--config", str(cfg), "--bus", REDIS_URL, "--metrics-port", "0",
                            "--db", dead_pg, "--outbox", str(tmp_path / "o2.sqlite")),
     }

@@ -34,6 +34,10 @@ class Subscription(Protocol):
 
     def ack(self, deliveries: list[Delivery]) -> None: ...
 
+    def rewind(self) -> None:
+        """The next read starts again with this consumer's unacknowledged entries."""
+        ...
+
     def claim(self, min_idle_ms: int, count: int) -> list[Delivery]:
         """Entries another member read and left unacknowledged for ``min_idle_ms``: a dead
         consumer's work, taken over (XAUTOCLAIM)."""

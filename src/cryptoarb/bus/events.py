@@ -166,6 +166,7 @@ class EventConsumer:
         self.duplicates = 0
         self.bad = 0
         self.claimed = 0
+        self.failures = 0  # batches the role raised on (delivered again)
         self._claim_due = 0.0
 
     def poll(self, block_ms: int = 200) -> int:

@@ -107,6 +107,9 @@ class MemorySubscription:
             g.pos[s] = pos
         return out
 
+    def rewind(self) -> None:
+        self._replay_own = True
+
     def ack(self, deliveries: list[Delivery]) -> None:
         with self.bus._lock:
             for d in deliveries:

@@ -21,6 +21,8 @@ from collections import deque
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from cryptoarb.bus.base import DLQ, BusError, Delivery
 
@@ -38,7 +40,10 @@ def _id(raw: Any) -> tuple[int, int]:
 def connect(url: str, timeout: float = 2.0) -> redis.Redis:
     """A client for ``url``, proven with a PING; ``BusError`` (one line) when unreachable."""
     try:
-        r = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=max(timeout, 5.0))
+        # no client-side retries: the publisher and the subscriptions reconnect themselves, and an
+        # unreachable server at start must be an error within seconds, not after backoffs
+        r = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=max(timeout, 5.0),
+                                 retry=Retry(NoBackoff(), 0))
     except ValueError as e:
         raise BusError(f"invalid Redis URL {url!r}: {e}") from None
     try:
@@ -135,9 +140,10 @@ class RedisTransport:
                 if self._kept_n and now >= confirm_due:
                     confirm_due = now + 0.5
                     try:
-                        if down_since:
-                            self._reconnected()  # may queue a republish
-                            down_since = 0.0
+                        # the client reconnects silently: a restarted server shows only in its run_id
+                        self._reconnected()  # may queue a republish
+                        down_since = 0.0
+                        if self._out:
                             continue
                         self._confirm()
                     except _DOWN:
@@ -321,6 +327,9 @@ class RedisSubscription:
             self.errors = 0
         except _DOWN:
             pass
+
+    def rewind(self) -> None:
+        self._own = True
 
     def ack(self, deliveries: list[Delivery]) -> None:
         if not deliveries:

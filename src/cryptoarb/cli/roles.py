@@ -112,7 +112,7 @@ def engine(
             ok = confirm(wait)
         summary = {**role.engine.summary(), "run_id": rid, "published": role.sink.seq,
                    "published_by_stream": {k: v[0] for k, v in role.published.items()},
-                   "unconfirmed": transport.backlog()}
+                   "unconfirmed": transport.backlog(), "republished": getattr(transport, "republished", 0)}
         if summary_json is not None:
             summary_json.write_text(json.dumps(summary, indent=2, allow_nan=False))
         err.print(f"[dim]engine {rid}: {role.sink.seq:,} events published, {summary['opportunities']:,} "

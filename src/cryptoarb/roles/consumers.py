@@ -8,6 +8,7 @@ publish the group's metrics about once a second, until stopped.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,8 @@ from cryptoarb.bus.events import EventConsumer
 from cryptoarb.bus.outbox import Outbox
 from cryptoarb.obs.metrics import Metrics
 
+log = logging.getLogger(__name__)
+
 #: the recorder reads every stream (a publisher keeps each event until every required group has
 #: acknowledged it) and stores all but book tops (live state, not history)
 RECORDED = M.ALL_KINDS
@@ -31,8 +34,14 @@ def run_consumer(consumer: EventConsumer, metrics: Metrics, group: str, stop: Ca
     last_event = time.monotonic()
     next_refresh = 0.0
     while not stop():
-        if consumer.poll(200):
-            last_event = time.monotonic()
+        try:
+            if consumer.poll(200):
+                last_event = time.monotonic()
+        except Exception:  # the role could not take the batch (disk full...): not acknowledged, again later
+            log.exception("%s: handling a batch failed; it is delivered again", group)
+            consumer.failures += 1
+            consumer.sub.rewind()
+            time.sleep(1.0)
         now = time.monotonic()
         if now >= next_refresh:
             next_refresh = now + 1.0
