@@ -4,6 +4,7 @@ processes and the settings they run with (zero fees, so the real captures give t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -166,10 +167,8 @@ class PgServer:
         self._ctl("-m", "immediate", "stop")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop()
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -185,7 +184,8 @@ def _run_as_postgres() -> list[str]:
 def arb(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.Popen[str]:
     """``arb ARGS`` as its own process (stdout/stderr captured)."""
     return subprocess.Popen([sys.executable, "-m", "cryptoarb.cli", *args], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "COLUMNS": "250", **(env or {})}, **kw)
 
 
 def done(p: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str]:

@@ -18,6 +18,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -64,7 +65,7 @@ class Outbox:
         self._thread = threading.Thread(target=self._relay, name="outbox-relay", daemon=True)
         self._thread.start()
 
-    def put(self, events: list[M.Event]) -> None:
+    def put(self, events: Sequence[M.Event]) -> None:
         """Durably queue ``events`` (call before acknowledging them on the bus)."""
         rows = [(M.key(e), M.encode(e)) for e in events]
         with self._lock:
