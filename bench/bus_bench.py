@@ -165,7 +165,7 @@ def _opp_event() -> Any:
                       1723161253000000000, 1723161253001000000)
 
 
-def engine_run(url: str | None, cfg: Path) -> dict[str, float]:
+def engine_run(url: str | None, cfg: Path, files: int = 3) -> dict[str, float]:
     from cryptoarb.bus.events import BusSink, open_transport
     from cryptoarb.config import load_settings
     from cryptoarb.engine.engine import Engine
@@ -173,8 +173,9 @@ def engine_run(url: str | None, cfg: Path) -> dict[str, float]:
     from cryptoarb.replay.run import replay
 
     settings = load_settings(cfg)
-    srcs = parse_sources([f"binance:{DATA / 'spot_btcusdt_20240808.gz'}", f"binance:{DATA / 'spot_btcusdt_20240809.gz'}",
-                          f"binanceusdm:{DATA / 'usdm_btcusdt_20240808.gz'}"])
+    names = [f"binance:{DATA / 'spot_btcusdt_20240808.gz'}", f"binanceusdm:{DATA / 'usdm_btcusdt_20240808.gz'}",
+             f"binance:{DATA / 'spot_btcusdt_20240809.gz'}"]
+    srcs = parse_sources(names[:max(2, files)])
     bus = sink = None
     prefix = f"bench{uuid.uuid4().hex[:6]}:"
     if url is not None:
@@ -207,6 +208,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=50_000)
     ap.add_argument("--hop-events", type=int, default=3_000)
     ap.add_argument("--rate", type=float, default=1_000.0, help="hop: events per second")
+    ap.add_argument("--engine-files", type=int, default=3, help="engine: captures replayed (2 or 3)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--consume", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -222,17 +224,19 @@ def main() -> None:
         without: list[dict[str, float]] = []
         with_bus: list[dict[str, float]] = []
         for _ in range(a.runs):  # alternating, same process
-            without.append(engine_run(None, cfg))
-            with_bus.append(engine_run(a.redis, cfg))
+            without.append(engine_run(None, cfg, a.engine_files))
+            with_bus.append(engine_run(a.redis, cfg, a.engine_files))
 
     def med(rows: list[dict[str, float]], k: str) -> float:
         return statistics.median(r[k] for r in rows)
 
     res = {
         "hop_us": {"p50": med(hops, "p50_us"), "p99": med(hops, "p99_us"), "rate": a.rate, "events": a.hop_events},
-        "throughput": {"events_per_s": med(tps, "events_per_s"), "publish_calls_per_s": med(tps, "publish_calls_per_s"),
+        "throughput": {"events_per_s": med(tps, "events_per_s"),
+                       "publish_calls_per_s": med(tps, "publish_calls_per_s"),
                        "bytes_per_event": tps[0]["bytes_per_event"], "events": a.events},
-        "engine": {name: {k: med(rows, k) for k in rows[0]} for name, rows in (("without", without), ("with_bus", with_bus))},
+        "engine": {name: {k: med(rows, k) for k in rows[0]}
+                   for name, rows in (("without", without), ("with_bus", with_bus))},
     }
     e = res["engine"]
     res["ratio"] = {k: e["with_bus"][k] / e["without"][k] for k in ("msg_p50", "msg_p99", "dec_p50", "dec_p99")}
@@ -241,17 +245,20 @@ def main() -> None:
         return
     h, t = res["hop_us"], res["throughput"]
     print(f"runs: {a.runs} (medians)")
-    print(f"hop engine -> consumer ({a.hop_events} events at {a.rate:g}/s): p50 {h['p50']:.0f} µs, p99 {h['p99']:.0f} µs")
+    print(f"hop engine -> consumer ({a.hop_events} events at {a.rate:g}/s): p50 {h['p50']:.0f} µs, "
+          f"p99 {h['p99']:.0f} µs")
     print(f"throughput ({a.events} events): {t['events_per_s']:,.0f} events/s end to end; publish calls "
           f"{t['publish_calls_per_s']:,.0f}/s; {t['bytes_per_event']} bytes per opportunity event")
-    print("| engine (zero-fee replay, 3 captures) | msg p50 µs | msg p99 µs | decision p50 µs | decision p99 µs | opportunities |")
+    print(f"| engine (zero-fee replay, {a.engine_files} captures) | msg p50 µs | msg p99 µs | decision p50 µs "
+          "| decision p99 µs | opportunities |")
     print("|---|---:|---:|---:|---:|---:|")
     for name in ("without", "with_bus"):
         r = e[name]
         print(f"| {name} | {r['msg_p50']:.2f} | {r['msg_p99']:.1f} | {r['dec_p50']:.2f} | {r['dec_p99']:.2f} | "
               f"{r['opportunities']:.0f} |")
     rt = res["ratio"]
-    print(f"| ratio with/without | {rt['msg_p50']:.2f} | {rt['msg_p99']:.2f} | {rt['dec_p50']:.2f} | {rt['dec_p99']:.2f} | |")
+    print(f"| ratio with/without | {rt['msg_p50']:.2f} | {rt['msg_p99']:.2f} | {rt['dec_p50']:.2f} "
+          f"| {rt['dec_p99']:.2f} | |")
 
 
 if __name__ == "__main__":

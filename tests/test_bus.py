@@ -243,3 +243,41 @@ def test_redis_replay_into_postgresql_exactly_once(redis_prefix: str, pg_url: st
         assert bus.wait_confirmed(10)  # type: ignore[attr-defined]
     finally:
         bus.close()
+
+
+def test_dashboard_and_scrape_config_match_the_metrics() -> None:
+    """infra/: every metric is plotted, every plotted name exists, every role is scraped."""
+    import json
+    import re
+
+    import yaml
+
+    from cryptoarb.cli.roles import DEFAULT_PORTS
+
+    root = Path(__file__).resolve().parents[1] / "infra"
+    dash = json.loads((root / "grafana" / "cryptoarb-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    used = {re.sub(r"_(total|bucket)$", "", n) for e in exprs for n in re.findall(r"\barb_[a-z_]+", e)}
+    assert used == set(METRICS), (used ^ set(METRICS))
+    prom = yaml.safe_load((root / "prometheus" / "prometheus.yml").read_text())
+    ports = {int(t.rsplit(":", 1)[1]) for job in prom["scrape_configs"] for sc in job["static_configs"]
+             for t in sc["targets"]}
+    assert set(DEFAULT_PORTS.values()) <= ports
+    assert all(job["metrics_path"] == "/metrics" for job in prom["scrape_configs"])
+
+
+def test_bus_bench_runs_small(redis_prefix: str) -> None:  # noqa: F811
+    """The documented benchmark runs (tiny counts; its figures are in docs/benchmarks.md)."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(root / "bench" / "bus_bench.py"), "--redis", REDIS_URL, "--runs", "1",
+                        "--events", "300", "--hop-events", "100", "--rate", "2000", "--engine-files", "1", "--json"],
+                       capture_output=True, text=True, timeout=300, cwd=root)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["hop_us"]["p50"] > 0 and res["throughput"]["events_per_s"] > 0
+    assert res["engine"]["with_bus"]["events"] > 0 and res["engine"]["without"]["events"] == 0
+    assert res["engine"]["with_bus"]["opportunities"] == res["engine"]["without"]["opportunities"]
