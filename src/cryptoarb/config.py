@@ -21,6 +21,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from cryptoarb.config_api import ApiSettings
 from cryptoarb.config_bus import BusSettings
 from cryptoarb.config_check import ConfigError as ConfigError  # re-exported: callers import it from here
 from cryptoarb.config_check import check_env_names, describe, env_parse_error
@@ -304,6 +305,7 @@ class Settings(BaseSettings):
     live: LiveSettings = Field(default_factory=lambda: LiveSettings())
     dex: DexSettings = Field(default_factory=lambda: DexSettings())
     risk: RiskSettings = Field(default_factory=lambda: RiskSettings())
+    api: ApiSettings = Field(default_factory=lambda: ApiSettings())
     bus: BusSettings = Field(default_factory=lambda: BusSettings())
     instruments: list[InstrumentSpec] = Field(default_factory=list)
 

@@ -1,7 +1,7 @@
 """Events the recorder applied from the bus, by identity (``run:seq``): exactly once.
 
 Revision ID: 0006_bus
-Revises: 0002_pnl
+Revises: 0005_api (0002_pnl before the api branch was merged in)
 Create Date: 2026-11-30
 
 The recorder inserts an event's key here in the same transaction as the event's rows, with
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_bus"
-down_revision: str | None = "0002_pnl"
+down_revision: str | None = "0005_api"  # 0002_pnl on the bus branch alone; the lead re-chains
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
