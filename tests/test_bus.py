@@ -162,19 +162,51 @@ def test_replay_over_the_memory_bus_into_sqlite_exactly_once(shared_data: Path, 
     assert "new" not in statuses  # the latest state of every order, not the first
 
 
-def test_hub_feeder_gives_named_fields() -> None:
-    class Hub:
-        def __init__(self) -> None:
-            self.got: list[tuple[str, Any]] = []
+def test_hub_feeder_feeds_the_api_stream_once(redis_prefix: str, shared_data: Path,  # noqa: F811
+                                             tmp_path: Path) -> None:
+    """A real replay over the machine's Redis into the API's StreamHub, every event delivered
+    twice (a republish after a Redis restart looks like this): each reaches the hub once."""
+    from cryptoarb.api.hub import StreamHub
+    from cryptoarb.roles.consumers import HubFeeder
 
-        def publish(self, kind: str, payload: Any) -> None:
-            self.got.append((kind, payload))
+    bus = open_transport(REDIS_URL, prefix=redis_prefix)
+    try:
+        eng = _replay_to(bus, tmp_path, shared_data, "usdm", run="h1")
+        assert bus.flush(20)
+        hub = StreamHub()
+        c = EventConsumer(bus, "api", "a", M.ALL_KINDS, HubFeeder(hub).handle)
+        while c.poll(100):
+            pass
+        again = open_transport(REDIS_URL, prefix=redis_prefix)
+        sink = BusSink(again, "h1")  # the same run republished from the start
+        for data in _all_entries(redis_prefix):
+            again.publish(data[0], data[1])
+        assert again.flush(20)
+        again.close()
+        while c.poll(100):
+            pass
+        assert sink.seq == 0 and c.duplicates == eng.sink.seq  # type: ignore[union-attr]
+        inbox = list(hub._inbox)
+        kinds = [k for k, _, _ in inbox]
+        assert len(inbox) == eng.sink.seq  # type: ignore[union-attr]
+        assert kinds.count("opportunity") == eng.opportunities and kinds.count("trade") == 2 * len(
+            eng.executor.settled())
+        opp = next(p for k, p, _ in inbox if k == "opportunity")
+        assert opp["run_id"] == "h1" and isinstance(opp["profit_quote"], float)
+        trade = next(p for k, p, _ in inbox if k == "trade" and p["closed_ns"])
+        assert isinstance(trade["realized_pnl"], str)
+    finally:
+        bus.close()
 
-    hub = Hub()
-    HubFeeder(hub).handle([_order("r", 3)])
-    kind, p = hub.got[0]
-    assert kind == "orders" and p["run"] == "r" and p["seq"] == 3 and p["status"] == "filled"
-    assert p["qty"] == "0.001"
+
+def _all_entries(prefix: str) -> list[tuple[str, bytes]]:
+    r = redis.Redis.from_url(REDIS_URL)
+    out = []
+    for kind in M.ALL_KINDS:
+        for _, fields in r.xrange(f"{prefix}{kind}"):
+            out.append((kind, fields[b"d"]))
+    r.close()
+    return out
 
 
 def test_bad_bus_urls_are_one_line_errors() -> None:

@@ -145,19 +145,69 @@ class Analytics:
 
 
 class Hub(Protocol):
-    """The API's in-process stream hub (``api`` branch): fan-out to WebSocket/SSE clients."""
+    """The API's in-process stream hub (``api.hub.StreamHub``): fan-out to stream clients."""
 
     def publish(self, kind: str, payload: Any) -> Any: ...
 
 
-class HubFeeder:
-    """Bus events into the API's stream hub: in the distributed mode the API role runs this
-    beside its server, so clients see every engine's events; ``kind`` is the stream name."""
+#: bus stream -> the hub's kind (the API's stream vocabulary; other streams keep their name)
+HUB_KINDS = {"opportunities": "opportunity", "trades": "trade", "orders": "order", "fills": "fill", "pnl": "pnl",
+             "risk": "breaker", "books": "book"}
 
-    def __init__(self, hub: Hub) -> None:
+
+def hub_payload(e: M.Event) -> tuple[str, dict[str, Any]]:
+    """The hub kind and a JSON-able payload in the API's shapes (``run_id``, decimals as strings,
+    an open trade's ``closed_ns`` null, a book keyed by ``group`` = its key)."""
+    values = msgspec.to_builtins(e)[1:]  # without the tag; decimals as strings
+    d = dict(zip(e.__struct_fields__, values, strict=True))
+    d["run_id"] = d.pop("run")
+    stream = M.STREAMS[type(e)]
+    if isinstance(e, M.TradeEvent):
+        d["closed_ns"] = e.closed_ns or None
+    elif isinstance(e, M.BookTopEvent):
+        d["group"] = e.key
+    elif isinstance(e, M.AuditEvent):
+        d["ts_ns"] = int(e.ts * 1e9)
+        d["reason"] = str(e.detail.get("reason", ""))
+    return HUB_KINDS.get(stream, stream), d
+
+
+class HubFeeder:
+    """Bus events into the API's stream hub: in the distributed mode ``arb api --bus`` runs this
+    beside its server (group ``api``), so stream clients see every engine's events once."""
+
+    def __init__(self, hub: Hub, metrics: Metrics | None = None) -> None:
         self.hub = hub
+        self.metrics = metrics or Metrics("api")
 
     def handle(self, events: list[M.Event]) -> None:
+        publish = self.hub.publish
         for e in events:
-            values = msgspec.to_builtins(e)[1:]  # without the tag
-            self.hub.publish(M.STREAMS[type(e)], dict(zip(e.__struct_fields__, values, strict=True)))
+            publish(*hub_payload(e))
+
+    def refresh(self) -> None:
+        pass
+
+
+def start_hub_feeder(url: str, settings: Any, hub: Hub, consumer: str) -> Callable[[], None]:
+    """Feed ``hub`` from the bus on a daemon thread (group ``api``); returns the function that
+    stops it. ``BusError`` when Redis is unreachable (the caller reports it and exits)."""
+    import threading
+
+    from cryptoarb.bus.events import API, open_transport
+
+    b = settings.bus
+    transport = open_transport(url, prefix=b.prefix, maxlen=b.maxlen)
+    feeder = HubFeeder(hub)
+    c = EventConsumer(transport, API, consumer, M.ALL_KINDS, feeder.handle, claim_idle_ms=b.claim_idle_ms)
+    stopped = threading.Event()
+    t = threading.Thread(target=run_consumer, args=(c, feeder.metrics, API, stopped.is_set), name="bus-to-hub",
+                         daemon=True)
+    t.start()
+
+    def stop() -> None:
+        stopped.set()
+        t.join(5)
+        transport.close()
+
+    return stop
