@@ -167,7 +167,6 @@ def test_hub_feeder_feeds_the_api_stream_once(redis_prefix: str, shared_data: Pa
     """A real replay over the machine's Redis into the API's StreamHub, every event delivered
     twice (a republish after a Redis restart looks like this): each reaches the hub once."""
     from cryptoarb.api.hub import StreamHub
-    from cryptoarb.roles.consumers import HubFeeder
 
     bus = open_transport(REDIS_URL, prefix=redis_prefix)
     try:
