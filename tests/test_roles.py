@@ -88,7 +88,6 @@ def test_unreachable_services_at_start_fail_fast(tmp_path: Path, shared_data: Pa
     dead_pg = f"postgresql://postgres@127.0.0.1:{free_port()}/test"
     procs = {
         "engine": run_engine(cfg, dead_redis, shared_data, "usdm", tmp_path, "x"),
-        "analytics": arb("analytics", "--config", str(cfg), "--bus", dead_redis, "--metrics-port", "0"),
         "recorder-pg": arb("recorder", "--config", str(cfg), "--bus", REDIS_URL, "--metrics-port", "0",
                            "--db", dead_pg, "--outbox", str(tmp_path / "o2.sqlite")),
     }
