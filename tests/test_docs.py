@@ -130,7 +130,7 @@ def check(argv: list[str], tmp: Path) -> str:
             assert opt in r.stdout, (opt, r.stdout)
         return "options checked against its --help"
     if prog == "python" and args and args[0] == "bench/bus_bench.py":
-        # needs a Redis server: runs small in tests/test_bus.py::test_bus_bench_runs_small
+        # needs a Redis server: runs small in tests/test_roles_bus.py::test_bus_bench_runs_small
         r = subprocess.run([sys.executable, str(ROOT / args[0]), "--help"], capture_output=True, text=True,
                            cwd=tmp, timeout=60)
         assert r.returncode == 0, r.stderr
