@@ -23,6 +23,7 @@ from pydantic_settings import (
 
 from cryptoarb.config_alerts import AlertsSettings as AlertsSettings  # re-exported: the [alerts] section
 from cryptoarb.config_api import ApiSettings
+from cryptoarb.config_bus import BusSettings
 from cryptoarb.config_check import ConfigError as ConfigError  # re-exported: callers import it from here
 from cryptoarb.config_check import check_env_names, describe, env_parse_error
 from cryptoarb.config_legrisk import LegRiskSettings as LegRiskSettings  # the [legrisk] section
@@ -315,6 +316,7 @@ class Settings(BaseSettings):
     trading: TradingSettings = Field(default_factory=lambda: TradingSettings())
     api: ApiSettings = Field(default_factory=lambda: ApiSettings())
     tri: TriSettings = Field(default_factory=lambda: TriSettings())
+    bus: BusSettings = Field(default_factory=lambda: BusSettings())
     instruments: list[InstrumentSpec] = Field(default_factory=list)
 
 

@@ -48,6 +48,7 @@ from cryptoarb.cli import risk as _risk  # noqa: E402, F401
 from cryptoarb.cli import inventory as _inventory  # noqa: E402, F401
 from cryptoarb.cli import api as _api, users as _users, views as _views  # noqa: E402, F401
 from cryptoarb.cli import cycles as _cycles  # noqa: E402, F401
+from cryptoarb.cli import roles as _roles  # noqa: E402, F401
 
 
 def main() -> None:

@@ -37,6 +37,8 @@ def api_cmd(
     config: ConfigOpt = None,
     db: DbOpt = None,
     dev: DevOpt = False,
+    bus: Annotated[str | None, typer.Option("--bus", help="Distributed mode: feed the stream from this bus "
+                                                          "(redis://HOST:PORT/DB; docs/distributed.md)")] = None,
 ) -> None:
     """Serve the REST API, the stream and the dashboard on the stored data (no engine runs here:
     kill/resume go through risk.kill_file). Users: arb user add NAME --role admin."""
@@ -60,7 +62,26 @@ def api_cmd(
                   highlight=False, soft_wrap=True)
     if not _has_users(ctx.db):
         warn("no API user yet: add one with `arb user add NAME --role admin`")
-    serve_forever(ctx, sock)
+    stop_feed = _bus_feed(bus, settings, ctx.hub) if bus else None
+    try:
+        serve_forever(ctx, sock)
+    finally:
+        if stop_feed is not None:
+            stop_feed()
+
+
+def _bus_feed(url: str, settings: Settings, hub: Any) -> Any:
+    """The bus -> stream hub consumer of the distributed mode (cryptoarb.roles.consumers)."""
+    import os
+    import socket
+
+    from cryptoarb.bus.base import BusError
+    from cryptoarb.roles.consumers import start_hub_feeder
+
+    try:
+        return start_hub_feeder(url, settings, hub, f"{socket.gethostname()}-{os.getpid()}")
+    except BusError as e:
+        fail(str(e))
 
 
 def _has_users(db: Engine) -> bool:

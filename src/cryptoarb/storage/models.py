@@ -271,6 +271,16 @@ class LegExposureRow(Base):
     __table_args__ = (Index("ix_leg_exposure_run_id_ts_ns", "run_id", "ts_ns"),)
 
 
+class BusEvent(Base):
+    """A bus event the recorder applied (``run:seq``); its rows were written in the same
+    transaction, so a second delivery writes nothing (docs/distributed.md)."""
+
+    __tablename__ = "bus_events"
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    kind: Mapped[str] = mapped_column(SHORT)
+    applied_ns: Mapped[int] = mapped_column(BigInteger)
+
+
 # the live order journal (its own module; imported here so Base.metadata holds its tables)
 from cryptoarb.storage import journal_models as journal_models  # noqa: E402
 from cryptoarb.storage import models_api as _models_api  # noqa: E402, F401  (API token tables on Base)
