@@ -22,6 +22,8 @@ from pydantic_settings import (
 )
 
 from cryptoarb.config_alerts import AlertsSettings as AlertsSettings  # re-exported: the [alerts] section
+from cryptoarb.config_api import ApiSettings
+from cryptoarb.config_bus import BusSettings
 from cryptoarb.config_check import ConfigError as ConfigError  # re-exported: callers import it from here
 from cryptoarb.config_check import check_env_names, describe, env_parse_error
 from cryptoarb.config_risk import RiskSettings as RiskSettings  # re-exported: the [risk] section
@@ -305,6 +307,8 @@ class Settings(BaseSettings):
     dex: DexSettings = Field(default_factory=lambda: DexSettings())
     risk: RiskSettings = Field(default_factory=lambda: RiskSettings())
     alerts: AlertsSettings = Field(default_factory=lambda: AlertsSettings())
+    api: ApiSettings = Field(default_factory=lambda: ApiSettings())
+    bus: BusSettings = Field(default_factory=lambda: BusSettings())
     instruments: list[InstrumentSpec] = Field(default_factory=list)
 
 

@@ -44,6 +44,8 @@ from cryptoarb.cli import bench as _bench  # noqa: E402, F401
 from cryptoarb.cli import demo as _demo  # noqa: E402, F401
 from cryptoarb.cli import live as _live  # noqa: E402, F401
 from cryptoarb.cli import risk as _risk  # noqa: E402, F401
+from cryptoarb.cli import api as _api, users as _users, views as _views  # noqa: E402, F401
+from cryptoarb.cli import roles as _roles  # noqa: E402, F401
 
 
 def main() -> None:

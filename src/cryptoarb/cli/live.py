@@ -40,6 +40,7 @@ from cryptoarb.cli.common import (
     finish,
     warn,
 )
+from cryptoarb.cli.demo import ApiHostOpt, ApiPortOpt
 
 
 def _csv(value: str, what: str) -> list[str]:
@@ -111,6 +112,10 @@ def run(
     db: DbOpt = None,
     no_store: NoStoreOpt = False,
     no_view: Annotated[bool, typer.Option("--no-view", help="No live view, summary only")] = False,
+    api: Annotated[bool, typer.Option("--api/--no-api", help="Serve the API and dashboard beside the run "
+                                                             "(needs a JWT secret: docs/api.md)")] = False,
+    api_host: ApiHostOpt = None,
+    api_port: ApiPortOpt = None,
 ) -> None:
     """Run the engine on live public order books (paper trading, no API keys)."""
     from cryptoarb.stopping import stop_on_signals
@@ -118,7 +123,8 @@ def run(
     if not live:
         fail("arb run needs --live (arb demo runs the simulated market, arb replay runs captures)")
     with stop_on_signals() as signalled:  # a signal during set-up or teardown never skips closing the run
-        feeds = _run_live(config, db, no_store, venues, symbols, duration, no_view, signalled)
+        feeds = _run_live(config, db, no_store, venues, symbols, duration, no_view, signalled,
+                          (api_host, api_port) if api else None)
     if _report_failures(feeds) and not signalled.name:
         raise typer.Exit(1)
     finish(interrupted=signalled.name, nothing=_never_connected(feeds))
@@ -126,7 +132,7 @@ def run(
 
 def _run_live(
     config: Path | None, db: str | None, no_store: bool, venues: str, symbols: str, duration: float | None,
-    no_view: bool, signalled: StopFlag,
+    no_view: bool, signalled: StopFlag, api: tuple[str | None, int | None] | None = None,
 ) -> list[Any]:
     """The body of ``arb run --live`` (the caller handles signals and the exit code); the feeds."""
     import asyncio
@@ -156,14 +162,31 @@ def _run_live(
         # the CEX view needs CEX venues (its balance table has a row per venue): DEX-only runs skip it
         return view.render(below=_dex_table(dex)) if lp.venues else _dex_table(dex)
 
+    beside = None
+    if api is not None:  # the API on its own thread; its link pumps on this loop's refresher
+        from cryptoarb.cli.api import start_beside
+
+        try:
+            beside = start_beside(engine, settings, "live", api[0], api[1], dev=settings.api.dev, feeds=feeds,
+                                  paths=lp.paths)
+        except BaseException:
+            _close_sink(sink, settings.storage.url)
+            raise
+    pump = beside[1].pump if beside is not None else None
     started = time.monotonic()
     try:
         with engine_control(engine, settings):  # arb kill / SIGUSR1, arb resume / SIGUSR2, alerts
             if no_view:
-                asyncio.run(run_feeds(engine, feeds, duration, services=services, signalled=signalled))
+                asyncio.run(run_feeds(engine, feeds, duration, services=services, signalled=signalled,
+                                      on_refresh=pump))
             else:
                 with Live(render(), console=console, refresh_per_second=4, transient=False) as lv:
-                    asyncio.run(run_feeds(engine, feeds, duration, on_refresh=lambda: lv.update(render()),
+                    def refresh() -> None:
+                        lv.update(render())
+                        if pump is not None:
+                            pump()
+
+                    asyncio.run(run_feeds(engine, feeds, duration, on_refresh=refresh,
                                           services=services, signalled=signalled))
                 if not console.is_terminal:
                     console.line()  # the last frame ends without a newline off a tty
@@ -172,6 +195,10 @@ def _run_live(
     except DexError as e:
         fail(escape(" ".join(str(e).split())))  # one line, whatever the RPC library said
     finally:
+        if beside is not None:
+            from cryptoarb.cli.api import stop_beside
+
+            stop_beside(beside)
         _close_sink(sink, settings.storage.url)
     summary = engine.summary()
     rows = [(f.venue, f.stats) for f in feeds] + (list(dex.stats.items()) if dex is not None else [])

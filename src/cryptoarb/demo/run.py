@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -65,10 +66,11 @@ class Demo:
         console: Console | None = None,
         start_ns: int | None = None,
         stop: StopFlag | None = None,
+        tick: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
         """Feed the market to the engine for ``duration`` simulated seconds (None: until
         Ctrl-C or SIGTERM, or until ``stop`` is set), settle what is in flight, and return the
-        summary."""
+        summary. ``tick`` is called between messages every ``REFRESH_S`` (the API's pump)."""
         engine, market = self.engine, self.market
         start = time.time_ns() if start_ns is None else start_ns
         view = DemoView(engine, market, speed=speed, duration=duration, start_ns=start)
@@ -85,7 +87,7 @@ class Demo:
             if live
             else contextlib.nullcontext()
         )
-        wall0 = next_draw = time.perf_counter()
+        wall0 = next_draw = next_tick = time.perf_counter()
         try:
             with stop_on_signals(stop) as stop, live_ctx as lv:
                 for local_ns, venue, raw in market.events(start, until):
@@ -101,6 +103,9 @@ class Demo:
                     except MessageError:
                         bad += 1
                     last = local_ns
+                    if tick is not None and time.perf_counter() >= next_tick:
+                        next_tick = time.perf_counter() + REFRESH_S
+                        tick()
                     if lv is not None and time.perf_counter() >= next_draw:
                         next_draw = time.perf_counter() + REFRESH_S
                         lv.update(view.render(), refresh=True)

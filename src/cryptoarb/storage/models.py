@@ -210,6 +210,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(SHORT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     disabled: Mapped[bool] = mapped_column(default=False)
+    # tokens issued before this moment are refused (a password change, a removal); 0005_api
+    tokens_after: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AuditLog(Base):
@@ -219,3 +221,16 @@ class AuditLog(Base):
     actor: Mapped[str] = mapped_column(ID)
     action: Mapped[str] = mapped_column(ID)
     detail: Mapped[dict[str, Any]]
+
+
+class BusEvent(Base):
+    """A bus event the recorder applied (``run:seq``); its rows were written in the same
+    transaction, so a second delivery writes nothing (docs/distributed.md)."""
+
+    __tablename__ = "bus_events"
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    kind: Mapped[str] = mapped_column(SHORT)
+    applied_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+from cryptoarb.storage import models_api as _models_api  # noqa: E402, F401  (API token tables on Base)

@@ -1,0 +1,265 @@
+"""Bus benchmark: hop latency engine -> consumer, events/s through Redis Streams, and the
+engine's latency with and without the bus attached (same run, alternating).
+
+    python bench/bus_bench.py [--redis redis://127.0.0.1:6379/15] [--runs 3] [--events 50000]
+
+- ``hop``: events published one by one at ``--rate`` per second by a ``BusSink`` on the Redis
+  transport (publisher thread, pipelined XADD) and read by an ``EventConsumer`` in another
+  process (XREADGROUP, decode, de-duplication, XACK); latency = receive time - publish time (same
+  clock). p50/p99 over ``--hop-events`` events.
+- ``throughput``: ``--events`` events published as fast as the engine thread can, until the
+  consumer process has handled the last one: events/s end to end.
+- ``engine``: the zero-fee replay of the Binance captures (spot + USDⓈ-M, real frames) without a
+  sink and with the bus sink, alternating, ``--runs`` each: per depth message raw bytes ->
+  decision p50/p99, decision alone p50/p99; the ratio with/without is what the bus costs the
+  hot path (the sink is called after it, so it should be ~1).
+
+Needs a Redis server; uses a fresh key prefix and deletes its keys afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "binance-2024-08-08"
+
+ZERO_FEES = """
+[detector]
+min_profit_bps = 0.5
+[[instruments]]
+venue = "binance"
+symbol = "BTC/USDT"
+exchange_symbol = "BTCUSDT"
+taker_fee = 0.0
+maker_fee = 0.0
+[[instruments]]
+venue = "binanceusdm"
+symbol = "BTC/USDT:USDT"
+exchange_symbol = "BTCUSDT"
+kind = "linear"
+tick_size = 0.1
+lot_size = 0.001
+taker_fee = 0.0
+maker_fee = 0.0
+"""
+
+
+def pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, max(0, round(q / 100 * len(s) + 0.5) - 1))] if s else float("nan")
+
+
+# -- the consumer process -------------------------------------------------------------------------
+
+def consume(url: str, prefix: str, n: int, out: str) -> None:
+    from cryptoarb.bus import messages as M
+    from cryptoarb.bus.events import EventConsumer, open_transport
+
+    bus = open_transport(url, prefix=prefix)
+    lat: list[int] = []
+    first = last = 0
+
+    def handle(evs: list[M.Event]) -> None:
+        nonlocal first, last
+        now = time.time_ns()
+        if not first:
+            first = now
+        last = now
+        for e in evs:
+            if isinstance(e, M.OppEvent):
+                lat.append(now - e.local_ns)
+
+    c = EventConsumer(bus, "bench", "c1", ["opportunities"], handle)
+    Path(out + ".ready").write_text("1")
+    deadline = time.monotonic() + 300  # never outlive a benchmark that failed
+    while c.received < n and time.monotonic() < deadline:
+        c.poll(100)
+    Path(out).write_text(json.dumps({"lat_ns": lat, "first": first, "last": last}))
+    bus.close()
+
+
+def _consumer(url: str, prefix: str, n: int, tmp: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    out = tmp / f"c-{uuid.uuid4().hex[:6]}.json"
+    p = subprocess.Popen([sys.executable, __file__, "--consume", url, prefix, str(n), str(out)])
+    while not Path(str(out) + ".ready").exists():
+        time.sleep(0.01)
+    return p, out
+
+
+def _opp(i: int) -> Any:
+    from cryptoarb.core.opportunity import Opportunity, OrderIntent
+
+    b = OrderIntent("binance", "BTC/USDT", "buy", 0.01, 61000.1, 61000.0)
+    s = OrderIntent("binanceusdm", "BTC/USDT:USDT", "sell", 0.01, 61010.0, 61010.1)
+    return Opportunity(i, "BTC/USDT", "basis", b, s, 0.01, 61000.0, 61010.1, 610.0, 0.0, 0.1, 0, 0)
+
+
+def hop(url: str, n: int, rate: float, tmp: Path) -> dict[str, float]:
+    from cryptoarb.bus.events import BusSink, open_transport
+
+    prefix = f"bench{uuid.uuid4().hex[:6]}:"
+    bus = open_transport(url, prefix=prefix)
+    p, out = _consumer(url, prefix, n, tmp)
+    sink = BusSink(bus, "hop")
+    gap = 1 / rate
+    try:
+        t_next = time.perf_counter()
+        for i in range(1, n + 1):
+            wait = t_next - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)  # releases the GIL: the publisher thread runs meanwhile
+            t_next += gap
+            o = _opp(i)
+            o.local_ns = time.time_ns()  # the decision time, as the engine stamps it
+            sink.opportunity(o)
+        p.wait(120)
+    finally:
+        p.kill()
+    bus.close()
+    lat = [x / 1e3 for x in json.loads(out.read_text())["lat_ns"]]
+    _clean(url, prefix)
+    return {"p50_us": pct(lat, 50), "p99_us": pct(lat, 99), "n": len(lat)}
+
+
+def throughput(url: str, n: int, tmp: Path) -> dict[str, float]:
+    from cryptoarb.bus.events import BusSink, open_transport
+
+    prefix = f"bench{uuid.uuid4().hex[:6]}:"
+    bus = open_transport(url, prefix=prefix, maxlen=max(100_000, n))
+    p, out = _consumer(url, prefix, n, tmp)
+    sink = BusSink(bus, "tp")
+    opps = [_opp(i) for i in range(1, n + 1)]
+    try:
+        t0 = time.time_ns()
+        for o in opps:
+            sink.opportunity(o)
+        t_pub = time.time_ns()
+        p.wait(300)
+    finally:
+        p.kill()
+    bus.close()
+    r = json.loads(out.read_text())
+    _clean(url, prefix)
+    return {"events_per_s": n / ((r["last"] - t0) / 1e9), "publish_calls_per_s": n / ((t_pub - t0) / 1e9),
+            "bytes_per_event": len(__import__("cryptoarb.bus.messages", fromlist=["encode"]).encode(
+                _opp_event()))}
+
+
+def _opp_event() -> Any:
+    from cryptoarb.bus import messages as M
+
+    return M.OppEvent("run-0123456789", 123456, 42, "BTC/USDT", "basis", "binance BTC/USDT",
+                      "binanceusdm BTC/USDT:USDT", 0.01, 61000.0, 61010.1, 610.0, 0.0, 0.1, 1.6,
+                      1723161253000000000, 1723161253001000000)
+
+
+def engine_run(url: str | None, cfg: Path, files: int = 3) -> dict[str, float]:
+    from cryptoarb.bus.events import BusSink, open_transport
+    from cryptoarb.config import load_settings
+    from cryptoarb.engine.engine import Engine
+    from cryptoarb.replay.reader import parse_sources
+    from cryptoarb.replay.run import replay
+
+    settings = load_settings(cfg)
+    names = [f"binance:{DATA / 'spot_btcusdt_20240808.gz'}", f"binanceusdm:{DATA / 'usdm_btcusdt_20240808.gz'}",
+             f"binance:{DATA / 'spot_btcusdt_20240809.gz'}"]
+    srcs = parse_sources(names[:max(2, files)])
+    bus = sink = None
+    prefix = f"bench{uuid.uuid4().hex[:6]}:"
+    if url is not None:
+        bus = open_transport(url, prefix=prefix)
+        sink = BusSink(bus, "eng")
+    eng = Engine(settings, ["binance", "binanceusdm"], sink=sink, run_id="eng")  # type: ignore[arg-type]
+    replay(eng, srcs)
+    if bus is not None:
+        bus.flush(30)
+        bus.close()
+        _clean(url or "", prefix)
+    lat = eng.latency.percentiles_us(50, 99)
+    dec = eng.decision.percentiles_us(50, 99)
+    return {"msg_p50": lat["p50"], "msg_p99": lat["p99"], "dec_p50": dec["p50"], "dec_p99": dec["p99"],
+            "opportunities": eng.opportunities, "events": sink.seq if sink else 0}
+
+
+def _clean(url: str, prefix: str) -> None:
+    r = redis.Redis.from_url(url)
+    keys = list(r.scan_iter(f"{prefix}*"))
+    if keys:
+        r.delete(*keys)
+    r.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--redis", default="redis://127.0.0.1:6379/15")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--events", type=int, default=50_000)
+    ap.add_argument("--hop-events", type=int, default=3_000)
+    ap.add_argument("--rate", type=float, default=1_000.0, help="hop: events per second")
+    ap.add_argument("--engine-files", type=int, default=3, help="engine: captures replayed (2 or 3)")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--consume", nargs=4, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.consume:
+        consume(a.consume[0], a.consume[1], int(a.consume[2]), a.consume[3])
+        return
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        cfg = tmp / "zero.toml"
+        cfg.write_text(ZERO_FEES)
+        hops = [hop(a.redis, a.hop_events, a.rate, tmp) for _ in range(a.runs)]
+        tps = [throughput(a.redis, a.events, tmp) for _ in range(a.runs)]
+        without: list[dict[str, float]] = []
+        with_bus: list[dict[str, float]] = []
+        for _ in range(a.runs):  # alternating, same process
+            without.append(engine_run(None, cfg, a.engine_files))
+            with_bus.append(engine_run(a.redis, cfg, a.engine_files))
+
+    def med(rows: list[dict[str, float]], k: str) -> float:
+        return statistics.median(r[k] for r in rows)
+
+    res = {
+        "hop_us": {"p50": med(hops, "p50_us"), "p99": med(hops, "p99_us"), "rate": a.rate, "events": a.hop_events},
+        "throughput": {"events_per_s": med(tps, "events_per_s"),
+                       "publish_calls_per_s": med(tps, "publish_calls_per_s"),
+                       "bytes_per_event": tps[0]["bytes_per_event"], "events": a.events},
+        "engine": {name: {k: med(rows, k) for k in rows[0]}
+                   for name, rows in (("without", without), ("with_bus", with_bus))},
+    }
+    e = res["engine"]
+    res["ratio"] = {k: e["with_bus"][k] / e["without"][k] for k in ("msg_p50", "msg_p99", "dec_p50", "dec_p99")}
+    if a.json:
+        print(json.dumps(res, indent=2))
+        return
+    h, t = res["hop_us"], res["throughput"]
+    print(f"runs: {a.runs} (medians)")
+    print(f"hop engine -> consumer ({a.hop_events} events at {a.rate:g}/s): p50 {h['p50']:.0f} µs, "
+          f"p99 {h['p99']:.0f} µs")
+    print(f"throughput ({a.events} events): {t['events_per_s']:,.0f} events/s end to end; publish calls "
+          f"{t['publish_calls_per_s']:,.0f}/s; {t['bytes_per_event']} bytes per opportunity event")
+    print(f"| engine (zero-fee replay, {a.engine_files} captures) | msg p50 µs | msg p99 µs | decision p50 µs "
+          "| decision p99 µs | opportunities |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in ("without", "with_bus"):
+        r = e[name]
+        print(f"| {name} | {r['msg_p50']:.2f} | {r['msg_p99']:.1f} | {r['dec_p50']:.2f} | {r['dec_p99']:.2f} | "
+              f"{r['opportunities']:.0f} |")
+    rt = res["ratio"]
+    print(f"| ratio with/without | {rt['msg_p50']:.2f} | {rt['msg_p99']:.2f} | {rt['dec_p50']:.2f} "
+          f"| {rt['dec_p99']:.2f} | |")
+
+
+if __name__ == "__main__":
+    main()
