@@ -211,6 +211,25 @@ def rest_part(duration: float, rate: float, tmp: Path) -> dict[str, Any]:
         srv.stop()
 
 
+def _send_buckets(url: str) -> dict[str, Any]:
+    """The server's own side of the fan-out (publish -> handed to the socket), from its
+    ``arb_api_stream_send_seconds`` histogram: the bucket bounds p50 and p99 fall under."""
+    import httpx
+
+    buckets: list[tuple[float, float]] = []
+    for line in httpx.get(url + "metrics", timeout=10).text.splitlines():
+        if line.startswith("arb_api_stream_send_seconds_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+    total = buckets[-1][1] if buckets else 0.0
+
+    def under(q: float) -> float | None:
+        return next((le * 1e3 for le, n in buckets if total and n >= q * total), None)
+
+    share_10ms = next((n / total for le, n in buckets if le == 0.01), None) if total else None
+    return {"messages": total, "p50_le_ms": under(0.5), "p99_le_ms": under(0.99), "within_10ms": share_10ms}
+
+
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """One figure for all client processes: latencies re-pooled from their per-kind samples."""
     lat = [x for p in parts for x in p["samples"]]
@@ -249,6 +268,7 @@ def engine_run(duration: float, api: bool, clients: int, seed: int) -> dict[str,
         if procs:
             parts = [json.loads(p.communicate(timeout=duration + 120)[0]) for p in procs]
             out["stream"] = _merge(parts)
+            out["server_send"] = _send_buckets(srv.url)  # type: ignore[union-attr]
             out["hub"] = {"published": link.hub.stats.published, "dropped_clients": link.hub.stats.dropped_clients,
                           "dropped_inbox": link.hub.stats.dropped_inbox}  # type: ignore[union-attr]
         if srv is not None:
@@ -295,8 +315,11 @@ def main() -> None:
                 extra = ""
                 if api:
                     st = r["stream"]
+                    sv = r["server_send"]
                     extra = (f"; {r['connected']} clients, {st['received']:,} messages received, fan-out p50 "
-                             f"{st['p50_ms']:.2f} ms p99 {st['p99_ms']:.2f} ms, dropped {r['hub']['dropped_clients']}")
+                             f"{st['p50_ms']:.2f} ms p99 {st['p99_ms']:.2f} ms (server side: p50 <= "
+                             f"{sv['p50_le_ms']} ms, p99 <= {sv['p99_le_ms']} ms), dropped "
+                             f"{r['hub']['dropped_clients']}")
                 print(f"run {i + 1} {'with API' if api else 'baseline'}: {r['messages']:,} messages, engine "
                       f"p50 {lat['p50']:.1f} µs p99 {lat['p99']:.1f} µs{extra}", flush=True)
         base = [r for r in runs if not r["api"]]

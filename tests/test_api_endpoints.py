@@ -290,3 +290,22 @@ def test_open_endpoints_and_pages(env: dict[str, Any], tmp_path: Path, monkeypat
         assert built.client.get("/trades/42").text == "<html>dash</html>"  # a client-side route
         assert built.client.get("/../../etc/passwd").text == "<html>dash</html>"
         assert built.client.get("/api/nope").status_code == 404
+
+
+def test_standalone_venues_come_from_the_hub(env: dict[str, Any]) -> None:
+    """``arb api`` beside a bus: whatever publishes ``venue`` messages into the hub is served;
+    a message without the documented shape is left out, never a 500."""
+    import time
+
+    a, h = env["stored"], env["h"]
+    good = {"venue": "kraken", "path": "native", "state": "up", "books": 1, "books_valid": 1, "book_age_ms": 3.0,
+            "messages": 10, "messages_per_s": 2.0, "resyncs": 0, "gaps": 0, "connects": 1, "disconnects": 0,
+            "last_error": ""}
+    a.ctx.hub.publish("venue", good)
+    a.ctx.hub.publish("venue", {"venue": "broken", "state": "sideways"})
+    deadline = time.monotonic() + 5
+    while not get(a, "/api/venues", h)["items"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    v = get(a, "/api/venues", h)
+    assert v == {"engine": False, "items": [good]}

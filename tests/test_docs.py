@@ -138,6 +138,12 @@ def check(argv: list[str], tmp: Path) -> str:
         for opt in (a for a in args[1:] if a.startswith("--")):
             assert opt in r.stdout, (opt, r.stdout)
         return "options checked against its --help"
+    if prog == "python" and args and args[0] == "bench/api_bench.py":
+        small = ["--runs", "1", "--duration", "2", "--rate", "50", "--clients", "4"]
+        r = subprocess.run([sys.executable, str(ROOT / args[0]), *small], capture_output=True, text=True, cwd=tmp,
+                           timeout=300)
+        assert r.returncode == 0 and "engine raw->decision" in r.stdout and "REST at" in r.stdout, r.stdout + r.stderr
+        return "ran, small"
     if prog == "python" and args and args[0] == "bench/dex_bench.py":
         assert (ROOT / args[0]).is_file()
         return "runs in test_dex_bench_keeps_measuring_when_pool_state_ages"

@@ -117,6 +117,8 @@ class Measure:
         finally:
             route = scope.get("route")
             name = getattr(route, "path", "other") if route is not None else "unmatched"
+            if scope.get("path", "").startswith("/api/") and not name.startswith("/api"):
+                name = "/api" + name  # the router's own path template, without the include prefix
             self.metrics.requests.labels(scope.get("method", ""), name, str(status[0])).inc()
             self.metrics.latency.labels(name).observe(time.perf_counter() - t0)
 
@@ -206,7 +208,7 @@ def _mount_dashboard(app: FastAPI) -> None:
     @app.get("/{path:path}", include_in_schema=False, response_model=None,
              responses={404: {"model": Error}})
     def spa(path: str) -> Response:
-        if path.startswith(("api/", "api")) and (path == "api" or path.startswith("api/")):
+        if path == "api" or path.startswith("api/"):
             return JSONResponse({"detail": f"no API endpoint /{path} (see /docs)"}, status_code=404)
         if not index.is_file():
             return JSONResponse({"detail": NOT_BUILT}, status_code=404)

@@ -44,6 +44,9 @@ class Metrics:
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
         self.logins = Counter("arb_api_logins", "login attempts", ["outcome"], registry=r)
         self.stream_clients = Gauge("arb_api_stream_clients", "connected stream clients", registry=r)
+        self.stream_send = Histogram("arb_api_stream_send_seconds",
+                                     "stream messages: publish to handed to a client's socket", registry=r,
+                                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
         self.stream_dropped = Gauge("arb_api_stream_dropped_clients", "stream clients dropped as too slow",
                                     registry=r)
         self.engine_messages = Gauge("arb_engine_messages", "messages the attached engine handled", registry=r)

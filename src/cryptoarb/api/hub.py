@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -66,7 +65,7 @@ class Client:
     """One stream subscriber: its bounded queue and what it wants."""
 
     kinds: frozenset[str]
-    queue: asyncio.Queue[str]
+    queue: asyncio.Queue[tuple[int, str]]  # (publish time ns, encoded message)
     dropped: bool = False
     sent: int = 0
     name: str = ""
@@ -94,11 +93,10 @@ class StreamHub:
         self._inbox: deque[tuple[str, Any, int]] = deque()
         self._inbox_size = inbox_size
         self._clients: set[Client] = set()
-        self._latest: dict[tuple[str, str], str] = {}
+        self._latest: dict[tuple[str, str], tuple[int, str]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._wake_pending = False
-        self._lock = threading.Lock()  # only around the wake-up hand-off, never held while working
 
     # -- publishing (any thread) ------------------------------------------------------------------
     def publish(self, kind: str, payload: Any) -> None:
@@ -124,9 +122,9 @@ class StreamHub:
         if len(self._clients) >= self.max_clients:
             raise TooManyClients(f"too many stream clients (at most {self.max_clients}); try again later")
         c = Client(frozenset(kinds), asyncio.Queue(self.queue_size), name=name)
-        for (kind, _key), msg in self._latest.items():
+        for (kind, _key), (ts, msg) in self._latest.items():
             if kind in c.kinds:
-                c.queue.put_nowait(msg)
+                c.queue.put_nowait((ts, msg))
         self._clients.add(c)
         self.stats.clients = len(self._clients)
         self.stats.peak_clients = max(self.stats.peak_clients, self.stats.clients)
@@ -142,7 +140,7 @@ class StreamHub:
 
     def latest(self, kind: str) -> dict[str, Any]:
         """The last ``data`` per key of a state kind (``book`` per group, ...), decoded."""
-        return {key: orjson.loads(msg)["data"] for (k, key), msg in list(self._latest.items()) if k == kind}
+        return {key: orjson.loads(msg)["data"] for (k, key), (_ts, msg) in list(self._latest.items()) if k == kind}
 
     # -- the fan-out task ---------------------------------------------------------------------------
     @property
@@ -189,12 +187,12 @@ class StreamHub:
             self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
             key_field = STATE_KEYS.get(kind)
             if key_field is not None:
-                self._latest[(kind, str(data.get(key_field, "")) if key_field else "")] = msg
+                self._latest[(kind, str(data.get(key_field, "")) if key_field else "")] = (ts, msg)
             for c in self._clients:
                 if c.dropped or kind not in c.kinds:
                     continue
                 try:
-                    c.queue.put_nowait(msg)
+                    c.queue.put_nowait((ts, msg))
                     self.stats.delivered += 1
                 except asyncio.QueueFull:
                     c.dropped = True

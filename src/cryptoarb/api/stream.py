@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -89,7 +90,7 @@ async def stream(ws: WebSocket) -> None:
                                   "data": {"user": user.sub, "role": user.role, "kinds": sorted(kinds)}}))
         reader = asyncio.ensure_future(_drain_incoming(ws))
         try:
-            await _send_loop(ws, client, user, reader)
+            await _send_loop(ws, client, user, reader, c.metrics.stream_send.observe)
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -102,25 +103,39 @@ async def stream(ws: WebSocket) -> None:
         c.metrics.stream_dropped.set(c.hub.stats.dropped_clients)
 
 
-async def _send_loop(ws: WebSocket, client: Any, user: Claims, reader: asyncio.Future[None]) -> None:
-    q = client.queue
-    while True:
-        left = user.exp - time.time()
-        if left <= 0:
-            await ws.close(UNAUTHORIZED, "token expired: refresh it and reconnect")
-            return
-        getter = asyncio.ensure_future(q.get())
-        done, _ = await asyncio.wait({getter, reader}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
-        if getter not in done:
-            getter.cancel()
-            if reader in done:  # the client went away
+async def _send_loop(ws: WebSocket, client: Any, user: Claims, reader: asyncio.Future[None],
+                     observe: Callable[[float], None]) -> None:
+    """Send the client's queue until it goes away, is dropped or its token expires; ``observe``
+    gets each message's time from publish to handed to the socket (seconds). One watcher per
+    connection (not per message): the sender itself only awaits its queue and the socket."""
+
+    async def sender() -> None:
+        q = client.queue
+        while True:
+            ts, msg = await q.get()
+            if client.dropped:
+                await ws.close(POLICY, f"too slow: more than {q.maxsize} messages behind; reconnect")
                 return
-            continue
-        if client.dropped:
-            await ws.close(POLICY, f"too slow: more than {q.maxsize} messages behind; reconnect")
-            return
-        await ws.send_text(getter.result())
-        client.sent += 1
+            await ws.send_text(msg)
+            client.sent += 1
+            observe((time.time_ns() - ts) / 1e9)
+
+    task = asyncio.ensure_future(sender())
+    try:
+        done, _ = await asyncio.wait({task, reader}, timeout=max(0.0, user.exp - time.time()),
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()  # the sender's own end (dropped), or its error
+        elif reader not in done:  # neither: the token expired
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await ws.close(UNAUTHORIZED, "token expired: refresh it and reconnect")
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 async def _drain_incoming(ws: WebSocket) -> None:

@@ -2,9 +2,9 @@
 
 With an engine attached (``arb run --api``, ``arb demo``) these read its latest snapshot (a few
 times a second) and commands run on its thread. Standalone (``arb api``) there is no engine:
-state lists are empty with ``"engine": false`` (books come from the stream hub when something
-publishes into it, e.g. the bus), kill/resume go through the kill file of ``[risk] kill_file``,
-settings cannot be changed.
+state lists are empty with ``"engine": false`` (venues come from the stream hub's latest
+``venue`` messages when something publishes into it, e.g. the bus), kill/resume go through the
+kill file of ``[risk] kill_file``, settings cannot be changed.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from cryptoarb.api.schemas import (
     SettingsView,
     Status,
     Venues,
+    VenueState,
 )
 from cryptoarb.engine import killswitch
 from cryptoarb.redact import redact_config
@@ -53,7 +54,13 @@ def venues(c: Ctx, _u: User) -> Any:
     snap = _snap(c)
     if snap is not None:
         return {"engine": True, "items": snap["venues"]}
-    return {"engine": False, "items": list(c.hub.latest("venue").values())}
+    items = []
+    for v in c.hub.latest("venue").values():  # published by someone else: only what has the shape
+        try:
+            items.append(VenueState.model_validate(v))
+        except ValidationError:
+            continue
+    return {"engine": False, "items": items}
 
 
 @router.get("/books", response_model=Books)
