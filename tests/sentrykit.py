@@ -37,7 +37,7 @@ class SentryServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 enc = self.headers.get("Content-Encoding", "")
                 if enc == "gzip":

@@ -105,7 +105,8 @@ def test_a_crash_in_a_real_command_reaches_sentry_scrubbed(tmp_path: Path, pg_sc
     with psycopg.connect(PG, autocommit=True) as c:  # type: ignore[attr-defined]
         c.execute(f"""CREATE FUNCTION {schema}.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN RAISE EXCEPTION 'replica read-only: postgresql://postgres:{DB_PASSWORD}@10.0.0.7/test'; END $$""")
-        c.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON {schema}.users FOR EACH ROW EXECUTE FUNCTION {schema}.refuse()")
+        c.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON {schema}.users FOR EACH ROW "
+                  f"EXECUTE FUNCTION {schema}.refuse()")
 
     r = _arb(["user", "add", "alice", "--role", "admin", "--config", str(cfg), "--db", url], env, tmp_path,
              stdin=USER_PASSWORD + "\n")

@@ -45,8 +45,8 @@ def demo(
     Ctrl-C / SIGTERM stop it between two messages: the run is closed in storage, the summary
     printed, exit code 130.
     """
-    from cryptoarb.cli.risk import engine_control
     from cryptoarb.cli.api import start_beside, stop_beside
+    from cryptoarb.cli.risk import engine_control
     from cryptoarb.demo.run import build_demo, demo_settings, print_summary
     from cryptoarb.stopping import stop_on_signals
     from cryptoarb.venues.simulated import SIM_VENUES

@@ -17,6 +17,7 @@ message are on (no automatic Redis/SQLAlchemy/HTTP-client instrumentation, no tr
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -30,7 +31,8 @@ class SentryConfigError(ValueError):
 
 
 # key: 'value' / key='value' / "key": "value" inside a repr or an SQL error's parameter list
-_KEYED = re.compile(r"""(?P<head>(?P<q>['"]?)(?P<key>[A-Za-z_][\w-]*)(?P=q)\s*[:=]\s*(?P<vq>['"]))(?P<val>[^'"]*)(?P=vq)""")
+_KEYED = re.compile(r"""(?P<head>(?P<q>['"]?)(?P<key>[A-Za-z_][\w-]*)(?P=q)\s*[:=]\s*(?P<vq>['"]))"""
+                    r"""(?P<val>[^'"]*)(?P=vq)""")
 
 
 # a password hash (argon2, bcrypt, PHC strings) held in a local variable under any name
@@ -112,7 +114,7 @@ def init_sentry(dsn: str | None = None, release: str | None = None) -> bool:
         before_send_transaction=before_send,
         send_default_pii=False,
         auto_enabling_integrations=False,  # no per-call instrumentation of Redis, SQLAlchemy, HTTP clients
-        integrations=[LoggingIntegration(level=None, event_level="ERROR")],  # events only, no breadcrumbs
+        integrations=[LoggingIntegration(level=None, event_level=logging.ERROR)],  # events only, no breadcrumbs
         traces_sample_rate=None,
         shutdown_timeout=2,
         max_request_body_size="never",
