@@ -181,11 +181,27 @@ def _run_as_postgres() -> list[str]:
 
 # -- role processes ---------------------------------------------------------------------------
 
+STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=False)
+def reap() -> Iterator[None]:
+    """Kill the role processes a test started and left running (a failed assertion midway)."""
+    yield
+    while STARTED:
+        p = STARTED.pop()
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+
+
 def arb(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.Popen[str]:
-    """``arb ARGS`` as its own process (stdout/stderr captured)."""
-    return subprocess.Popen([sys.executable, "-m", "cryptoarb.cli", *args], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "COLUMNS": "250", **(env or {})}, **kw)
+    """``arb ARGS`` as its own process (stdout/stderr captured; killed after the test by ``reap``)."""
+    p = subprocess.Popen([sys.executable, "-m", "cryptoarb.cli", *args], cwd=ROOT, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env={**os.environ, "COLUMNS": "250", **(env or {})}, **kw)
+    STARTED.append(p)
+    return p
 
 
 def done(p: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str]:

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import redis
 
 from tests.busenv import (
@@ -22,6 +23,7 @@ from tests.busenv import (
     done,
     pg_counts,
     pg_url,  # noqa: F401
+    reap,  # noqa: F401
     redis_prefix,  # noqa: F401
     write_config,
 )
@@ -154,3 +156,8 @@ def _consumers(r: redis.Redis, key: str) -> list[dict]:  # type: ignore[type-arg
         return list(r.xinfo_consumers(key, "recorder"))
     except redis.ResponseError:
         return []
+
+
+@pytest.fixture(autouse=True)
+def _reap(reap: None) -> None:  # noqa: F811
+    """Role processes never outlive their test."""

@@ -11,7 +11,20 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.busenv import REDIS_URL, arb, done, free_port, pg_counts, pg_url, redis_prefix, shard_sources, write_config  # noqa: F401
+import pytest
+
+from tests.busenv import (  # noqa: F401
+    REDIS_URL,
+    arb,
+    done,
+    free_port,
+    pg_counts,
+    pg_url,
+    reap,
+    redis_prefix,
+    shard_sources,
+    write_config,
+)
 
 
 def start_consumers(cfg: Path, bus: str, db: str, tmp: Path, tag: str = "") -> tuple[Any, Any, int]:
@@ -88,7 +101,6 @@ def test_unreachable_services_at_start_fail_fast(tmp_path: Path, shared_data: Pa
     dead_pg = f"postgresql://postgres@127.0.0.1:{free_port()}/test"
     procs = {
         "engine": run_engine(cfg, dead_redis, shared_data, "usdm", tmp_path, "x"),
-        "analytics": arb("analytics", "--config", str(cfg), "--bus", dead_redis, "--metrics-port", "0"),
         "recorder-pg": arb("recorder", "--config", str(cfg), "--bus", REDIS_URL, "--metrics-port", "0",
                            "--db", dead_pg, "--outbox", str(tmp_path / "o2.sqlite")),
     }
@@ -101,3 +113,8 @@ def test_unreachable_services_at_start_fail_fast(tmp_path: Path, shared_data: Pa
     assert code == 2 and "--shard 'nope'" in out
     code, out = done(run_engine(cfg, REDIS_URL, shared_data, "usdm", tmp_path, "y", "--venues", "binance"))
     assert code == 2 and "binanceusdm: not in this engine's venues" in out.replace("captures of ", "")
+
+
+@pytest.fixture(autouse=True)
+def _reap(reap: None) -> None:  # noqa: F811
+    """Role processes never outlive their test."""
