@@ -44,6 +44,7 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     w.start_run("demo", {"simulated": True})
     d = build_demo(load_settings(), sink=w, seed=1)
     d.run(10, live=False, speed=0)
+    w.flush()  # its run row is written by the writer's thread: there before any test reads it
     link = EngineLink(d.engine, StreamHub(), mode="demo", paths={"binance": "simulated"}).attach()
     stored = make_api(db, url, login_per_ip=10_000)
     live = make_api(db, url, link=link, login_per_ip=10_000)
