@@ -390,6 +390,7 @@ def test_health_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert health.health_url(["arb", "recorder", "--metrics-port=9200"]) == "http://127.0.0.1:9200/health"
     assert health.health_url(["arb", "api", "--port", "8080"]) == "http://127.0.0.1:8080/health"
     assert health.health_url(["arb", "demo"]) is None
+    assert health.health_url(["arb", "analytics", "--metrics-port", "x"]) is None
     monkeypatch.delenv("HEALTH_URL", raising=False)
     state = {"ok": True}
     srv = MetricsServer(Metrics("recorder"), "127.0.0.1", 0, lambda: dict(state))

@@ -26,11 +26,14 @@ def health_url(argv: Sequence[str]) -> str | None:
         return None
     port = DEFAULT_PORTS[role]
     flag = "--port" if role == "api" else "--metrics-port"
-    for i, a in enumerate(args):
-        if a == flag and i + 1 < len(args):
-            port = int(args[i + 1])
-        elif a.startswith(flag + "="):
-            port = int(a.split("=", 1)[1])
+    try:
+        for i, a in enumerate(args):
+            if a == flag and i + 1 < len(args):
+                port = int(args[i + 1])
+            elif a.startswith(flag + "="):
+                port = int(a.split("=", 1)[1])
+    except ValueError:
+        return None  # the role itself refuses such a port; nothing to probe
     return f"http://127.0.0.1:{port}/health"
 
 
