@@ -182,7 +182,14 @@ def check(argv: list[str], tmp: Path) -> str:
     if prog == "python" and args and args[0] == "bench/dex_bench.py":
         assert (ROOT / args[0]).is_file()
         return "runs in test_dex_bench_keeps_measuring_when_pool_state_ages"
+    if prog in ("docker", "helm", "kubectl", "kubeseal", "cp"):
+        from tests.test_deploy import check_deploy_command
+
+        return check_deploy_command(argv)  # no Docker, cluster or helm binary here: docs/deploy.md
     assert prog == "arb", f"no check for documented command {argv}"
+    root: list[str] = []  # the root log options (tests/test_observability.py checks them)
+    while args and args[0] in ("--log-level", "--log-file", "--log-format"):
+        root, args = [*root, *args[:2]], args[2:]
     sub = args[0]
     if sub.startswith("-"):  # --version, --help
         r = _arb(args, tmp)
@@ -227,7 +234,7 @@ def check(argv: list[str], tmp: Path) -> str:
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stdout + r.stderr
         return "ran"
     if sub in ("replay", "bench"):
-        r = _arb(_heads(tmp, args), tmp)
+        r = _arb([*root, *_heads(tmp, args)], tmp)
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stdout + r.stderr
         return f"ran on the first {HEAD_LINES} lines of each capture"
     raise AssertionError(f"no check for documented command {argv}")

@@ -20,8 +20,9 @@ class ConfigError(ValueError):
     """A settings mistake, shown as one line (exit code 2)."""
 
 
-#: ARB_* variables read elsewhere (the DEX key is never a setting)
-NOT_SETTINGS = frozenset({"ARB_DEX_PRIVATE_KEY", "ARB_DEX_PRIVATE_KEY_FILE"})
+#: ARB_* variables read elsewhere (the DEX key is never a setting; the log options: obs/logs.py)
+NOT_SETTINGS = frozenset({"ARB_DEX_PRIVATE_KEY", "ARB_DEX_PRIVATE_KEY_FILE",
+                          "ARB_LOG_LEVEL", "ARB_LOG_FILE", "ARB_LOG_FORMAT"})
 
 
 def _fields_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:

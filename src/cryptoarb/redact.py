@@ -195,5 +195,9 @@ def install_log_redaction(secrets: Iterable[str] = ()) -> RedactingFilter:
 
 def hide_in_logs(settings: Any) -> RedactingFilter:
     """:func:`install_log_redaction` with every secret of ``settings`` (a pydantic model, as
-    loaded by ``load_settings``; its python dump, so DEX RPC URLs are seen unredacted)."""
-    return install_log_redaction(secret_values(settings.model_dump()))
+    loaded by ``load_settings``; its python dump, so DEX RPC URLs are seen unredacted). An alert
+    URL is a credential as a whole (a bot token in its host or path), so each is hidden whole."""
+    dump = settings.model_dump()
+    alerts = dump.get("alerts") if isinstance(dump, dict) else None
+    urls = {u for u in (alerts or {}).get("urls", []) if isinstance(u, str)}
+    return install_log_redaction(secret_values(dump) | urls)

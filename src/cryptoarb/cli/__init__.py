@@ -13,6 +13,7 @@ import typer
 
 from cryptoarb import __version__
 from cryptoarb.cli.common import UserError, app, console, err, fail
+from cryptoarb.cli.obs import LogFileOpt, LogFormatOpt, LogLevelOpt, setup_observability
 from cryptoarb.config import ConfigError
 
 __all__ = ["UserError", "app", "console", "err", "fail", "main"]
@@ -28,8 +29,12 @@ def _print_version(value: bool) -> None:
 def _root(
     version: Annotated[bool, typer.Option("--version", "-V", callback=_print_version, is_eager=True,
                                           help="Print the version and exit")] = False,
+    log_level: LogLevelOpt = None,
+    log_file: LogFileOpt = None,
+    log_format: LogFormatOpt = None,
 ) -> None:
     """cryptoarb: find and trade crypto arbitrage, net of every cost."""
+    setup_observability(log_level, log_file, log_format)
 
 
 @app.command()
