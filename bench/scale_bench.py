@@ -49,20 +49,30 @@ VENUES = ("binance", "binanceus")
 KNEE_P99_MS = 10.0
 
 
-def load_frames(path: Path = DATA) -> tuple[bytes, list[bytes]]:
-    """The recorded REST snapshot and the depth diffs chaining onto it (bookTicker/trade dropped)."""
-    snapshot, depth, last = b"", [], -1
+def load_frames(path: Path = DATA) -> tuple[bytes, list[bytes], list[list[bytes]]]:
+    """The recorded REST snapshot, the depth diffs chaining onto it, and after each diff the
+    bookTicker/trade frames recorded before the next one (sent only to who subscribes them)."""
+    snapshot, seq, last = b"", [], -1
     with gzip.open(path, "rb") as f:  # diffs recorded before the snapshot's line may follow it
         for line in f:
             raw = line.rstrip(b"\n").partition(b" ")[2]
-            if raw.startswith(b'{"lastUpdateId"') and not snapshot:
-                snapshot, last = raw, json.loads(raw)["lastUpdateId"]
-            elif raw.startswith(b'{"stream":"btcusdt@depth'):
-                depth.append(raw)
-    frames = [raw for raw in depth if json.loads(raw)["data"]["u"] > last]
+            if raw.startswith(b'{"lastUpdateId"'):
+                if not snapshot:
+                    snapshot, last = raw, json.loads(raw)["lastUpdateId"]
+            elif raw.startswith(b'{"stream":"btcusdt@'):
+                seq.append(raw)
+    frames: list[bytes] = []
+    extras: list[list[bytes]] = []
+    for raw in seq:
+        if raw.startswith(b'{"stream":"btcusdt@depth'):
+            if json.loads(raw)["data"]["u"] > last:
+                frames.append(raw)
+                extras.append([])
+        elif extras:
+            extras[-1].append(raw)
     if not snapshot or not frames:
         raise SystemExit(f"{path}: no snapshot with depth diffs after it")
-    return snapshot, frames
+    return snapshot, frames, extras
 
 
 def symbols(n: int) -> list[str]:
@@ -70,17 +80,20 @@ def symbols(n: int) -> list[str]:
 
 
 # -- the venue (its own process) ---------------------------------------------------------
-def _venue_main(port_q: Any, n_symbols: int, rate: float, mode: str, start_at: float, seconds: float) -> None:
-    asyncio.run(_venue(port_q, n_symbols, rate, mode, start_at, seconds))
+def _venue_main(port_q: Any, n_symbols: int, rate: float, mode: str, start_at: float, seconds: float,
+                extras: bool) -> None:
+    asyncio.run(_venue(port_q, n_symbols, rate, mode, start_at, seconds, extras))
 
 
-async def _venue(port_q: Any, n_symbols: int, rate: float, mode: str, start_at: float, seconds: float) -> None:
+async def _venue(port_q: Any, n_symbols: int, rate: float, mode: str, start_at: float, seconds: float,
+                 send_extras: bool) -> None:
     from aiohttp import web
     from websockets.asyncio.server import serve
 
-    snapshot, frames = load_frames()
+    snapshot, frames, extras = load_frames()
     names = {s.lower(): s for s in symbols(n_symbols)}
     books: list[tuple[Any, bytes]] = []  # (connection, stream prefix), one per subscribed market
+    everything: set[tuple[int, bytes]] = set()  # (connection, prefix) subscribed to trades/tickers too
     ready = asyncio.Event()
     expected = n_symbols * len(VENUES)
 
@@ -89,8 +102,11 @@ async def _venue(port_q: Any, n_symbols: int, rate: float, mode: str, start_at: 
             m = json.loads(msg)
             if m.get("method") == "SUBSCRIBE":
                 for stream in m["params"]:
-                    if stream.endswith("@depth@100ms") and stream.split("@")[0] in names:
-                        books.append((ws, stream.split("@")[0].encode()))
+                    name = stream.split("@")[0]
+                    if stream.endswith("@depth@100ms") and name in names:
+                        books.append((ws, name.encode()))
+                    elif name in names and send_extras:
+                        everything.add((id(ws), name.encode()))
                 await ws.send(json.dumps({"result": None, "id": m.get("id")}))
                 if len(books) >= expected:
                     ready.set()
@@ -133,6 +149,9 @@ async def _venue(port_q: Any, n_symbols: int, rate: float, mode: str, start_at: 
             raw = frames[i].replace(b"btcusdt@", prefix + b"@", 1)
             try:
                 await ws.send(raw[:-1] + b',"ts":%d}' % due)
+                if (id(ws), prefix) in everything:  # what a subscriber of every stream also gets
+                    for x in extras[i]:
+                        await ws.send(x.replace(b"btcusdt@", prefix + b"@", 1))
             except Exception:
                 break
         port_q.put(("done", late, k + 1))
@@ -152,7 +171,8 @@ def _cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-async def run_once(n_symbols: int, rate: float, mode: str, seconds: float, warmup: float) -> dict[str, Any]:
+async def run_once(n_symbols: int, rate: float, mode: str, seconds: float, warmup: float,
+                   extras: bool = True) -> dict[str, Any]:
     from cryptoarb.config import load_settings
     from cryptoarb.engine import Engine
     from cryptoarb.engine.latency import LatencyRecorder
@@ -162,7 +182,7 @@ async def run_once(n_symbols: int, rate: float, mode: str, seconds: float, warmu
 
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    proc = ctx.Process(target=_venue_main, args=(q, n_symbols, rate, mode, warmup, seconds), daemon=True)
+    proc = ctx.Process(target=_venue_main, args=(q, n_symbols, rate, mode, warmup, seconds, extras), daemon=True)
     proc.start()
     try:
         ws_port, http_port = q.get(timeout=60)
@@ -172,8 +192,8 @@ async def run_once(n_symbols: int, rate: float, mode: str, seconds: float, warmu
         for v in VENUES:
             btc = engine.catalog.get(v, "BTC/USDT")
             insts = []
-            for s in symbols(n_symbols):
-                inst = replace(btc, symbol=f"{s[:-4]}/USDT", base=s[:-4], exchange_symbol=s)
+            for name in symbols(n_symbols):
+                inst = replace(btc, symbol=f"{name[:-4]}/USDT", base=name[:-4], exchange_symbol=name)
                 engine.catalog.add(inst)
                 insts.append(inst)
             rest = CcxtRest(v, {"urls": {"api": {"public": f"http://127.0.0.1:{http_port}/api/v3"}},
@@ -181,13 +201,14 @@ async def run_once(n_symbols: int, rate: float, mode: str, seconds: float, warmu
             feeds.append(VenueFeed(engine, v, insts, url=f"ws://127.0.0.1:{ws_port}/stream", rest=rest,
                                    stale_after=30.0, backoff=Backoff(0.05, 0.2)))
         lat = LatencyRecorder()
-        window = {"start": 0, "n": 0}
+        window = {"start": 0, "n": 0, "all": 0}  # book frames measured, all frames
         inner = engine.on_message
         time_ns = time.time_ns
 
         def on_message(handler: Any, raw: bytes, local_ns: int) -> int:
             kind = inner(handler, raw, local_ns)
             if local_ns >= window["start"]:
+                window["all"] += 1
                 at = raw.rfind(b'"ts":')
                 if at > 0:
                     lat.append(time_ns() - int(raw[at + 5 : -1]))
@@ -216,12 +237,13 @@ async def run_once(n_symbols: int, rate: float, mode: str, seconds: float, warmu
             m = q.get()
             if m[0] == "done":
                 late = m[1]
-        s = lat.summary_us()
+        pct = lat.summary_us()
         return {"mode": mode, "books": n_symbols * len(VENUES), "offered_per_s": rate,
-                "processed_per_s": round(n / wall, 1), "cpu_pct": round(100 * cpu / wall, 1),
-                "cpu_us_per_msg": round(1e6 * cpu / n, 2) if n else None,
-                "p50_ms": round(s["p50"] / 1e3, 3), "p99_ms": round(s["p99"] / 1e3, 3),
-                "p999_ms": round(s["p999"] / 1e3, 3), "rss_mb": round(_rss_mb(), 1), "rss_start_mb": round(rss0, 1),
+                "processed_per_s": round(n / wall, 1),
+                "frames_per_s": round(window["all"] / wall, 1), "cpu_pct": round(100 * cpu / wall, 1),
+                "cpu_us_per_book_msg": round(1e6 * cpu / n, 2) if n else None,
+                "p50_ms": round(pct["p50"] / 1e3, 3), "p99_ms": round(pct["p99"] / 1e3, 3),
+                "p999_ms": round(pct["p999"] / 1e3, 3), "rss_mb": round(_rss_mb(), 1), "rss_start_mb": round(rss0, 1),
                 "valid_books": valid, "venue_late_frames": late}
     finally:
         proc.terminate()
@@ -229,13 +251,13 @@ async def run_once(n_symbols: int, rate: float, mode: str, seconds: float, warmu
 
 
 def knee(n_symbols: int, mode: str, seconds: float, warmup: float, start: float, max_steps: int,
-         max_seconds: float) -> list[dict[str, Any]]:
+         max_seconds: float, extras: bool = True) -> list[dict[str, Any]]:
     """Double the rate until p99 >= 10 ms or the process falls behind (bounded in steps and time)."""
     rows, rate, t0 = [], start, time.monotonic()
     for _ in range(max_steps):
         if time.monotonic() - t0 > max_seconds:
             break
-        r = asyncio.run(run_once(n_symbols, rate, mode, seconds, warmup))
+        r = asyncio.run(run_once(n_symbols, rate, mode, seconds, warmup, extras))
         rows.append(r)
         print(json.dumps(r), flush=True)
         if r["p99_ms"] >= KNEE_P99_MS or r["processed_per_s"] < 0.9 * rate:
@@ -254,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="runs; the median of each figure is printed last")
     ap.add_argument("--knee", action="store_true", help="double --rate until p99 >= 10 ms")
     ap.add_argument("--max-steps", type=int, default=6)
+    ap.add_argument("--no-extras", action="store_true",
+                    help="never send bookTicker/trade frames, even to a client subscribing them")
     ap.add_argument("--max-seconds", type=float, default=300.0)
     a = ap.parse_args(argv)
     if a.symbols < 1 or a.rate <= 0 or a.seconds <= 0 or a.repeat < 1:
@@ -262,11 +286,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {DATA} is missing (real captures in ../shared/data)", file=sys.stderr)
         return 2
     if a.knee:
-        knee(a.symbols, a.mode, a.seconds, a.warmup, a.rate, a.max_steps, a.max_seconds)
+        knee(a.symbols, a.mode, a.seconds, a.warmup, a.rate, a.max_steps, a.max_seconds, not a.no_extras)
         return 0
     rows = []
     for _ in range(a.repeat):
-        rows.append(asyncio.run(run_once(a.symbols, a.rate, a.mode, a.seconds, a.warmup)))
+        rows.append(asyncio.run(run_once(a.symbols, a.rate, a.mode, a.seconds, a.warmup, not a.no_extras)))
         print(json.dumps(rows[-1]), flush=True)
     if a.repeat > 1:
         med = {k: statistics.median(r[k] for r in rows) for k in rows[0] if isinstance(rows[0][k], (int, float))}
