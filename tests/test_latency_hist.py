@@ -6,7 +6,18 @@ import random
 
 import pytest
 
-from cryptoarb.engine.latency import BUCKETS, PRECISION, LatencyRecorder, bucket_bounds, bucket_of, percentile
+from cryptoarb.engine.latency import BUCKETS, FOLD_AT, PRECISION, LatencyRecorder, bucket_bounds, bucket_of, percentile
+
+
+def test_the_vectorised_fold_puts_each_sample_in_its_bucket() -> None:
+    values = [*range(0, 600), *(int(1.37**k) for k in range(20, 90)), 2**37, 10**15, -3]
+    rec = LatencyRecorder()
+    for v in values:
+        rec.append(v)
+    expected = [0] * BUCKETS
+    for v in values:
+        expected[bucket_of(v)] += 1
+    assert rec.counts.tolist() == expected
 
 
 def test_buckets_tile_the_range_without_gaps_or_overlaps() -> None:
@@ -40,13 +51,15 @@ def test_percentiles_match_the_exact_ones_within_the_bucket_precision(seed: int)
 
 def test_small_values_are_exact_and_memory_does_not_grow() -> None:
     rec = LatencyRecorder()
-    size = rec.counts.buffer_info()[1]
     for v in range(200):
         rec.append(v)
     assert rec.value_at(50) == percentile(list(range(200)), 50)
     for v in range(0, 10**9, 9973):
         rec.append(v)
-    assert rec.counts.buffer_info()[1] == size == BUCKETS  # fixed, whatever the count
+        rec.maybe_fold()  # as the live ticker and the replay loop do
+        assert len(rec._buf) < FOLD_AT  # the buffer never outgrows its fold threshold
+    assert len(rec) == 200 + len(range(0, 10**9, 9973))
+    assert rec.counts.shape == (BUCKETS,) and not len(rec._buf)  # fixed size, whatever the count
 
 
 def test_merge_adds_the_samples_of_another_recorder() -> None:
@@ -55,7 +68,7 @@ def test_merge_adds_the_samples_of_another_recorder() -> None:
         (a if v % 2 else b).append(v)
         both.append(v)
     a.merge(b)
-    assert a.counts == both.counts and len(a) == len(both) and a.total_ns == both.total_ns
+    assert (a.counts == both.counts).all() and len(a) == len(both) and a.total_ns == both.total_ns
 
 
 def test_an_empty_recorder_reports_zeros() -> None:

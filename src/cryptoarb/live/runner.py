@@ -118,6 +118,8 @@ async def run_feeds(
     async def ticker() -> None:
         while not stop.is_set():
             engine.tick(time.time_ns())
+            engine.latency.maybe_fold()  # the recorders' buffers stay small: memory is bounded
+            engine.decision.maybe_fold()
             await asyncio.sleep(0.002)
 
     async def refresher() -> None:

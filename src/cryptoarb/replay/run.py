@@ -126,8 +126,11 @@ def replay(
                 report.bad += 1
                 if not report.first_error:
                     report.first_error = f"line {lineno}: {why}"
-            if progress is not None and n % 20_000 == 0:
-                progress(n)
+            if n % 4096 == 0:
+                engine.latency.maybe_fold()  # the recorders' buffers stay small: memory is bounded
+                engine.decision.maybe_fold()
+                if progress is not None and n % 20_480 == 0:
+                    progress(n)
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
