@@ -126,8 +126,8 @@ def check(argv: list[str], tmp: Path) -> str:
         for opt in (a for a in args[2:] if a.startswith("--")):
             assert opt in r.stdout, (opt, r.stdout)
         return "options checked against its --help"
-    if prog == "python" and args and args[0] == "bench/scale_bench.py":
-        # the harness runs small in tests/test_scale_bench.py; here: every documented option exists
+    if prog == "python" and args and args[0] in ("bench/scale_bench.py", "bench/recv_bench.py"):
+        # both run small in tests/test_scale_bench.py; here: every documented option exists
         r = subprocess.run([sys.executable, str(ROOT / args[0]), "--help"], capture_output=True, text=True,
                            cwd=tmp, timeout=60)
         assert r.returncode == 0, r.stderr

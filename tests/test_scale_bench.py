@@ -50,3 +50,12 @@ def test_a_small_run_keeps_every_book_valid_and_measures_each_frame(bench, mode:
     assert r["books"] == 6 and r["valid_books"] == 6
     assert r["processed_per_s"] > 0 and r["p50_ms"] > 0 and r["p99_ms"] >= r["p50_ms"]
     assert r["venue_late_frames"] >= 0  # the venue finished its schedule
+
+
+def test_the_receive_bench_gets_every_frame_each_way(bench, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    recv = importlib.import_module("recv_bench")  # beside scale_bench in bench/
+    assert recv.main(["--frames", "200", "--runs", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == set(recv.MODES) and all(v["cpu_us_per_frame"] > 0 for v in out.values())
