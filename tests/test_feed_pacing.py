@@ -66,6 +66,7 @@ def test_subscriptions_stay_within_the_venues_rate_as_the_venue_measures_it() ->
     with ProtoVenue(session) as venue:
         engine = _engine("bitfinex", insts)
         feed = VenueFeed(engine, "bitfinex", insts, url=venue.ws_url, backoff=Backoff(0.05, 0.2))
+        feed.handler.all_streams = True  # books and trades, as a recording subscribes them
 
         run_feed_until(feed, lambda: sum(len(c.received) for c in venue.conns) >= 25, 30)
     times = [t for c in venue.conns for t, _ in c.received]

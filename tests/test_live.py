@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,7 +83,8 @@ def venue(recorded: tuple[bytes, list[bytes], list[bytes]], request: pytest.Fixt
 
 
 class Run:
-    def __init__(self, venue: LocalVenue, stale_after: float = 5.0, exchange: str = "binance") -> None:
+    def __init__(self, venue: LocalVenue, stale_after: float = 5.0, exchange: str = "binance",
+                 sink: Any = None) -> None:
         settings = load_settings(storage={"enabled": False})
         self.engine = Engine(settings, [exchange])
         self.seen_invalid = 0
@@ -96,7 +99,7 @@ class Run:
         inst = self.engine.catalog.get(exchange, "BTC/USDT")
         rest = CcxtRest(exchange, {"urls": {"api": {"public": venue.http_url + "/api/v3"}}})
         self.feed = VenueFeed(self.engine, exchange, [inst], url=venue.ws_url, rest=rest,
-                              stale_after=stale_after, backoff=Backoff(0.05, 0.2))
+                              stale_after=stale_after, backoff=Backoff(0.05, 0.2), sink=sink)
         self.book = self.engine.handler(exchange).sync_for(inst).book
         self.venue = venue
 
@@ -134,9 +137,23 @@ def test_stream_builds_the_book_from_a_rest_snapshot_through_ccxt(venue: LocalVe
     asyncio.run(r.until(lambda: r.caught_up(last_u(recorded[1]))))
     assert r.book.valid
     assert_equal_to_reference(r.book, reference(*recorded))
-    assert venue.snapshots_served == 1 and '"btcusdt@depth@100ms"' in venue.subscriptions[0]
+    assert venue.snapshots_served == 1
+    # the engine has no trade/quote consumer: only the depth stream is asked for (issue #15)
+    assert [json.loads(m)["params"] for m in venue.subscriptions] == [["btcusdt@depth@100ms"]]
     sync = r.engine.handler("binance").syncs["BTC/USDT"]
     assert sync.gaps == 0 and r.feed.stats.connects == 1 and r.seen_invalid == 0
+
+
+def test_a_recording_subscribes_every_stream_and_records_what_came(venue: LocalVenue, recorded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from cryptoarb.live.recorder import Recorder
+
+    rec = Recorder(tmp_path)
+    r = Run(venue, sink=rec)
+    asyncio.run(r.until(lambda: r.caught_up(last_u(recorded[1]))))
+    rec.close()
+    params = [json.loads(m)["params"] for m in venue.subscriptions]
+    assert params == [["btcusdt@depth@100ms", "btcusdt@bookTicker", "btcusdt@trade"]]
+    assert rec.lines == r.feed.stats.messages + r.feed.stats.snapshots
 
 
 @pytest.mark.parametrize("venue", [Scenario(drop={200})], indirect=True)

@@ -29,6 +29,7 @@ def _ccxt_url(venue: str, channel: str) -> str:
 def test_every_binance_stream_goes_to_the_endpoint_ccxt_routes_it_to(venue: str) -> None:
     cat = Catalog()
     h = BinanceHandler(venue, cat, lambda b, t: None)
+    h.all_streams = True  # as when recording: every stream, each to its endpoint
     insts = [i for i in cat.all() if i.venue == venue]
     assert insts
     streams = [s for m in h.subscribe_messages(insts) for s in orjson.loads(m)["params"]]

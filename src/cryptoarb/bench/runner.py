@@ -41,7 +41,7 @@ def _stats(rec: LatencyRecorder, with_rate: bool = True) -> dict[str, float | No
     out: dict[str, float | None] = {k: None if empty else s[q] for k, q in
                                     (("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p999"))}
     if with_rate:
-        total = sum(rec.samples)
+        total = rec.total_ns
         out["msgs_per_s"] = round(len(rec) / (total / 1e9), 1) if total else None
     return out
 

@@ -97,8 +97,10 @@ _WS = {
     # combined-stream form of the same endpoint is ``/stream``)
     "binanceus": "wss://stream.binance.us:9443/stream",
 }
-#: the streams we subscribe per symbol (``<symbol>@<stream>``)
+#: the streams we subscribe per symbol (``<symbol>@<stream>``) when trades/quotes have a consumer
 STREAMS = ("depth@100ms", "bookTicker", "trade")
+#: ... and when only the books do (the live engine): the depth diffs alone
+BOOK_STREAMS = ("depth@100ms",)
 #: USDⓈ-M streams served by ``/public`` (ccxt.pro 4.5.90 ``binance.get_future_ws_category``)
 _PUBLIC = frozenset({"depth", "rpiDepth", "bookTicker", "trade"})
 
@@ -135,9 +137,10 @@ class BinanceHandler(Handler):
         msgs = []
         for i in range(0, len(insts), self.max_symbols_per_message):
             streams = []
+            kinds = STREAMS if self.wants_events else BOOK_STREAMS
             for inst in insts[i : i + self.max_symbols_per_message]:
                 n = inst.exchange_symbol.lower()
-                streams += [f"{n}@{s}" for s in STREAMS]
+                streams += [f"{n}@{s}" for s in kinds]
             self._sub_id += 1
             msgs.append(orjson.dumps({"method": "SUBSCRIBE", "params": streams, "id": self._sub_id}).decode())
         return msgs

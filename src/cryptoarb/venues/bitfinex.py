@@ -137,7 +137,8 @@ class BitfinexHandler(ResubscribingHandler):
         msgs = [{"event": "conf", "flags": self.flags}]
         for inst in insts:
             msgs.append(self._book_sub(inst.exchange_symbol, self.book_length))
-            msgs.append({"event": "subscribe", "channel": "trades", "symbol": inst.exchange_symbol})
+            if self.wants_events:
+                msgs.append({"event": "subscribe", "channel": "trades", "symbol": inst.exchange_symbol})
         return [orjson.dumps(m).decode() for m in msgs]
 
     @staticmethod

@@ -211,8 +211,9 @@ class BitgetHandler(PushHandler):
             args = []
             for inst in insts[i : i + self.max_symbols_per_message]:
                 t, n = self.inst_type(inst), inst.exchange_symbol.partition("_")[0].upper()
-                args += [{"instType": t, "channel": "books", "instId": n},
-                         {"instType": t, "channel": "trade", "instId": n}]
+                args.append({"instType": t, "channel": "books", "instId": n})
+                if self.wants_events:
+                    args.append({"instType": t, "channel": "trade", "instId": n})
             msgs.append(orjson.dumps({"op": "subscribe", "args": args}).decode())
         return msgs
 

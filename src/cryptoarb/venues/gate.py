@@ -179,6 +179,8 @@ class GateHandler(RangeJoinHandler):
                     for i in futures]
         msgs = [orjson.dumps({"time": now, "channel": "spot.order_book_update", "event": "subscribe",
                               "payload": [inst.exchange_symbol, "100ms"]}).decode() for inst in insts]
+        if not self.wants_events:
+            return msgs
         for i in range(0, len(insts), self.max_symbols_per_message):
             pairs = [inst.exchange_symbol for inst in insts[i : i + self.max_symbols_per_message]]
             msgs.append(orjson.dumps({"time": now, "channel": "spot.trades", "event": "subscribe",

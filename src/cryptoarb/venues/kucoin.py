@@ -171,7 +171,7 @@ class KucoinHandler(RangeJoinHandler):
         msgs = []
         for i in range(0, len(insts), self.max_symbols_per_message):
             ids = ",".join(inst.exchange_symbol for inst in insts[i : i + self.max_symbols_per_message])
-            for topic in ("/market/level2", "/market/match"):
+            for topic in ("/market/level2", "/market/match") if self.wants_events else ("/market/level2",):
                 self._sub_id += 1
                 msgs.append(orjson.dumps({"id": str(self._sub_id), "type": "subscribe", "topic": f"{topic}:{ids}",
                                           "privateChannel": False, "response": True}).decode())

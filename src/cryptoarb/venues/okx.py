@@ -154,7 +154,9 @@ class OkxHandler(PushHandler):
             args = []
             for inst in insts[i : i + self.max_symbols_per_message]:
                 n = inst.exchange_symbol
-                args += [{"channel": "books", "instId": n}, {"channel": "trades", "instId": n}]
+                args.append({"channel": "books", "instId": n})
+                if self.wants_events:
+                    args.append({"channel": "trades", "instId": n})
             msgs.append(orjson.dumps({"op": "subscribe", "args": args}).decode())
         return msgs
 
