@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     from sqlalchemy.orm import Session
 
     from cryptoarb.config import load_settings
+    from cryptoarb.engine.latency import LatencyRecorder
     from cryptoarb.ml import registry as R
     from cryptoarb.ml.export import load_series
     from cryptoarb.ml.train import TrainConfig, train
@@ -94,18 +95,18 @@ def main(argv: list[str] | None = None) -> None:
         off = load_settings()
         without: list[dict[str, float]] = []
         with_: list[dict[str, float]] = []
-        lat: list[int] = []
+        lat = LatencyRecorder()
         scored = 0
         for _ in range(a.runs):
             without.append(demo_run(off, a.demo_seconds, None)[0])
             r, scorer = demo_run(on, a.demo_seconds, db)
             with_.append(r)
-            lat.extend(scorer.latency.samples)
+            lat.merge(scorer.latency)
             scored += scorer.scored
-        lat.sort()
-        if lat:
-            print(f"inference per score (scorer thread): p50 {lat[len(lat) // 2] / 1e3:.0f} µs, "
-                  f"p99 {lat[int(len(lat) * 0.99)] / 1e3:.0f} µs over {scored:,} scores")
+        if lat.n:
+            p = lat.percentiles_us(50, 99)
+            print(f"inference per score (scorer thread): p50 {p['p50']:.0f} µs, "
+                  f"p99 {p['p99']:.0f} µs over {scored:,} scores")
         else:
             print("inference per score: no window filled (--demo-seconds shorter than the model's window)")
         print(f"engine, demo {a.demo_seconds:g} s x {a.runs} interleaved pairs (median of runs):")

@@ -241,8 +241,7 @@ class Engine:
         return self.features
 
     def _last_decision(self) -> int:
-        d = self.decision.samples
-        return d[-1] if d else 0
+        return self.decision.last
 
     def use_scores(self, scores: dict[str, float], on_sample: Callable[[dict[str, Any]], None],
                    mode: str, min_survival: float) -> None:

@@ -17,6 +17,7 @@ runner's ticker, the replay loop), so it never holds more than a few thousand sa
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable
 
 import numpy as np
 
@@ -52,13 +53,17 @@ def bucket_bounds(i: int) -> tuple[int, int]:
 class LatencyRecorder:
     """Counts samples into a fixed-size histogram; percentiles are computed on demand."""
 
-    __slots__ = ("_buf", "_counts", "_n", "_total", "append")
+    __slots__ = ("_buf", "_counts", "_last", "_n", "_total", "append", "on_fold")
 
     def __init__(self) -> None:
         self._counts = np.zeros(BUCKETS, dtype=np.int64)
         self._n = 0
         self._total = 0
+        self._last = 0
         self._buf = array("q")
+        #: listeners of each folded batch of raw samples (ns), e.g. a Prometheus histogram; they
+        #: run where the fold runs (a tick, a read, every FOLD_AT messages), never per message
+        self.on_fold: list[Callable[[np.ndarray], None]] = []
         #: count one sample (ns); the hot path's only cost
         self.append = self._buf.append
 
@@ -68,7 +73,10 @@ class LatencyRecorder:
         if not buf:
             return
         v = np.maximum(np.array(buf, dtype=np.int64), 0)
+        self._last = int(buf[-1])
         del buf[:]  # in place: ``append`` stays bound to it
+        for fn in self.on_fold:
+            fn(v)
         self._n += len(v)
         self._total += int(v.sum())
         big = v >= _SUB
@@ -88,6 +96,12 @@ class LatencyRecorder:
     def counts(self) -> np.ndarray:
         self.fold()
         return self._counts
+
+    @property
+    def last(self) -> int:
+        """The latest sample (ns; 0 before any)."""
+        buf = self._buf
+        return buf[-1] if buf else self._last
 
     @property
     def n(self) -> int:

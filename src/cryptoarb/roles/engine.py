@@ -36,8 +36,9 @@ class EngineRole:
                              instruments=instruments)
         self.msgs: dict[str, int] = {}
         self.nbytes: dict[str, int] = {}
-        self._lat_seen = 0
-        self._dec_seen = 0
+        m = self.metrics
+        self.engine.latency.on_fold.append(lambda v: m.observe_ns("arb_message_latency_seconds", v))
+        self.engine.decision.on_fold.append(lambda v: m.observe_ns("arb_decision_latency_seconds", v))
         self._next_refresh = 0.0
         self._top_every_ns = int(settings.bus.book_top_interval_s * 1e9)
         self._top_due_ns = 0
@@ -98,12 +99,8 @@ class EngineRole:
                 m.set("arb_book_valid", 1.0 if sync.book.valid else 0.0, k)
                 if sync.book.local_ns:
                     m.set("arb_book_age_seconds", max(0.0, (e.clock_ns - sync.book.local_ns) / 1e9), k)
-        lat = e.latency.samples
-        m.observe_ns("arb_message_latency_seconds", lat[self._lat_seen:])
-        self._lat_seen = len(lat)
-        dec = e.decision.samples
-        m.observe_ns("arb_decision_latency_seconds", dec[self._dec_seen:])
-        self._dec_seen = len(dec)
+        e.latency.fold()  # new samples reach the histograms through on_fold (registered at start)
+        e.decision.fold()
         st = e.executor.stats
         m.set("arb_opportunities", float(e.opportunities))
         m.set("arb_orders", float(self.published.get("orders", [0])[0]))
