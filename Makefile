@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DURATION ?= 60
 
-.PHONY: demo test lint bench clean dex-artifacts lock dashboard web-test
+.PHONY: demo test lint bench clean dex-artifacts lock dashboard web-test browser
 
 # the tested dependency set is pinned in requirements.lock (refresh it with `make lock`)
 $(BIN)/.installed: pyproject.toml requirements.lock
@@ -59,7 +59,16 @@ dashboard: src/cryptoarb/api/static/index.html
 web-test: web/node_modules/.package-lock.json
 	cd web && npx vitest run --reporter=dot
 
-test: lint dex-artifacts dashboard web-test
+# the browser of the dashboard's end-to-end test: Debian's chromium (never a browser download);
+# installed here when missing and we may (root with apt-get), else the test says what to install
+browser:
+	@command -v chromium >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the dashboard's browser test"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	  else echo "chromium is missing: apt-get install chromium (tests/test_dashboard_e2e.py needs it)"; fi; }
+
+test: lint dex-artifacts dashboard web-test browser
 	$(BIN)/pytest -q
 
 bench: $(BIN)/.installed

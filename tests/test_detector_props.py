@@ -146,6 +146,13 @@ MIN_NOTIONAL_BELOW = make_case(
                D(1), D("0.00001"), D("0.0004"), D(1), contract_size=D("0.01"), spot=False),
     spot_market([("0.10240", "29"), ("0.10211", "107"), ("0.10037", "16")], "1", "0.0004", "0.00001", "5"),
     ref.Limits(min_profit_bps=D(5), base_balance=D("49.49")))
+# ... and with A's minimum too: a venue checks quantity x limit price (49 x 0.10221 = 5.008 >= 5),
+# not the VWAP notional (4.998); the detector refused a size the venue accepts.
+MIN_NOTIONAL_AT_LIMIT = make_case(
+    ref.Market(tuple((D(p), D(q)) for p, q in [("0.10186", "3001"), ("0.10221", "28702"), ("0.10396", "25800")]),
+               D(1), D("0.00001"), D("0.0004"), D(5), contract_size=D("0.01"), spot=False),
+    spot_market([("0.10240", "29"), ("0.10211", "107"), ("0.10037", "16")], "1", "0.0004", "0.00001", "5"),
+    ref.Limits(min_profit_bps=D(5), base_balance=D("49.49")))
 
 
 @st.composite
@@ -292,6 +299,7 @@ def test_buy_leg_passes_the_venues_balance_check(case: Case) -> None:
 @example(ITEM5)
 @example(ITEM6)
 @example(MIN_NOTIONAL_BELOW)
+@example(MIN_NOTIONAL_AT_LIMIT)
 def test_never_a_loss_on_exact_repricing(case: Case) -> None:
     """Both intents fill completely on the displayed books within their limits, and the
     matched quantity earns a positive net profit, the one the detector reports."""
@@ -309,6 +317,7 @@ def test_never_a_loss_on_exact_repricing(case: Case) -> None:
 @given(cases())
 @example(ITEM6)
 @example(MIN_NOTIONAL_BELOW)
+@example(MIN_NOTIONAL_AT_LIMIT)
 def test_size_and_profit_are_optimal_within_one_lot(case: Case) -> None:
     """Against the brute-force optimum: the detector finds an opportunity whenever one exists,
     and its size and exact net profit are those of the optimum within one grid step."""

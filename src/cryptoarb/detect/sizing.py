@@ -167,31 +167,42 @@ def plan_trade(
     least = max(least, _least_base(bids, sell.inst.min_notional, sell.cs, sell.inverse))
     if not qty < least < _INF:
         return None
-    if step is not None:
-        least = float(ceil_step(least, float(step)))
-    else:
-        least *= 1.0 + 1e-9
-    if least > deliver:
-        return None
-    return _finish(buy, sell, asks, bids, step, least, limits, have_quote, have_base)
+    if step is None:
+        return _finish(buy, sell, asks, bids, step, least * (1.0 + 1e-9), limits, have_quote, have_base)
+    size = ceil_step(least, float(step))
+    for _ in range(3):  # a size on a level boundary has the previous level's price: a step more
+        if float(size) > deliver:
+            return None
+        plan = _finish(buy, sell, asks, bids, step, float(size), limits, have_quote, have_base)
+        if plan is not None:
+            return plan
+        size += step
+    return None
 
 
 def _least_base(side: _Side, min_notional: float, cs: float, inverse: bool) -> float:
-    """The base size whose walk reaches ``min_notional`` of quote (inf: the book is too thin)."""
+    """The least base size whose order meets ``min_notional`` as the venue checks it: quantity x
+    limit price (the price of the worst level the order reaches), or for quote-valued contracts
+    their face value (inf: the book is too thin)."""
     if min_notional <= 0.0:
         return 0.0
-    base = notional = 0.0
+    base = face = 0.0
     i = 0
     while True:
         lv = side.level(i)
         if lv is None:
             return _INF
         p, b, q = lv
-        n = q * cs if inverse else b * p  # this level's quote notional
-        if notional + n >= min_notional:
-            return base + (min_notional - notional) / n * b
+        if inverse:  # face value: contracts x contract size, whatever the price
+            n = q * cs
+            if face + n >= min_notional:
+                return base + (min_notional - face) / n * b
+            face += n
+        else:  # once the order reaches this level, all of it is priced at this level's price
+            want = max(base, min_notional / p)
+            if want <= base + b:
+                return want
         base += b
-        notional += n
         i += 1
 
 
@@ -324,7 +335,7 @@ def _fits(
 
 def _price(bi: Instrument, si: Instrument, b: _Priced, s: _Priced, limits: Limits) -> Plan | None:
     """Money of the final size, and the thresholds on the whole of it."""
-    if b.notional < bi.min_notional or s.notional < si.min_notional or b.base <= 0.0 or s.base <= 0.0:
+    if b.base <= 0.0 or s.base <= 0.0 or not (_meets_min(bi, b) and _meets_min(si, s)):
         return None
     base = min(b.base, s.base)
     buy_fee = b.notional * bi.fees.taker
@@ -339,6 +350,15 @@ def _price(bi: Instrument, si: Instrument, b: _Priced, s: _Priced, limits: Limit
     ):
         return None
     return Plan(b, s, base, cost, buy_fee + sell_fee, profit)
+
+
+def _meets_min(inst: Instrument, leg: _Priced) -> bool:
+    """The venue's min notional check, exactly: quantity x limit price (Binance's NOTIONAL filter;
+    below the VWAP for a sell, above it for a buy), or quote-valued contracts' face value."""
+    if not inst.min_notional:
+        return True
+    face = dec(leg.qty) * dec(inst.contract_size)
+    return (face if inst.quote_contracts else face * dec(leg.limit)) >= dec(inst.min_notional)
 
 
 def _take_inverse(inst: Instrument, side: _Side, want_base: float) -> tuple[float, float, float, float, list[
