@@ -8,15 +8,14 @@ receive timestamp), so replay and live runs take the same decisions on the same 
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from time import perf_counter_ns
-from typing import Any, Protocol
+from typing import Any
 
 from cryptoarb.config import ConfigError, Settings
-from cryptoarb.core.accounting import Portfolio, with_fee_currency
+from cryptoarb.core.accounting import Portfolio
 from cryptoarb.core.book import OrderBook
 from cryptoarb.core.events import BookStateChange
 from cryptoarb.core.footprint import Footprints
@@ -29,43 +28,20 @@ from cryptoarb.core.risk import AuditEvent, RiskManager
 from cryptoarb.detect.cross_venue import CrossVenueDetector, Limits
 from cryptoarb.detect.groups import GroupError, GroupPlan, auto_groups, explicit_groups
 from cryptoarb.engine import killswitch
+from cryptoarb.engine.assembly import HandlerFactory, apply_fee_currencies, paper_executor, wire_sink
+from cryptoarb.engine.assembly import Sink as Sink  # re-exported: callers import them from here
+from cryptoarb.engine.assembly import build_catalog as build_catalog
+from cryptoarb.engine.assembly import default_handler_factory as default_handler_factory
 from cryptoarb.engine.cycles import CycleRuntime
 from cryptoarb.engine.features import FeatureLogger
 from cryptoarb.engine.latency import LatencyRecorder
 from cryptoarb.engine.valuation import Marks, cash_set, valuation_currency
-from cryptoarb.execution.arb import ArbExecutor, ExecConfig
 from cryptoarb.execution.inventory import Inventory
 from cryptoarb.execution.legrisk import LegRisk
-from cryptoarb.execution.paper import PaperVenue
 from cryptoarb.venues.base import DEPTH, Handler
 from cryptoarb.venues.catalog import Catalog
 
-
-class Sink(Protocol):
-    """What the engine tells storage (see cryptoarb.storage.writer)."""
-
-    def opportunity(self, opp: Opportunity) -> None: ...
-    def order(self, order: Any) -> None: ...
-    def fill(self, fill: Any) -> None: ...
-    def arb_trade(self, trade: Any) -> None: ...
-    def balances(self, ts_ns: int, rows: list[tuple[str, str, Decimal]]) -> None: ...
-    def pnl(self, ts_ns: int, snap: PnlSnapshot) -> None: ...
-    def feature(self, row: dict[str, Any]) -> None: ...
-    def audit(self, actor: str, action: str, detail: dict[str, Any]) -> None: ...
-    # optional: spread_sample(row), leg_incident(incident), leg_exposure(ts_ns, asset, qty, mark, total_quote),
-    # cycle(trade)
-
-
-HandlerFactory = Callable[["Engine", str], Handler]
-
 _NEVER = 1 << 62  # a clock no run reaches: "no balance snapshot pending"
-
-
-def build_catalog(settings: Settings) -> Catalog:
-    catalog = Catalog()
-    for spec in settings.instruments:
-        catalog.add(spec.build())
-    return catalog
 
 
 class Engine:
@@ -91,15 +67,7 @@ class Engine:
         self.sink = sink
         self.venues = list(dict.fromkeys(venues))
         fee_ccy = settings.legrisk.fee_currency  # venues charging spot fees in BNB & co (docs/pnl.md)
-        if fee_ccy:
-            for inst in self.catalog.all():
-                fc = fee_ccy.get(inst.venue)
-                if fc is not None and not inst.fee_currency:
-                    self.catalog.add(with_fee_currency(inst, fc.asset, fc.discount))
-            if instruments is not None:
-                instruments = [with_fee_currency(i, fc.asset, fc.discount)
-                               if (fc := fee_ccy.get(i.venue)) is not None and not i.fee_currency else i
-                               for i in instruments]
+        instruments = apply_fee_currencies(self.catalog, instruments, fee_ccy)
         insts = instruments if instruments is not None else [
             i for i in self.catalog.all() if i.venue in self.venues
         ]
@@ -124,20 +92,8 @@ class Engine:
         for venue, ccys in settings.paper.balances.items():
             for ccy, amount in ccys.items():
                 self.portfolio.deposit(venue, ccy, Decimal(amount))
-        p = settings.paper
-        self.executor = ArbExecutor(
-            self.portfolio,
-            {v: PaperVenue(v, self.portfolio, p.fail_rate, p.seed, self.footprints) for v in self.venues},
-            self.books.get,
-            ExecConfig(
-                latency_ns={k: int(v * 1e6) for k, v in p.latency_ms.items()},
-                default_latency_ns=int(p.default_latency_ms * 1e6),
-                cooldown_ns=int(p.cooldown_ms * 1e6),
-                max_open_trades=p.max_open_trades,
-            ),
-            run_id=self.run_id,
-            footprints=self.footprints,
-        )
+        self.executor = paper_executor(settings.paper, self.portfolio, self.venues, self.books.get, self.run_id,
+                                       self.footprints)
         self.available: dict[tuple[str, str], float] = {}
         self.available_exact: dict[tuple[str, str], Decimal] = {}
         self.cycles: CycleRuntime | None = None
@@ -169,14 +125,7 @@ class Engine:
         self.inventory = Inventory(lr.inventory.build(), self.portfolio)
         self._leg_filled_ns = 0  # the latest leg-risk fill already followed by a balance snapshot
         if sink is not None:
-            self.executor.on_order.append(sink.order)
-            self.executor.on_fill.append(sink.fill)
-            self.executor.on_trade.append(sink.arb_trade)
-            # optional for a sink (storage has them): the leg-risk incidents and exposure
-            if hasattr(sink, "leg_incident"):
-                self.legrisk.on_incident.append(sink.leg_incident)
-            if hasattr(sink, "leg_exposure"):
-                self.legrisk.on_exposure.append(sink.leg_exposure)
+            wire_sink(sink, self.executor, self.legrisk)
         self._exec_queue = self.executor._queue
         # triangular arbitrage within a venue ([tri]); None when no venue of the run takes part
         self._cycle_queue: list[Any] = []
@@ -544,50 +493,7 @@ class Engine:
             self.sink.pnl(self.clock_ns, self.pnl_snapshot())
 
     def summary(self) -> dict[str, Any]:
-        """The summary contract of ``arb replay --summary-json``."""
-        books: dict[str, Any] = {}
-        for h in self.handlers.values():
-            for sync in h.syncs.values():
-                bids, asks = sync.book.top(5)
-                books[sync.book.key] = {"bids": _finite(bids), "asks": _finite(asks), **sync.counters(),
-                                        "checked_levels": h.checksum_depth}
-        ex = self.executor
-        pnl = self.pnl_snapshot()
-        return {
-            "messages": self.messages,
-            "books": books,
-            "opportunities": self.opportunities,
-            "trades": len(ex.settled()),
-            "pnl_quote": _finite(pnl.realised),
-            "pnl": {"realised": _finite(pnl.realised), "unrealised": _finite(pnl.unrealised),
-                    "total": _finite(pnl.total)},
-            "max_unhedged_quote": _finite(pnl.max_unhedged_quote),
-            # null, not 0.0, when no depth message was measured
-            "latency_us": self.latency.summary_us() if len(self.latency) else dict.fromkeys(("p50", "p99", "p999")),
-            "risk": self.risk.summary(),
-            "legrisk": self.legrisk.summary(),
-            "inventory": self.inventory.summary(),
-            "cycles": len(self.cycles.settled()) if self.cycles is not None else 0,
-        }
+        """The summary contract of ``arb replay --summary-json`` (:mod:`.summary`)."""
+        from cryptoarb.engine.summary import summarize
 
-
-def _finite(x: Any) -> Any:
-    """``x`` with every non-finite float as None: the summary is strict JSON (no ``NaN`` token),
-    whatever an invalid book was left holding."""
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, list):
-        return [_finite(v) for v in x]
-    return x
-
-
-def default_handler_factory(engine: Engine, venue: str) -> Handler:
-    """The native streaming handler of ``venue`` wired to the engine's callbacks."""
-    from cryptoarb.venues.registry import handler_class, native_venues
-
-    cls = handler_class(venue)
-    if cls is None:
-        raise ConfigError(f"no native streaming handler for venue {venue!r} (native: {', '.join(native_venues())})")
-    h = cls(venue, engine.catalog, engine.on_book, on_state=engine.on_state, discover=engine.discover)
-    h.on_new_book = engine.register_book
-    return h
+        return summarize(self)
