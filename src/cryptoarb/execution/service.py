@@ -50,7 +50,7 @@ class LiveTrading:
         #: listeners of reconciliation surprises and venue errors: (venue, message); alerts subscribe here
         self.on_surprise: list[Callable[[str, str], None]] = []
         self._exchanges: list[Any] = []
-        self._balance_tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # balance checks and kill cancels in flight
 
     def __repr__(self) -> str:
         return f"LiveTrading({', '.join(self.keys)})"
@@ -134,8 +134,8 @@ class LiveTrading:
             if order is None or lv is None:
                 continue
             task = loop.create_task(self._cancel(lv, order))
-            self._balance_tasks.add(task)
-            task.add_done_callback(self._balance_tasks.discard)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _cancel(self, lv: LiveVenue, order: Any) -> None:
         try:
@@ -152,8 +152,8 @@ class LiveTrading:
             lv = self.venues.get(venue)
             if lv is not None:
                 task = asyncio.get_running_loop().create_task(self._check_balances(lv))
-                self._balance_tasks.add(task)
-                task.add_done_callback(self._balance_tasks.discard)
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     async def _check_balances(self, lv: LiveVenue) -> None:
         try:
@@ -172,9 +172,9 @@ class LiveTrading:
         try:
             await asyncio.gather(*(lv.drain(self.drain_timeout_s) for lv in self.venues.values()))
         finally:
-            for t in list(self._balance_tasks):  # a balance check still fetching: not needed any more
+            for t in list(self._tasks):  # a balance check still fetching: not needed any more
                 t.cancel()
-            await asyncio.gather(*self._balance_tasks, return_exceptions=True)
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             for ex in self._exchanges:
                 with contextlib.suppress(Exception):  # closing: nothing left to do with an error
                     await ex.close()
