@@ -161,3 +161,38 @@ def _consumers(r: redis.Redis, key: str) -> list[dict]:  # type: ignore[type-arg
 @pytest.fixture(autouse=True)
 def _reap(reap: None) -> None:  # noqa: F811
     """Role processes never outlive their test."""
+
+
+def test_an_event_in_flight_is_neither_flushed_nor_confirmed(tmp_path: Path) -> None:
+    """Regression: the publisher thread had taken a batch off its queue and was still sending it
+    (here: the server paused), and ``flush`` / ``wait_confirmed`` said everything was sent and
+    acknowledged — an engine then exited 0 with events unconfirmed (a flaky ``unconfirmed == 4``)."""
+    from cryptoarb.bus import messages as M
+    from cryptoarb.bus.events import BusSink, EventConsumer, open_transport
+    from tests.test_roles_bus import _fake_order
+
+    srv = RedisServer(tmp_path)
+    bus = open_transport(srv.url, prefix="p:", required_groups=("rec",))
+    admin = redis.Redis.from_url(srv.url)
+    try:
+        sink = BusSink(bus, "r1")
+        got: list[M.Event] = []
+        c = EventConsumer(bus, "rec", "m", ["orders"], got.extend)
+        sink.order(_fake_order())
+        wait_for(lambda: bool(c.poll(10)) or bool(got), 10, "the first event")
+        assert bus.wait_confirmed(10)  # type: ignore[attr-defined]
+        admin.execute_command("CLIENT", "PAUSE", "2000", "WRITE")  # the next XADD waits on the server
+        sink.order(_fake_order())
+        wait_for(lambda: not bus._out, 5, "the publisher to take the event")  # type: ignore[attr-defined]
+        assert not bus.flush(0.3)  # still on its way
+        assert not bus.wait_confirmed(0.3)  # type: ignore[attr-defined]
+        assert bus.backlog() == 1
+        admin.execute_command("CLIENT", "UNPAUSE")
+        assert bus.flush(10)
+        wait_for(lambda: c.poll(10) > 0 or len(got) == 2, 10, "the second event")
+        assert bus.wait_confirmed(10) and bus.backlog() == 0  # type: ignore[attr-defined]
+        assert [e.seq for e in got] == [1, 2]
+    finally:
+        bus.close()
+        admin.close()
+        srv.kill()

@@ -30,8 +30,11 @@ from typing import Any
 
 import orjson
 
-#: kinds a client can subscribe to; publishing another kind is allowed (future publishers)
+#: kinds a client gets when it names none; publishing another kind is allowed (future publishers)
 KINDS = ("opportunity", "trade", "book", "breaker", "venue", "risk", "pnl")
+#: kinds a client may name: also every order state change and every fill, which the bus feeds in
+#: the distributed mode (``arb api --bus``); only on request (a dashboard needs none of them)
+ALL_KINDS = (*KINDS, "order", "fill")
 #: state kinds: the latest message per key is kept and replayed to new clients
 STATE_KEYS: dict[str, str] = {"book": "group", "venue": "venue", "risk": "", "pnl": ""}
 

@@ -22,7 +22,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from cryptoarb.api.auth import Claims, TokenError
 from cryptoarb.api.context import ApiContext
-from cryptoarb.api.hub import KINDS, TooManyClients, dumps
+from cryptoarb.api.hub import ALL_KINDS, KINDS, TooManyClients, dumps
 
 router = APIRouter()
 AUTH_TIMEOUT_S = 5.0
@@ -52,9 +52,9 @@ def _kinds(value: Any) -> frozenset[str]:
         return frozenset(KINDS)
     if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
         raise ValueError("kinds must be a list of strings")
-    unknown = sorted(set(value) - set(KINDS))
+    unknown = sorted(set(value) - set(ALL_KINDS))
     if unknown:
-        raise ValueError(f"unknown kinds {unknown} (kinds: {', '.join(KINDS)})")
+        raise ValueError(f"unknown kinds {unknown} (kinds: {', '.join(ALL_KINDS)})")
     return frozenset(value)
 
 

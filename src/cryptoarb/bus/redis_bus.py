@@ -85,6 +85,7 @@ class RedisTransport:
         self.publish_errors = 0
         self.retain_dropped = 0
         self._out: deque[tuple[str, bytes]] = deque()
+        self._sending = 0  # events taken off ``_out`` and not yet sent (and kept): in flight
         self._kept: dict[str, deque[tuple[tuple[int, int], bytes]]] = {}
         self._kept_n = 0
         self._wake = threading.Event()
@@ -104,23 +105,29 @@ class RedisTransport:
         self._idle.clear()
         self._wake.set()
 
+    def _unsent(self) -> int:
+        # read in this order: the thread counts a batch in ``_sending`` before it takes it off
+        # ``_out``, and adds it to ``_kept`` before it clears ``_sending``
+        return len(self._out) + self._sending
+
     def flush(self, timeout: float) -> bool:
+        """Wait until everything published here is in Redis (not merely taken by the thread)."""
         deadline = time.monotonic() + timeout
-        while self._out:
-            if not self._idle.wait(max(0.0, deadline - time.monotonic())) and self._out:
-                return False
+        while self._unsent():
             if time.monotonic() >= deadline:
-                return not self._out
+                return False
+            self._wake.set()
+            self._idle.wait(min(0.05, max(0.0, deadline - time.monotonic())))
         return True
 
     def backlog(self) -> int:
-        return len(self._out) + self._kept_n
+        return self._unsent() + self._kept_n
 
     def wait_confirmed(self, timeout: float) -> bool:
         """Wait until every required group acknowledged everything published here."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self._out and self._kept_n == 0:
+            if not self._unsent() and self._kept_n == 0:
                 return True
             self._wake.set()
             time.sleep(0.05)
@@ -132,8 +139,11 @@ class RedisTransport:
         while not self._stop:
             batch: list[tuple[str, bytes]] = []
             out = self._out
-            while out and len(batch) < self.batch:
-                batch.append(out.popleft())
+            if out:  # counted in flight before taken off ``_out``: an event is always in one of them
+                self._sending = min(len(out), self.batch)
+                while out and len(batch) < self.batch:
+                    batch.append(out.popleft())
+                self._sending = len(batch)
             if not batch:
                 self._idle.set()
                 now = time.monotonic()
@@ -165,6 +175,7 @@ class RedisTransport:
             except _DOWN as e:
                 self.publish_errors += 1
                 out.extendleft(reversed(batch))  # sent again: consumers drop a duplicate
+                self._sending = 0
                 if not down_since:
                     down_since = time.monotonic()
                     log.warning("bus: Redis unreachable, buffering (%s)", e)
@@ -181,6 +192,7 @@ class RedisTransport:
                 self._kept_n += len(batch)
                 if self._kept_n > self.retain_max:
                     self._drop_oldest(self._kept_n - self.retain_max)
+            self._sending = 0
 
     def _drop_oldest(self, n: int) -> None:
         for q in self._kept.values():
