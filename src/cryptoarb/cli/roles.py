@@ -179,15 +179,26 @@ def _engine_live(settings: Settings, venues: list[str], symbols: list[str], tran
 
     from cryptoarb.engine.engine import build_catalog
     from cryptoarb.live.markets import MarketError
-    from cryptoarb.live.runner import build_feeds, plan, run_feeds
-    from cryptoarb.roles.engine import EngineRole
+    from cryptoarb.live.runner import LivePlan, build_feeds, plan, run_feeds
+    from cryptoarb.roles.engine import EngineRole, split_symbols
     from cryptoarb.venues.registry import UnknownVenue
 
     if not venues:
         fail("--live needs venues: --venues or --shard")
+    if not symbols:
+        fail("--live needs symbols: --symbols or the shard's symbols")
     catalog = build_catalog(settings)
+    lp = LivePlan([], list(symbols))
     try:
-        lp = asyncio.run(plan(settings, catalog, venues, symbols))
+        for v, syms in split_symbols(catalog, venues, symbols).items():
+            if not syms:
+                fail(f"{v}: none of the symbols ({', '.join(symbols)}) is listed on it; add its own "
+                     f"(known: {', '.join(catalog.symbols(v)) or 'none'})")
+            part = asyncio.run(plan(settings, catalog, [v], syms))
+            lp.venues += part.venues
+            lp.instruments.update(part.instruments)
+            lp.paths.update(part.paths)
+            lp.dex_venues += part.dex_venues
     except (UnknownVenue, MarketError) as e:
         fail(str(e))
     insts = [i for v in lp.venues for i in lp.instruments[v]]

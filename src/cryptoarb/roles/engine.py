@@ -121,6 +121,16 @@ class EngineRole:
         m.set("arb_bus_backlog", float(self.transport.backlog()))
 
 
+def split_symbols(catalog: Any, venues: list[str], symbols: list[str]) -> dict[str, list[str]]:
+    """Which of a shard's symbols each venue follows live. A shard compares venues of different
+    kinds (spot with a perpetual: ``BTC/USDT`` and ``BTC/USDT:USDT``), so a symbol the catalog
+    knows on some of the shard's venues goes to those only; a symbol none of them knows goes to
+    every venue (ccxt resolves it, or says it does not exist)."""
+    known = {v: set(catalog.symbols(v)) for v in venues}
+    anywhere = set().union(*known.values()) if known else set()
+    return {v: [s for s in symbols if s in known[v] or s not in anywhere] for v in venues}
+
+
 def progress_hook(role: EngineRole) -> Callable[[int], None]:
     """A replay progress callback that ticks the role."""
     return lambda _n: role.tick()
