@@ -1,12 +1,15 @@
-"""Bus benchmark: hop latency engine -> consumer, events/s through Redis Streams, and the
-engine's latency with and without the bus attached (same run, alternating).
+"""Bus benchmark: hop latency engine -> API stream client and engine -> consumer, events/s
+through Redis Streams, and the engine's latency with and without the bus attached (same run,
+alternating).
 
     python bench/bus_bench.py [--redis redis://127.0.0.1:6379/15] [--runs 3] [--events 50000]
 
-- ``hop``: events published one by one at ``--rate`` per second by a ``BusSink`` on the Redis
-  transport (publisher thread, pipelined XADD) and read by an ``EventConsumer`` in another
-  process (XREADGROUP, decode, de-duplication, XACK); latency = receive time - publish time (same
-  clock). p50/p99 over ``--hop-events`` events.
+- ``hop_api``: events published one by one at ``--rate`` per second by a ``BusSink`` on the Redis
+  transport and received by a WebSocket client of ``/api/stream`` of an ``arb api --bus`` process
+  (its bus -> hub feeder, the hub's fan-out, the socket): latency = the client's receive time -
+  the event's decision time (same clock). p50/p99 over ``--hop-events`` events.
+- ``hop``: the same into an ``EventConsumer`` in another process (XREADGROUP, decode,
+  de-duplication, XACK): the bus alone.
 - ``throughput``: ``--events`` events published as fast as the engine thread can, until the
   consumer process has handled the last one: events/s end to end.
 - ``engine``: the zero-fee replay of the Binance captures (spot + USDⓈ-M, real frames) without a
@@ -21,10 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -34,26 +41,8 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "binance-2024-08-08"
-
-ZERO_FEES = """
-[detector]
-min_profit_bps = 0.5
-[[instruments]]
-venue = "binance"
-symbol = "BTC/USDT"
-exchange_symbol = "BTCUSDT"
-taker_fee = 0.0
-maker_fee = 0.0
-[[instruments]]
-venue = "binanceusdm"
-symbol = "BTC/USDT:USDT"
-exchange_symbol = "BTCUSDT"
-kind = "linear"
-tick_size = 0.1
-lot_size = 0.001
-taker_fee = 0.0
-maker_fee = 0.0
-"""
+sys.path.insert(0, str(ROOT))
+from tests.zerofees import ZERO_FEES  # noqa: E402  (one source with the role tests)
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -130,6 +119,106 @@ def hop(url: str, n: int, rate: float, tmp: Path) -> dict[str, float]:
     bus.close()
     lat = [x / 1e3 for x in json.loads(out.read_text())["lat_ns"]]
     _clean(url, prefix)
+    return {"p50_us": pct(lat, 50), "p99_us": pct(lat, 99), "n": len(lat)}
+
+
+SECRET = "bench-secret-0123456789-0123456789-0123456789"
+
+
+def _arb(*args: str, **kw: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "cryptoarb.cli", *args], text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "ARB_API__JWT_SECRET": SECRET}, **kw)
+
+
+class _StreamClient:
+    """A WebSocket client of ``/api/stream`` keeping (receive ns, decision ns) per opportunity."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.got: list[tuple[int, int]] = []
+        self.ready = threading.Event()
+        self.stop = threading.Event()
+        self.t = threading.Thread(target=self._run, args=(url, token), daemon=True)
+        self.t.start()
+        if not self.ready.wait(20):
+            raise RuntimeError("the API stream did not answer")
+
+    def _run(self, url: str, token: str) -> None:
+        from websockets.sync.client import connect
+
+        with connect(url, max_size=2**20) as ws:
+            ws.send(json.dumps({"type": "auth", "token": token, "kinds": ["opportunity"]}))
+            ws.recv(timeout=10)
+            self.ready.set()
+            while not self.stop.is_set():
+                try:
+                    raw = ws.recv(timeout=0.2)
+                except TimeoutError:
+                    continue
+                now = time.time_ns()
+                self.got.append((now, int(json.loads(raw)["data"]["local_ns"])))
+
+
+def hop_api(url: str, n: int, rate: float, tmp: Path) -> dict[str, float]:
+    """Engine -> Redis -> ``arb api --bus`` (feeder, hub) -> a WebSocket client."""
+    import httpx
+
+    from cryptoarb.bus.events import BusSink, open_transport
+
+    prefix = f"bench{uuid.uuid4().hex[:6]}:"
+    db, cfg = tmp / f"api-{prefix[:-1]}.db", tmp / f"api-{prefix[:-1]}.toml"
+    cfg.write_text(f'[bus]\nprefix = "{prefix}"\n[api]\nstream_queue = {max(1000, 2 * n)}\n')
+    p = _arb("user", "add", "bench", "--db", str(db), stdin=subprocess.PIPE)
+    if p.communicate("bench-password\n", timeout=60)[0] is None or p.returncode:
+        raise RuntimeError("arb user add failed")
+    api = _arb("api", "--config", str(cfg), "--db", str(db), "--bus", url, "--port", "0")
+    bus = open_transport(url, prefix=prefix)
+    client: _StreamClient | None = None
+    try:
+        assert api.stdout is not None
+        m = re.match(r"^api: (\S+)", api.stdout.readline())
+        if not m:
+            raise RuntimeError("arb api did not start")
+        base = m.group(1)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.post(base + "api/login", json={"username": "bench", "password": "bench-password"}, timeout=10)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        client = _StreamClient(base.replace("http://", "ws://") + "api/stream", r.json()["access_token"])
+        sink = BusSink(bus, "hop-api")
+        gap = 1 / rate
+        t_next = time.perf_counter()
+        for i in range(1, n + 1):
+            wait = t_next - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            t_next += gap
+            o = _opp(i)
+            o.local_ns = time.time_ns()
+            sink.opportunity(o)
+        deadline = time.monotonic() + 60
+        while len(client.got) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        if client is not None:
+            client.stop.set()
+            client.t.join(5)
+        bus.close()
+        api.send_signal(signal.SIGTERM)
+        try:
+            api.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            api.kill()
+            api.communicate()
+        _clean(url, prefix)
+    assert client is not None
+    lat = [(a - b) / 1e3 for a, b in client.got]
+    if len(lat) != n:
+        raise RuntimeError(f"the API stream delivered {len(lat)} of {n} events")
     return {"p50_us": pct(lat, 50), "p99_us": pct(lat, 99), "n": len(lat)}
 
 
@@ -219,6 +308,7 @@ def main() -> None:
         tmp = Path(d)
         cfg = tmp / "zero.toml"
         cfg.write_text(ZERO_FEES)
+        hop_apis = [hop_api(a.redis, a.hop_events, a.rate, tmp) for _ in range(a.runs)]
         hops = [hop(a.redis, a.hop_events, a.rate, tmp) for _ in range(a.runs)]
         tps = [throughput(a.redis, a.events, tmp) for _ in range(a.runs)]
         without: list[dict[str, float]] = []
@@ -231,6 +321,8 @@ def main() -> None:
         return statistics.median(r[k] for r in rows)
 
     res = {
+        "hop_api_us": {"p50": med(hop_apis, "p50_us"), "p99": med(hop_apis, "p99_us"), "rate": a.rate,
+                       "events": a.hop_events},
         "hop_us": {"p50": med(hops, "p50_us"), "p99": med(hops, "p99_us"), "rate": a.rate, "events": a.hop_events},
         "throughput": {"events_per_s": med(tps, "events_per_s"),
                        "publish_calls_per_s": med(tps, "publish_calls_per_s"),
@@ -243,22 +335,24 @@ def main() -> None:
     if a.json:
         print(json.dumps(res, indent=2))
         return
-    h, t = res["hop_us"], res["throughput"]
+    h, t, ha = res["hop_us"], res["throughput"], res["hop_api_us"]
     print(f"runs: {a.runs} (medians)")
+    print(f"hop engine -> arb api --bus -> stream client ({a.hop_events} events at {a.rate:g}/s): "
+          f"p50 {ha['p50']:.0f} µs, p99 {ha['p99']:.0f} µs")
     print(f"hop engine -> consumer ({a.hop_events} events at {a.rate:g}/s): p50 {h['p50']:.0f} µs, "
           f"p99 {h['p99']:.0f} µs")
     print(f"throughput ({a.events} events): {t['events_per_s']:,.0f} events/s end to end; publish calls "
           f"{t['publish_calls_per_s']:,.0f}/s; {t['bytes_per_event']} bytes per opportunity event")
     print(f"| engine (zero-fee replay, {a.engine_files} captures) | msg p50 µs | msg p99 µs | decision p50 µs "
-          "| decision p99 µs | opportunities |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "| decision p99 µs | opportunities | events published |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name in ("without", "with_bus"):
         r = e[name]
         print(f"| {name} | {r['msg_p50']:.2f} | {r['msg_p99']:.1f} | {r['dec_p50']:.2f} | {r['dec_p99']:.2f} | "
-              f"{r['opportunities']:.0f} |")
+              f"{r['opportunities']:.0f} | {r['events']:.0f} |")
     rt = res["ratio"]
     print(f"| ratio with/without | {rt['msg_p50']:.2f} | {rt['msg_p99']:.2f} | {rt['dec_p50']:.2f} "
-          f"| {rt['dec_p99']:.2f} | |")
+          f"| {rt['dec_p99']:.2f} | | |")
 
 
 if __name__ == "__main__":

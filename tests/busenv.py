@@ -23,6 +23,8 @@ import psycopg
 import pytest
 import redis
 
+from tests.zerofees import ZERO_FEES
+
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,10 +216,8 @@ def done(p: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str]:
     return int(p.returncode), out + errs
 
 
+#: the bus part of the roles' settings; the zero-fee detector and instruments follow (tests/zerofees.py)
 CONFIG = """\
-[detector]
-min_profit_bps = 0.5
-quote_equivalents = [["USD", "USDT"]]
 [bus]
 prefix = "{prefix}"
 required_groups = {groups}
@@ -226,36 +226,11 @@ claim_idle_ms = 500
 venues = ["binance", "binanceusdm"]
 [bus.shards.coinm]
 venues = ["binance", "binancecoinm"]
-[[instruments]]
-venue = "binance"
-symbol = "BTC/USDT"
-exchange_symbol = "BTCUSDT"
-taker_fee = 0.0
-maker_fee = 0.0
-[[instruments]]
-venue = "binanceusdm"
-symbol = "BTC/USDT:USDT"
-exchange_symbol = "BTCUSDT"
-kind = "linear"
-tick_size = 0.1
-lot_size = 0.001
-taker_fee = 0.0
-maker_fee = 0.0
-[[instruments]]
-venue = "binancecoinm"
-symbol = "BTC/USD:BTC"
-exchange_symbol = "BTCUSD_PERP"
-kind = "inverse"
-tick_size = 0.1
-lot_size = 1
-contract_size = 100
-taker_fee = 0.0
-maker_fee = 0.0
 """
 
 
 def write_config(path: Path, prefix: str, groups: tuple[str, ...] = ("recorder", "analytics")) -> Path:
-    path.write_text(CONFIG.format(prefix=prefix, groups=list(groups)).replace("'", '"'))
+    path.write_text(CONFIG.format(prefix=prefix, groups=list(groups)).replace("'", '"') + ZERO_FEES)
     return path
 
 

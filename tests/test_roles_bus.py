@@ -3,6 +3,7 @@ consumer loop (de-duplication, dead letters, claims), and the recorder's exactly
 
 from __future__ import annotations
 
+import json
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -198,6 +199,43 @@ def test_hub_feeder_feeds_the_api_stream_once(redis_prefix: str, shared_data: Pa
         bus.close()
 
 
+def test_hub_feeder_never_outruns_a_client_that_reads() -> None:
+    """Regression: a bus batch went into the hub at once and the hub's fan-out put all of it on
+    a client's queue before the client's sender could run: a batch larger than the queue dropped
+    (close code 1008) a client that reads everything."""
+    import asyncio
+
+    from cryptoarb.api.hub import StreamHub
+
+    events = [M.OppEvent("r", i, i, "BTC/USDT", "basis", "binance BTC/USDT", "binanceusdm BTC/USDT:USDT", 0.01,
+                         61000.0, 61010.1, 610.0, 0.0, 0.1, 1.6, 1, 2) for i in range(1, 501)]
+
+    async def scenario() -> tuple[bool, list[int]]:
+        hub = StreamHub(queue_size=20)
+        runner = asyncio.ensure_future(hub.run())
+        await asyncio.sleep(0)
+        client = hub.subscribe(["opportunity"])
+        got: list[int] = []
+
+        async def sender() -> None:  # as the stream's sender: takes each message as it comes
+            while True:
+                _ts, msg = await client.queue.get()
+                got.append(json.loads(msg)["data"]["seq"])
+
+        reader = asyncio.ensure_future(sender())
+        await asyncio.to_thread(HubFeeder(hub).handle, events)  # one bus batch, from the feeder's thread
+        for _ in range(500):
+            if len(got) == len(events) or client.dropped:
+                break
+            await asyncio.sleep(0.01)
+        reader.cancel()
+        runner.cancel()
+        return client.dropped, got
+
+    dropped, got = asyncio.run(scenario())
+    assert not dropped and got == list(range(1, 501))
+
+
 def _all_entries(prefix: str) -> list[tuple[str, bytes]]:
     r = redis.Redis.from_url(REDIS_URL)
     out = []
@@ -309,6 +347,6 @@ def test_bus_bench_runs_small(redis_prefix: str) -> None:  # noqa: F811
                        capture_output=True, text=True, timeout=300, cwd=root)
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
-    assert res["hop_us"]["p50"] > 0 and res["throughput"]["events_per_s"] > 0
+    assert res["hop_us"]["p50"] > 0 and res["hop_api_us"]["p50"] > 0 and res["throughput"]["events_per_s"] > 0
     assert res["engine"]["with_bus"]["events"] > 0 and res["engine"]["without"]["events"] == 0
     assert res["engine"]["with_bus"]["opportunities"] == res["engine"]["without"]["opportunities"]

@@ -137,6 +137,10 @@ class StreamHub:
         self._clients.discard(c)
         self.stats.clients = len(self._clients)
 
+    def backlog(self) -> int:
+        """Messages published and not yet handed to the clients' queues."""
+        return len(self._inbox)
+
     @property
     def clients(self) -> int:
         return len(self._clients)

@@ -147,7 +147,14 @@ class Analytics:
 class Hub(Protocol):
     """The API's in-process stream hub (``api.hub.StreamHub``): fan-out to stream clients."""
 
+    queue_size: int
+
     def publish(self, kind: str, payload: Any) -> Any: ...
+
+    def backlog(self) -> int: ...
+
+    @property
+    def running(self) -> bool: ...
 
 
 #: bus stream -> the hub's kind (the API's stream vocabulary; other streams keep their name)
@@ -174,16 +181,33 @@ def hub_payload(e: M.Event) -> tuple[str, dict[str, Any]]:
 
 class HubFeeder:
     """Bus events into the API's stream hub: in the distributed mode ``arb api --bus`` runs this
-    beside its server (group ``api``), so stream clients see every engine's events once."""
+    beside its server (group ``api``), so stream clients see every engine's events once.
 
-    def __init__(self, hub: Hub, metrics: Metrics | None = None) -> None:
+    The hub hands everything it holds to each client's queue in one go, before the clients'
+    senders run: a bus batch larger than a client's queue would drop even a client that reads
+    everything. So a batch goes in slices of half a queue, each once the hub has handed on the
+    previous one (while its loop runs); the bus keeps the rest meanwhile (not yet acknowledged)."""
+
+    def __init__(self, hub: Hub, metrics: Metrics | None = None, max_wait_s: float = 5.0) -> None:
         self.hub = hub
         self.metrics = metrics or Metrics("api")
+        self.step = max(1, hub.queue_size // 2)
+        self.max_wait_s = max_wait_s  # a hub stuck this long: publish anyway (it drops, never blocks)
 
     def handle(self, events: list[M.Event]) -> None:
-        publish = self.hub.publish
-        for e in events:
-            publish(*hub_payload(e))
+        publish, step = self.hub.publish, self.step
+        for i in range(0, len(events), step):
+            if i:
+                self._handed_on()
+            for e in events[i:i + step]:
+                publish(*hub_payload(e))
+        self._handed_on()
+
+    def _handed_on(self) -> None:
+        hub = self.hub
+        deadline = time.monotonic() + self.max_wait_s
+        while hub.running and hub.backlog() and time.monotonic() < deadline:
+            time.sleep(0.0005)
 
     def refresh(self) -> None:
         pass
