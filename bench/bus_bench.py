@@ -13,9 +13,10 @@ alternating).
 - ``throughput``: ``--events`` events published as fast as the engine thread can, until the
   consumer process has handled the last one: events/s end to end.
 - ``engine``: the zero-fee replay of the Binance captures (spot + USDⓈ-M, real frames) without a
-  sink and with the bus sink, alternating, ``--runs`` each: per depth message raw bytes ->
-  decision p50/p99, decision alone p50/p99; the ratio with/without is what the bus costs the
-  hot path (the sink is called after it, so it should be ~1).
+  sink, with the bus sink, and with the bus sink and the training-row log off (any sink turns it
+  on: ``ml.features``), alternating, ``--runs`` each: per depth message raw bytes -> decision
+  p50/p99, decision alone p50/p99; the ratios to "without" are what the bus costs the hot path
+  (the sink is called after it, so they should be ~1). ``--engine-only``: just this part.
 
 Needs a Redis server; uses a fresh key prefix and deletes its keys afterwards.
 """
@@ -254,14 +255,14 @@ def _opp_event() -> Any:
                       1723161253000000000, 1723161253001000000)
 
 
-def engine_run(url: str | None, cfg: Path, files: int = 3) -> dict[str, float]:
+def engine_run(url: str | None, cfg: Path, files: int = 3, features: bool = True) -> dict[str, float]:
     from cryptoarb.bus.events import BusSink, open_transport
     from cryptoarb.config import load_settings
     from cryptoarb.engine.engine import Engine
     from cryptoarb.replay.reader import parse_sources
     from cryptoarb.replay.run import replay
 
-    settings = load_settings(cfg)
+    settings = load_settings(cfg, ml={"features": features})  # a sink turns the training-row log on
     names = [f"binance:{DATA / 'spot_btcusdt_20240808.gz'}", f"binanceusdm:{DATA / 'usdm_btcusdt_20240808.gz'}",
              f"binance:{DATA / 'spot_btcusdt_20240809.gz'}"]
     srcs = parse_sources(names[:max(2, files)])
@@ -298,6 +299,7 @@ def main() -> None:
     ap.add_argument("--hop-events", type=int, default=3_000)
     ap.add_argument("--rate", type=float, default=1_000.0, help="hop: events per second")
     ap.add_argument("--engine-files", type=int, default=3, help="engine: captures replayed (2 or 3)")
+    ap.add_argument("--engine-only", action="store_true", help="only the engine with/without the bus")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--consume", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -308,14 +310,17 @@ def main() -> None:
         tmp = Path(d)
         cfg = tmp / "zero.toml"
         cfg.write_text(ZERO_FEES)
-        hop_apis = [hop_api(a.redis, a.hop_events, a.rate, tmp) for _ in range(a.runs)]
-        hops = [hop(a.redis, a.hop_events, a.rate, tmp) for _ in range(a.runs)]
-        tps = [throughput(a.redis, a.events, tmp) for _ in range(a.runs)]
-        without: list[dict[str, float]] = []
-        with_bus: list[dict[str, float]] = []
-        for _ in range(a.runs):  # alternating, same process
-            without.append(engine_run(None, cfg, a.engine_files))
-            with_bus.append(engine_run(a.redis, cfg, a.engine_files))
+        nan = {"p50_us": float("nan"), "p99_us": float("nan"), "events_per_s": float("nan"),
+               "publish_calls_per_s": float("nan"), "bytes_per_event": 0}
+        bus_runs = 0 if a.engine_only else a.runs
+        hop_apis = [hop_api(a.redis, a.hop_events, a.rate, tmp) for _ in range(bus_runs)] or [nan]
+        hops = [hop(a.redis, a.hop_events, a.rate, tmp) for _ in range(bus_runs)] or [nan]
+        tps = [throughput(a.redis, a.events, tmp) for _ in range(bus_runs)] or [nan]
+        rows: dict[str, list[dict[str, float]]] = {"without": [], "with_bus": [], "with_bus_no_features": []}
+        plan = (("without", None, True), ("with_bus", a.redis, True), ("with_bus_no_features", a.redis, False))
+        for i in range(a.runs):  # alternating, same process; the order reverses every other round
+            for name, url, feats in (plan if i % 2 == 0 else plan[::-1]):
+                rows[name].append(engine_run(url, cfg, a.engine_files, feats))
 
     def med(rows: list[dict[str, float]], k: str) -> float:
         return statistics.median(r[k] for r in rows)
@@ -327,11 +332,12 @@ def main() -> None:
         "throughput": {"events_per_s": med(tps, "events_per_s"),
                        "publish_calls_per_s": med(tps, "publish_calls_per_s"),
                        "bytes_per_event": tps[0]["bytes_per_event"], "events": a.events},
-        "engine": {name: {k: med(rows, k) for k in rows[0]}
-                   for name, rows in (("without", without), ("with_bus", with_bus))},
+        "engine": {name: {k: med(rs, k) for k in rs[0]} for name, rs in rows.items()},
     }
     e = res["engine"]
-    res["ratio"] = {k: e["with_bus"][k] / e["without"][k] for k in ("msg_p50", "msg_p99", "dec_p50", "dec_p99")}
+    keys = ("msg_p50", "msg_p99", "dec_p50", "dec_p99")
+    res["ratio"] = {k: e["with_bus"][k] / e["without"][k] for k in keys}
+    res["ratio_no_features"] = {k: e["with_bus_no_features"][k] / e["without"][k] for k in keys}
     if a.json:
         print(json.dumps(res, indent=2))
         return
@@ -346,13 +352,14 @@ def main() -> None:
     print(f"| engine (zero-fee replay, {a.engine_files} captures) | msg p50 µs | msg p99 µs | decision p50 µs "
           "| decision p99 µs | opportunities | events published |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for name in ("without", "with_bus"):
+    for name in ("without", "with_bus", "with_bus_no_features"):
         r = e[name]
         print(f"| {name} | {r['msg_p50']:.2f} | {r['msg_p99']:.1f} | {r['dec_p50']:.2f} | {r['dec_p99']:.2f} | "
               f"{r['opportunities']:.0f} | {r['events']:.0f} |")
-    rt = res["ratio"]
-    print(f"| ratio with/without | {rt['msg_p50']:.2f} | {rt['msg_p99']:.2f} | {rt['dec_p50']:.2f} "
-          f"| {rt['dec_p99']:.2f} | | |")
+    for label, key in (("with_bus / without", "ratio"), ("with_bus_no_features / without", "ratio_no_features")):
+        rt = res[key]
+        print(f"| {label} | {rt['msg_p50']:.2f} | {rt['msg_p99']:.2f} | {rt['dec_p50']:.2f} "
+              f"| {rt['dec_p99']:.2f} | | |")
 
 
 if __name__ == "__main__":
