@@ -3,7 +3,8 @@ real captures, the recorder, analytics and ``arb api --bus --db`` over the machi
 PostgreSQL. A real client (a user made by ``arb user add`` on that database, a JWT from
 ``/api/login``, a WebSocket on ``/api/stream`` opened before the engines start) receives every
 opportunity, order state, fill and trade the engines published exactly once; PostgreSQL holds
-each exactly once; the API's REST listings agree with PostgreSQL."""
+each exactly once; the API's REST listings agree with PostgreSQL. Malformed messages put on the
+bus mid-run are dead-lettered by every role and stop none of them."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
+import redis
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
@@ -99,6 +102,11 @@ def start_api(cfg: Path, db: str) -> tuple[Any, str]:
         time.sleep(0.1)
 
 
+def _metric(port: int, series: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return float(next(line for line in text.splitlines() if line.startswith(series + " ")).rsplit(" ", 1)[1])
+
+
 def add_user(db: str, name: str) -> None:
     p = arb("user", "add", name, "--role", "viewer", "--db", db, stdin=-1)
     out, errs = p.communicate(PASSWORD + "\n", timeout=60)
@@ -137,14 +145,29 @@ def test_api_process_streams_every_event_once(redis_prefix: str, pg_url: str, sh
     client = StreamClient(base.replace("http://", "ws://") + "api/stream", token, list(STREAM_OF))
     assert sorted(client.hello["data"]["kinds"]) == sorted(STREAM_OF)
     try:
-        rec, ana, _port = start_consumers(cfg, REDIS_URL, pg_url, tmp_path)
+        rec, ana, port = start_consumers(cfg, REDIS_URL, pg_url, tmp_path)
         engines = [run_engine(cfg, REDIS_URL, shared_data, run.split("-")[0], tmp_path, run) for run in runs]
+        r = redis.Redis.from_url(REDIS_URL)
+        bad = [b"\x01not msgpack", msgspec.msgpack.encode(["?", "usdm-a", 1]), msgspec.msgpack.encode(["o", "x"])]
+        for i, data in enumerate(bad):  # among the engines' events: every role meets them
+            r.xadd(f"{redis_prefix}{('orders', 'opportunities', 'trades')[i]}", {"d": data})
         for e in engines:
             code, out = done(e, 120)
             assert code == 0, out
+        series = 'arb_bus_bad_total{group="recorder",role="recorder"}'
+        deadline = time.monotonic() + 10  # the role publishes its metrics once a second
+        while (recorder_bad := _metric(port, series)) < len(bad) and time.monotonic() < deadline:
+            time.sleep(0.2)
         for p in (rec, ana):
             code, out = stop(p)
             assert code == 130, out
+            assert f"{len(bad)} malformed dead-lettered" in out, out
+        assert recorder_bad == len(bad)
+        # each of the three groups (recorder, analytics, api) dead-lettered each one, with its reason
+        dlq = r.xrange(f"{redis_prefix}dlq")
+        assert len(dlq) == 3 * len(bad) and all(f[b"reason"] for _, f in dlq)
+        assert sorted(f[b"d"] for _, f in dlq) == sorted(bad * 3)
+        r.close()
         check_exactly_once(tmp_path, pg_url, runs)
         want = expected_events(tmp_path)
         assert want and max(want.values()) == 1
