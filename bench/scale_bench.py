@@ -47,6 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "binance-2024-08-08" / "spot_btcusdt_20240808.gz"
 VENUES = ("binance", "binanceus")
 KNEE_P99_MS = 10.0
+#: extra VenueFeed keywords (``--transport``) and the engine-side loop (``--loop``); empty: defaults
+FEED_KW: dict[str, Any] = {}
+LOOP = {"name": ""}
 
 
 def load_frames(path: Path = DATA) -> tuple[bytes, list[bytes], list[list[bytes]]]:
@@ -199,7 +202,7 @@ async def run_once(n_symbols: int, rate: float, mode: str, seconds: float, warmu
             rest = CcxtRest(v, {"urls": {"api": {"public": f"http://127.0.0.1:{http_port}/api/v3"}},
                                 "enableRateLimit": False})
             feeds.append(VenueFeed(engine, v, insts, url=f"ws://127.0.0.1:{ws_port}/stream", rest=rest,
-                                   stale_after=30.0, backoff=Backoff(0.05, 0.2)))
+                                   stale_after=30.0, backoff=Backoff(0.05, 0.2), **FEED_KW))
         lat = LatencyRecorder()
         window = {"start": 0, "n": 0, "all": 0}  # book frames measured, all frames
         inner = engine.on_message
@@ -257,13 +260,21 @@ def knee(n_symbols: int, mode: str, seconds: float, warmup: float, start: float,
     for _ in range(max_steps):
         if time.monotonic() - t0 > max_seconds:
             break
-        r = asyncio.run(run_once(n_symbols, rate, mode, seconds, warmup, extras))
+        r = _run(run_once(n_symbols, rate, mode, seconds, warmup, extras))
         rows.append(r)
         print(json.dumps(r), flush=True)
         if r["p99_ms"] >= KNEE_P99_MS or r["processed_per_s"] < 0.9 * rate:
             break
         rate *= 2
     return rows
+
+
+def _run(main: Any) -> Any:
+    if not LOOP["name"]:
+        return asyncio.run(main)
+    from cryptoarb.live.loop import run_in_loop
+
+    return run_in_loop(LOOP["name"], main)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,7 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-extras", action="store_true",
                     help="never send bookTicker/trade frames, even to a client subscribing them")
     ap.add_argument("--max-seconds", type=float, default=300.0)
+    ap.add_argument("--transport", choices=("picows", "websockets"), help="the feeds' WebSocket client")
+    ap.add_argument("--loop", choices=("uvloop", "asyncio"), help="the engine side's event loop")
     a = ap.parse_args(argv)
+    if a.transport:
+        FEED_KW["transport"] = a.transport
+    LOOP["name"] = a.loop or ""
     if a.symbols < 1 or a.rate <= 0 or a.seconds <= 0 or a.repeat < 1:
         ap.error("--symbols, --rate, --seconds and --repeat must be positive")
     if not DATA.is_file():
@@ -290,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = []
     for _ in range(a.repeat):
-        rows.append(asyncio.run(run_once(a.symbols, a.rate, a.mode, a.seconds, a.warmup, not a.no_extras)))
+        rows.append(_run(run_once(a.symbols, a.rate, a.mode, a.seconds, a.warmup, not a.no_extras)))
         print(json.dumps(rows[-1]), flush=True)
     if a.repeat > 1:
         med = {k: statistics.median(r[k] for r in rows) for k in rows[0] if isinstance(rows[0][k], (int, float))}

@@ -23,8 +23,11 @@ from cryptoarb.engine import Engine
 from cryptoarb.live.backoff import Backoff
 from cryptoarb.live.feed import VenueFeed
 from cryptoarb.live.rest import CcxtRest
+from feed_transports import feed_transport  # noqa: F401 -- parametrizes every test of the module
 from refbook import RefBook
 from wsserver import LocalVenue, Scenario
+
+pytestmark = pytest.mark.usefixtures("feed_transport")
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance-2024-08-08"
 DEPTH_FRAMES = 400

@@ -147,6 +147,11 @@ class LiveSettings(_Strict):
     #: heartbeat cadence, see cryptoarb.venues.connection)
     stale_after_s: float | None = Field(None, gt=0)
     venues: dict[str, VenueLiveSettings] = Field(default_factory=dict)
+    #: the WebSocket client of the native feeds (live/transport.py): picows costs ~5x less CPU
+    #: per frame; websockets offers permessage-deflate (docs/scale.md, "Transport")
+    transport: Literal["picows", "websockets"] = "picows"
+    #: the event loop of a live run: uvloop (libuv) or the standard library's asyncio loop
+    loop: Literal["uvloop", "asyncio"] = "uvloop"
 
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")

@@ -34,6 +34,7 @@ from cryptoarb.engine.engine import Engine
 from cryptoarb.live.backoff import Backoff
 from cryptoarb.live.pacing import Pacer
 from cryptoarb.live.rest import CcxtRest, RestError
+from cryptoarb.live.transport import BadURL, TransportClosed, TransportError, WsConnection, open_ws
 from cryptoarb.venues.base import Handler, MessageError
 from cryptoarb.venues.connection import PACING_MARGIN, spec_of
 
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: ``ws_ping_interval`` default: the venue's (``venues/connection.py``)
 VENUE_DEFAULT = -1.0
+#: the WebSocket client when none is named (``[live] transport``; ``live/transport.py``)
+DEFAULT_TRANSPORT = "picows"
 
 
 class FeedError(Exception):
@@ -94,6 +97,7 @@ class VenueFeed:
         open_timeout: float = 10.0,
         ws_ping_interval: float | None = VENUE_DEFAULT,
         snapshot_retries: int = 5,
+        transport: str | None = None,
     ) -> None:
         self.engine = engine
         self.venue = venue
@@ -114,6 +118,7 @@ class VenueFeed:
         if sink is not None:  # a recording keeps every stream of its markets, not only the books
             self.handler.all_streams = True
         self.open_timeout = open_timeout
+        self.transport = transport or DEFAULT_TRANSPORT
         self.ws_ping_interval = self.spec.ws_ping if ws_ping_interval == VENUE_DEFAULT else ws_ping_interval
         #: the venue's send window, stretched by a margin for jitter on the way
         self.send_window = self.spec.send_window * (1.0 + PACING_MARGIN)
@@ -122,7 +127,7 @@ class VenueFeed:
         self.stats = FeedStats()
         self._pending: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._ws: Any = None
+        self._ws: WsConnection | None = None
         #: the handler of each connection (the engine's for the first), and of each market
         self.handlers: list[Handler] = []
         self._owner: dict[str, Handler] = {}
@@ -174,9 +179,6 @@ class VenueFeed:
                 await close()
 
     async def _connection(self, url: str, insts: list[Instrument], handler: Handler, stop: asyncio.Event) -> None:
-        from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
-
         while not stop.is_set():
             reason = ""
             try:
@@ -185,11 +187,10 @@ class VenueFeed:
                     rest = self.rest if self.rest is not None else CcxtRest(self.venue)
                     handler.on_connect_response(await rest.native(*pre))
                     url = self._target(handler.ws_url) if self.url is not None else handler.ws_url
-                async with connect(
-                    url, open_timeout=self.open_timeout, ping_interval=self.ws_ping_interval,
-                    max_size=2**25, compression="deflate",
-                ) as ws:
-                    self._ws = ws
+                ws = await open_ws(self.transport, url, open_timeout=self.open_timeout,
+                                   ping_interval=self.ws_ping_interval)
+                self._ws = ws
+                try:
                     self.stats.connects += 1
                     self.backoff.reset()
                     handler.on_connect(insts, time.time_ns())
@@ -205,9 +206,11 @@ class VenueFeed:
                     finally:
                         sender.cancel()
                         self._queues.pop(id(handler), None)
-            except InvalidURI as e:
+                finally:
+                    await ws.close()
+            except BadURL as e:
                 raise FeedError(f"{self.venue}: bad WebSocket URL {url!r}: {e}") from None
-            except (TimeoutError, OSError, InvalidHandshake, WebSocketException, RestError) as e:
+            except (TimeoutError, OSError, TransportError, TransportClosed, RestError) as e:
                 reason = f"connection lost: {type(e).__name__}: {e}"
             finally:
                 self._ws = None
@@ -223,11 +226,9 @@ class VenueFeed:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 
-    async def _sender(self, ws: Any, queue: asyncio.Queue[str], pacer: Pacer) -> None:
+    async def _sender(self, ws: WsConnection, queue: asyncio.Queue[str], pacer: Pacer) -> None:
         """Send what is queued for one connection, in order, within the venue's rate limit."""
-        from websockets.exceptions import ConnectionClosed
-
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(TransportClosed):
             while True:
                 msg = await queue.get()
                 before = pacer.waited
@@ -235,7 +236,7 @@ class VenueFeed:
                 self.stats.paced += pacer.waited != before
                 await ws.send(msg)
 
-    async def _pump(self, ws: Any, handler: Handler, queue: asyncio.Queue[str], stop: asyncio.Event) -> str:
+    async def _pump(self, ws: WsConnection, handler: Handler, queue: asyncio.Queue[str], stop: asyncio.Event) -> str:
         """Receive until stop, staleness or disconnection; returns why it ended.
 
         Staleness and keep-alive pings are a watchdog task beside the receive loop, not a
@@ -243,7 +244,6 @@ class VenueFeed:
         at saturation (issue #15). The loop only stamps when it last received; the watchdog
         wakes at the next deadline (ping due, or ``stale_after`` after that stamp), and closes
         a silent connection, which ends the receive."""
-        from websockets.exceptions import ConnectionClosed
 
         on_message = self.engine.on_message
         sink = self.sink
@@ -262,8 +262,8 @@ class VenueFeed:
         try:
             while True:
                 try:
-                    frame = await ws.recv()
-                except ConnectionClosed:
+                    raw = await ws.recv()
+                except TransportClosed:
                     if stale[0]:
                         return f"stale feed: no message for {self.stale_after:g} s"
                     if stop.is_set():
@@ -271,7 +271,6 @@ class VenueFeed:
                     raise
                 local_ns = time_ns()
                 seen[0] = monotonic()
-                raw = frame.encode() if isinstance(frame, str) else frame
                 stats.messages += 1
                 stats.last_message_ns = local_ns
                 if sink is not None:
@@ -302,7 +301,7 @@ class VenueFeed:
             closer.cancel()
             watchdog.cancel()
 
-    async def _watchdog(self, ws: Any, handler: Handler, queue: asyncio.Queue[str],
+    async def _watchdog(self, ws: WsConnection, handler: Handler, queue: asyncio.Queue[str],
                         seen: list[float], stale: list[bool]) -> None:
         """One connection's keep-alive and staleness: queues the handler's ping when due, and
         closes the connection (``stale`` set) once it has been silent for ``stale_after``."""
