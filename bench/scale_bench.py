@@ -207,6 +207,10 @@ async def run_once(n_symbols: int, rate: float, mode: str, seconds: float, warmu
         window = {"start": 0, "n": 0, "all": 0}  # book frames measured, all frames
         inner = engine.on_message
         time_ns = time.time_ns
+        # a burst handled as a batch (engine/batch.py): a frame is decided when its book's
+        # detection has run, after on_message returned
+        batch = getattr(engine, "burst_batch", None)
+        pend: dict[str, list[int]] = {}
 
         def on_message(handler: Any, raw: bytes, local_ns: int) -> int:
             kind = inner(handler, raw, local_ns)
@@ -214,9 +218,21 @@ async def run_once(n_symbols: int, rate: float, mode: str, seconds: float, warmu
                 window["all"] += 1
                 at = raw.rfind(b'"ts":')
                 if at > 0:
-                    lat.append(time_ns() - int(raw[at + 5 : -1]))
+                    key = batch.last_key if batch is not None and batch.active else None
+                    if key is None:
+                        lat.append(time_ns() - int(raw[at + 5 : -1]))
+                    else:
+                        pend.setdefault(key, []).append(int(raw[at + 5 : -1]))
                     window["n"] += 1
             return kind
+
+        def decided(key: str) -> None:
+            now = time_ns()
+            for ts in pend.pop(key, ()):
+                lat.append(now - ts)
+
+        if batch is not None:
+            batch.on_decided = decided
 
         engine.on_message = on_message  # type: ignore[method-assign]
         stop = asyncio.Event()
@@ -292,9 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seconds", type=float, default=300.0)
     ap.add_argument("--transport", choices=("picows", "websockets"), help="the feeds' WebSocket client")
     ap.add_argument("--loop", choices=("uvloop", "asyncio"), help="the engine side's event loop")
+    ap.add_argument("--no-batch", action="store_true", help="message by message, no burst batch (engine/batch.py)")
     a = ap.parse_args(argv)
     if a.transport:
         FEED_KW["transport"] = a.transport
+    if a.no_batch:
+        FEED_KW["batch"] = False
     LOOP["name"] = a.loop or ""
     if a.symbols < 1 or a.rate <= 0 or a.seconds <= 0 or a.repeat < 1:
         ap.error("--symbols, --rate, --seconds and --repeat must be positive")

@@ -152,6 +152,9 @@ class LiveSettings(_Strict):
     transport: Literal["picows", "websockets"] = "picows"
     #: the event loop of a live run: uvloop (libuv) or the standard library's asyncio loop
     loop: Literal["uvloop", "asyncio"] = "uvloop"
+    #: a burst a connection has already received is one batch: every book update, then detection
+    #: once per touched book, books with cross-venue peers first (engine/batch.py)
+    batch_bursts: bool = True
 
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cryptoarb.core.instruments import Instrument
+from cryptoarb.engine.batch import BurstBatch
 from cryptoarb.engine.engine import Engine
 from cryptoarb.live.backoff import Backoff
 from cryptoarb.live.pacing import Pacer
@@ -98,6 +99,7 @@ class VenueFeed:
         ws_ping_interval: float | None = VENUE_DEFAULT,
         snapshot_retries: int = 5,
         transport: str | None = None,
+        batch: bool = True,
     ) -> None:
         self.engine = engine
         self.venue = venue
@@ -119,6 +121,10 @@ class VenueFeed:
             self.handler.all_streams = True
         self.open_timeout = open_timeout
         self.transport = transport or DEFAULT_TRANSPORT
+        #: a burst (what a connection has already received) is one batch: books first, then
+        #: detection once per touched book, peers first (engine/batch.py); the engine's batch
+        #: is shared by all its feeds
+        self._batch = BurstBatch.of(engine) if batch else None
         self.ws_ping_interval = self.spec.ws_ping if ws_ping_interval == VENUE_DEFAULT else ws_ping_interval
         #: the venue's send window, stretched by a margin for jitter on the way
         self.send_window = self.spec.send_window * (1.0 + PACING_MARGIN)
@@ -167,6 +173,8 @@ class VenueFeed:
         self.handlers = [self.handler if n == 0 else self.handler.for_connection() for n in range(len(conns))]
         for h, (_, chunk) in zip(self.handlers, conns, strict=True):
             h.serve(chunk)
+            if self._batch is not None:
+                h.on_book = self._batch.on_book  # noted during a burst, straight through otherwise
         self._owner = {inst.symbol: h for h, (_, chunk) in zip(self.handlers, conns, strict=True) for inst in chunk}
         try:
             await asyncio.gather(*(self._connection(url, chunk, h, stop)
@@ -259,38 +267,57 @@ class VenueFeed:
         watchdog = asyncio.ensure_future(self._watchdog(ws, handler, queue, seen, stale))
         monotonic = time.monotonic
         time_ns = time.time_ns
+        # a test's slow consumer awaits between frames: then no batch (it must not stay open
+        # across an await, other connections share it)
+        batch = self._batch if self.after_frame is None else None
+        recv_nowait = ws.recv_nowait
         try:
             while True:
                 try:
-                    raw = await ws.recv()
+                    raw: bytes | None = await ws.recv()
                 except TransportClosed:
                     if stale[0]:
                         return f"stale feed: no message for {self.stale_after:g} s"
                     if stop.is_set():
                         return "stopped"
                     raise
-                local_ns = time_ns()
-                seen[0] = monotonic()
-                stats.messages += 1
-                stats.last_message_ns = local_ns
-                if sink is not None:
-                    sink.frame(self.venue, local_ns, raw)
+                # what has already arrived is handled without waiting again: with a batch,
+                # detection runs once for the whole burst (engine/batch.py)
+                if batch is not None:
+                    batch.begin()
                 try:
-                    on_message(handler, raw, local_ns)
-                except MessageError as e:
-                    stats.bad_messages += 1
-                    self._log_once(str(e).split(":")[0], f"{self.venue}: bad message: {e}")
-                except Exception as e:
-                    stats.bad_messages += 1
-                    self._log_once(type(e).__name__, f"{self.venue}: frame broke the handler: {type(e).__name__}: {e}")
-                    # whatever it half-did, the books of this connection cannot be trusted
-                    for inst in self._conn_insts.get(id(handler), ()):
-                        handler.reset(inst, local_ns, f"handler error: {type(e).__name__}")
-                if handler.outbox:
-                    out = handler.coalesce(handler.outbox)
-                    handler.outbox = []
-                    for msg in out:
-                        queue.put_nowait(msg)
+                    while raw is not None:
+                        local_ns = time_ns()
+                        seen[0] = monotonic()
+                        stats.messages += 1
+                        stats.last_message_ns = local_ns
+                        if sink is not None:
+                            sink.frame(self.venue, local_ns, raw)
+                        try:
+                            on_message(handler, raw, local_ns)
+                        except MessageError as e:
+                            stats.bad_messages += 1
+                            self._log_once(str(e).split(":")[0], f"{self.venue}: bad message: {e}")
+                        except Exception as e:
+                            stats.bad_messages += 1
+                            self._log_once(type(e).__name__,
+                                           f"{self.venue}: frame broke the handler: {type(e).__name__}: {e}")
+                            # whatever it half-did, the books of this connection cannot be trusted
+                            for inst in self._conn_insts.get(id(handler), ()):
+                                handler.reset(inst, local_ns, f"handler error: {type(e).__name__}")
+                        if batch is not None and batch.current:
+                            batch.current.clear()  # a message the engine does not time changed a book
+                        if handler.outbox:
+                            out = handler.coalesce(handler.outbox)
+                            handler.outbox = []
+                            for msg in out:
+                                queue.put_nowait(msg)
+                        if handler.reconnect_requested or self.after_frame is not None:
+                            break
+                        raw = recv_nowait()
+                finally:
+                    if batch is not None:
+                        batch.end()
                 if handler.reconnect_requested:
                     handler.reconnect_requested = False
                     await ws.close()

@@ -82,7 +82,7 @@ def build_feeds(engine: Engine, lp: LivePlan, settings: Settings, sink: Sink | N
         feeds.append(VenueFeed(engine, v, lp.instruments[v], url=vs.ws_url if vs and vs.ws_url else None,
                                rest=rest, stale_after=(vs.stale_after_s if vs and vs.stale_after_s else
                                                        settings.live.stale_after_s), sink=sink,
-                               transport=settings.live.transport))
+                               transport=settings.live.transport, batch=settings.live.batch_bursts))
     return feeds
 
 
