@@ -26,13 +26,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.engine.batch import BurstBatch
 from cryptoarb.engine.engine import Engine
 from cryptoarb.live.backoff import Backoff
+from cryptoarb.live.feed_types import FeedError as FeedError  # re-exported: callers import them from here
+from cryptoarb.live.feed_types import FeedStats as FeedStats
+from cryptoarb.live.feed_types import Sink as Sink
+from cryptoarb.live.feed_types import SnapshotSource as SnapshotSource
 from cryptoarb.live.pacing import Pacer
 from cryptoarb.live.rest import CcxtRest, RestError
 from cryptoarb.live.transport import BadURL, TransportClosed, TransportError, WsConnection, open_ws
@@ -46,39 +48,6 @@ log = logging.getLogger(__name__)
 VENUE_DEFAULT = -1.0
 #: the WebSocket client when none is named (``[live] transport``; ``live/transport.py``)
 DEFAULT_TRANSPORT = "picows"
-
-
-class FeedError(Exception):
-    """A feed that cannot run at all (bad URL): not retried."""
-
-
-class SnapshotSource(Protocol):
-    async def native(self, method: str, params: dict[str, Any]) -> bytes: ...
-
-
-class Sink(Protocol):
-    """Where raw traffic is copied (the recorder)."""
-
-    def frame(self, venue: str, local_ns: int, raw: bytes) -> None: ...
-    def rest(self, venue: str, symbol: str, local_ns: int, body: bytes) -> None: ...
-
-
-@dataclass
-class FeedStats:
-    path: str = "native"
-    connects: int = 0
-    disconnects: int = 0
-    stale: int = 0
-    messages: int = 0
-    bad_messages: int = 0
-    snapshots: int = 0
-    snapshot_failures: int = 0
-    last_message_ns: int = 0
-    last_error: str = ""
-    paced: int = 0  # sends that waited for the venue's rate limit
-    errors_seen: set[str] = field(default_factory=set)
-    #: what could not be streamed and will not be retried (market or subscription -> reason)
-    failures: dict[str, str] = field(default_factory=dict)
 
 
 class VenueFeed:
