@@ -68,7 +68,7 @@ class VenueFeed:
         ws_ping_interval: float | None = VENUE_DEFAULT,
         snapshot_retries: int = 5,
         transport: str | None = None,
-        batch: bool = True,
+        batch: bool = False,
     ) -> None:
         self.engine = engine
         self.venue = venue

@@ -6,9 +6,10 @@ arrived: a burst is drained before detection runs), close, and why it closed. Tw
 implementations, chosen by ``[live] transport``:
 
 - ``picows`` (``live/ws_picows.py``): a callback protocol written in Cython; frames are copied
-  once into ``bytes`` and queued; ~5x less CPU per frame than ``websockets`` on the receive
-  path (docs/benchmarks.md, "Transport"). It does not implement permessage-deflate: venues
-  send uncompressed frames to it (none of ours requires compression; see docs/scale.md).
+  once into ``bytes`` and queued; less CPU per frame than ``websockets`` (the whole live path:
+  0.76x per book message with uvloop, docs/benchmarks.md "Transport and bursts"). It does not
+  implement permessage-deflate: venues send uncompressed frames to it (none of ours requires
+  compression; see docs/scale.md).
 - ``websockets``: the library the feed used before; offers permessage-deflate.
 
 Both answer the venue's ping frames with pongs and, when ``ping_interval`` is set, send
@@ -21,6 +22,8 @@ close frame when there was one). Timeouts are ``TimeoutError``, network failures
 from __future__ import annotations
 
 from typing import Any, Literal, Protocol
+
+from websockets.exceptions import ConnectionClosed
 
 Transport = Literal["picows", "websockets"]
 TRANSPORTS: tuple[str, ...] = ("picows", "websockets")
@@ -110,8 +113,6 @@ class WebsocketsConnection:
         return cls(ws)
 
     async def recv(self) -> bytes:
-        from websockets.exceptions import ConnectionClosed
-
         try:
             # decode=False: a text frame comes as its UTF-8 bytes, not decoded and re-encoded
             frame: bytes = await self._ws.recv(decode=False)
@@ -123,8 +124,6 @@ class WebsocketsConnection:
         return None  # websockets has no public non-blocking receive: every message is a batch of one
 
     async def send(self, text: str) -> None:
-        from websockets.exceptions import ConnectionClosed
-
         try:
             await self._ws.send(text)
         except ConnectionClosed as e:
