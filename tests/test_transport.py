@@ -5,8 +5,11 @@ pings answered, our protocol pings sent, a close frame's code and reason kept, b
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import ssl
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,3 +128,55 @@ def test_the_live_loop_is_the_one_named(loop: str) -> None:
     assert run_in_loop(loop, kind()) == loop
     with pytest.raises(ValueError, match="trio"):
         run_in_loop("trio", kind())
+
+
+def _self_signed(tmp: Path) -> Path:
+    """A certificate for 127.0.0.1 (and its key, in one PEM file), made for the test."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    pem = tmp / "venue.pem"
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return pem
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_wss_checks_the_venues_certificate(transport: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """wss:// is TLS with the default context: a certificate the system trusts is accepted (here
+    one made for the test, trusted through SSL_CERT_FILE), any other refused."""
+    pem = _self_signed(tmp_path)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(pem)
+
+    async def session(ws: ServerConnection) -> None:
+        await ws.send("over tls")
+        await ws.wait_closed()
+
+    async def main() -> bytes:
+        async with serve(session, "127.0.0.1", 0, ssl=server_ctx) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            ws = await open_ws(transport, f"wss://127.0.0.1:{port}/", open_timeout=5, ping_interval=None)
+            try:
+                got: bytes = await asyncio.wait_for(ws.recv(), 5)
+                return got
+            finally:
+                await ws.close()
+
+    with pytest.raises((ssl.SSLError, OSError)):  # not trusted yet: refused
+        asyncio.run(main())
+    monkeypatch.setenv("SSL_CERT_FILE", str(pem))
+    assert asyncio.run(main()) == b"over tls"
