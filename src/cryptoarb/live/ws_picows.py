@@ -37,6 +37,8 @@ from picows.url import WSInvalidURL
 from cryptoarb.live.transport import MAX_SIZE, PONG_TIMEOUT, BadURL, TransportClosed, TransportError
 
 HIGH_WATER = 64
+#: seconds a close may wait for unsent data to leave (websockets' close_timeout is the same)
+CLOSE_TIMEOUT = 10.0
 LOW_WATER = 16
 
 _TEXT = WSMsgType.TEXT
@@ -159,9 +161,13 @@ class PicowsConnection:
         if not self._l.closed:
             self._t.send_close(WSCloseCode.OK)
             self._t.disconnect()
-        # ends with the socket (the venue's close echo is not waited for: the stream is over)
-        with contextlib.suppress(WSError, OSError):  # why it ended is in close_code and close_reason
-            await self._t.wait_disconnected()
+        # ends with the socket (the venue's close echo is not waited for: the stream is over);
+        # a peer that stops reading cannot hold the close: aborted after CLOSE_TIMEOUT
+        try:
+            with contextlib.suppress(WSError, OSError):  # why it ended is in close_code and close_reason
+                await asyncio.wait_for(self._t.wait_disconnected(), CLOSE_TIMEOUT)
+        except TimeoutError:
+            self._t.disconnect(graceful=False)
 
     @property
     def close_code(self) -> int | None:
@@ -192,4 +198,4 @@ async def open_picows(url: str, *, open_timeout: float, ping_interval: float | N
     return PicowsConnection(transport, listener)
 
 
-__all__ = ["HIGH_WATER", "LOW_WATER", "PicowsConnection", "open_picows"]
+__all__ = ["CLOSE_TIMEOUT", "HIGH_WATER", "LOW_WATER", "PicowsConnection", "open_picows"]
