@@ -8,7 +8,10 @@ is reported, best of ``--runs``:
   live feed before issue #15);
 - ``websockets``: plain ``recv()`` (the feed now: staleness is one watchdog per connection);
 - ``picows``: picows' callback listener, payload copied to ``bytes``;
-- ``picows+uvloop``: the same on uvloop.
+- ``picows+uvloop``: the same on uvloop;
+- ``aiohttp``: aiohttp's client ``receive()`` (installed with ccxt), for comparison;
+- ``feed:<transport>+<loop>``: the live feed's transports (``live/transport.py``) as the feed
+  drives them (``recv``, then ``recv_nowait`` until empty), on asyncio and on uvloop.
 
     .venv/bin/python bench/recv_bench.py --frames 20000 --runs 3
 """
@@ -26,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance-2024-08-08" / "spot_btcusdt_20240808.gz"
-MODES = ("websockets+timeout", "websockets", "picows", "picows+uvloop")
+MODES = ("websockets+timeout", "websockets", "picows", "picows+uvloop", "aiohttp",
+         "feed:websockets+asyncio", "feed:websockets+uvloop", "feed:picows+asyncio", "feed:picows+uvloop")
 
 
 def _frames(n: int) -> list[bytes]:
@@ -103,9 +107,47 @@ async def _picows(url: str) -> int:
     return listener.n
 
 
+async def _aiohttp(url: str) -> int:
+    import aiohttp
+
+    n = 0
+    async with aiohttp.ClientSession() as session, session.ws_connect(url, max_msg_size=2**25) as ws:
+        while True:
+            msg = await ws.receive()
+            if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                break
+            raw = msg.data.encode() if isinstance(msg.data, str) else msg.data
+            n += len(raw) > 0
+    return n
+
+
+async def _feed(url: str, transport: str) -> int:
+    from cryptoarb.live.transport import TransportClosed, open_ws
+
+    n = 0
+    ws = await open_ws(transport, url, open_timeout=10, ping_interval=None)
+    try:
+        while True:
+            raw: bytes | None = await ws.recv()
+            while raw is not None:
+                n += len(raw) > 0
+                raw = ws.recv_nowait()
+    except TransportClosed:
+        pass
+    await ws.close()
+    return n
+
+
 def measure(mode: str, url: str) -> tuple[int, float]:
     t0 = _cpu()
-    if mode == "picows+uvloop":
+    if mode.startswith("feed:"):
+        transport, _, loop = mode[5:].partition("+")
+        from cryptoarb.live.loop import run_in_loop
+
+        n = run_in_loop(loop, _feed(url, transport))
+    elif mode == "aiohttp":
+        n = asyncio.run(_aiohttp(url))
+    elif mode == "picows+uvloop":
         import uvloop
 
         n = uvloop.run(_picows(url))
@@ -126,9 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     if not DATA.is_file():
         print(f"error: {DATA} is missing", file=sys.stderr)
         return 2
-    import picows  # noqa: F401 -- imported before any timing: import cost is not per frame
+    import aiohttp  # noqa: F401 -- imported before any timing: import cost is not per frame
+    import picows  # noqa: F401
     import uvloop  # noqa: F401
     import websockets.asyncio.client  # noqa: F401
+
+    import cryptoarb.live.ws_picows  # noqa: F401
 
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
@@ -154,4 +199,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     raise SystemExit(main())

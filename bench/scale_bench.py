@@ -47,6 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "binance-2024-08-08" / "spot_btcusdt_20240808.gz"
 VENUES = ("binance", "binanceus")
 KNEE_P99_MS = 10.0
+#: extra VenueFeed keywords (``--transport``) and the engine-side loop (``--loop``); empty: defaults
+FEED_KW: dict[str, Any] = {}
+LOOP = {"name": ""}
 
 
 def load_frames(path: Path = DATA) -> tuple[bytes, list[bytes], list[list[bytes]]]:
@@ -199,11 +202,15 @@ async def run_once(n_symbols: int, rate: float, mode: str, seconds: float, warmu
             rest = CcxtRest(v, {"urls": {"api": {"public": f"http://127.0.0.1:{http_port}/api/v3"}},
                                 "enableRateLimit": False})
             feeds.append(VenueFeed(engine, v, insts, url=f"ws://127.0.0.1:{ws_port}/stream", rest=rest,
-                                   stale_after=30.0, backoff=Backoff(0.05, 0.2)))
+                                   stale_after=30.0, backoff=Backoff(0.05, 0.2), **FEED_KW))
         lat = LatencyRecorder()
         window = {"start": 0, "n": 0, "all": 0}  # book frames measured, all frames
         inner = engine.on_message
         time_ns = time.time_ns
+        # a burst handled as a batch (engine/batch.py): a frame is decided when its book's
+        # detection has run, after on_message returned
+        batch = getattr(engine, "burst_batch", None)
+        pend: dict[str, list[int]] = {}
 
         def on_message(handler: Any, raw: bytes, local_ns: int) -> int:
             kind = inner(handler, raw, local_ns)
@@ -211,9 +218,21 @@ async def run_once(n_symbols: int, rate: float, mode: str, seconds: float, warmu
                 window["all"] += 1
                 at = raw.rfind(b'"ts":')
                 if at > 0:
-                    lat.append(time_ns() - int(raw[at + 5 : -1]))
+                    key = batch.last_key if batch is not None and batch.active else None
+                    if key is None:
+                        lat.append(time_ns() - int(raw[at + 5 : -1]))
+                    else:
+                        pend.setdefault(key, []).append(int(raw[at + 5 : -1]))
                     window["n"] += 1
             return kind
+
+        def decided(key: str) -> None:
+            now = time_ns()
+            for ts in pend.pop(key, ()):
+                lat.append(now - ts)
+
+        if batch is not None:
+            batch.on_decided = decided
 
         engine.on_message = on_message  # type: ignore[method-assign]
         stop = asyncio.Event()
@@ -257,13 +276,21 @@ def knee(n_symbols: int, mode: str, seconds: float, warmup: float, start: float,
     for _ in range(max_steps):
         if time.monotonic() - t0 > max_seconds:
             break
-        r = asyncio.run(run_once(n_symbols, rate, mode, seconds, warmup, extras))
+        r = _run(run_once(n_symbols, rate, mode, seconds, warmup, extras))
         rows.append(r)
         print(json.dumps(r), flush=True)
         if r["p99_ms"] >= KNEE_P99_MS or r["processed_per_s"] < 0.9 * rate:
             break
         rate *= 2
     return rows
+
+
+def _run(main: Any) -> Any:
+    if not LOOP["name"]:
+        return asyncio.run(main)
+    from cryptoarb.live.loop import run_in_loop
+
+    return run_in_loop(LOOP["name"], main)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,7 +306,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-extras", action="store_true",
                     help="never send bookTicker/trade frames, even to a client subscribing them")
     ap.add_argument("--max-seconds", type=float, default=300.0)
+    ap.add_argument("--transport", choices=("picows", "websockets"), help="the feeds' WebSocket client")
+    ap.add_argument("--loop", choices=("uvloop", "asyncio"), help="the engine side's event loop")
+    ap.add_argument("--no-batch", action="store_true", help="message by message, no burst batch (engine/batch.py)")
     a = ap.parse_args(argv)
+    if a.transport:
+        FEED_KW["transport"] = a.transport
+    if a.no_batch:
+        FEED_KW["batch"] = False
+    LOOP["name"] = a.loop or ""
     if a.symbols < 1 or a.rate <= 0 or a.seconds <= 0 or a.repeat < 1:
         ap.error("--symbols, --rate, --seconds and --repeat must be positive")
     if not DATA.is_file():
@@ -290,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = []
     for _ in range(a.repeat):
-        rows.append(asyncio.run(run_once(a.symbols, a.rate, a.mode, a.seconds, a.warmup, not a.no_extras)))
+        rows.append(_run(run_once(a.symbols, a.rate, a.mode, a.seconds, a.warmup, not a.no_extras)))
         print(json.dumps(rows[-1]), flush=True)
     if a.repeat > 1:
         med = {k: statistics.median(r[k] for r in rows) for k in rows[0] if isinstance(rows[0][k], (int, float))}

@@ -18,13 +18,18 @@ import random
 import zlib
 from typing import Any
 
+import pytest
+
 from cryptoarb.config import load_settings
 from cryptoarb.core.instruments import Fees, Instrument, Kind
 from cryptoarb.engine import Engine
 from cryptoarb.live.backoff import Backoff
 from cryptoarb.live.feed import VenueFeed
 from cryptoarb.venues.connection import spec_of
+from feed_transports import feed_transport  # noqa: F401 -- parametrizes every test of the module
 from protovenue import Conn, ProtoVenue, run_feed_until
+
+pytestmark = pytest.mark.usefixtures("feed_transport")
 
 #: longer than any pause of the paced subscriptions: after it, all of a connection's are in
 QUIET = spec_of("bitfinex").send_window * 1.5

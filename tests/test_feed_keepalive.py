@@ -15,7 +15,10 @@ from cryptoarb.live.backoff import Backoff
 from cryptoarb.live.feed import VenueFeed
 from cryptoarb.venues.connection import SPECS, spec_of
 from cryptoarb.venues.registry import NATIVE, handler_class
+from feed_transports import feed_transport  # noqa: F401 -- parametrizes every test of the module
 from protovenue import Conn, ProtoVenue, run_feed_until
+
+pytestmark = pytest.mark.usefixtures("feed_transport")
 
 #: the longest silence of a healthy connection: the venue's heartbeat, or the reply to our ping
 CADENCE = {"bitfinex": 15.0, "gate": 15.0, "bybit": 20.0, "okx": 25.0, "kucoin": 18.0, "bitget": 30.0,

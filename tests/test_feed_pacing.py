@@ -19,7 +19,10 @@ from cryptoarb.live.pacing import Pacer
 from cryptoarb.venues.catalog import Catalog
 from cryptoarb.venues.coinbase import CoinbaseHandler
 from cryptoarb.venues.connection import spec_of
+from feed_transports import feed_transport  # noqa: F401 -- parametrizes every test of the module
 from protovenue import Conn, ProtoVenue, max_in_window, run_feed_until
+
+pytestmark = pytest.mark.usefixtures("feed_transport")
 
 
 def _insts(venue: str, n: int, native: str) -> list[Instrument]:

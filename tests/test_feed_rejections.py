@@ -23,7 +23,10 @@ from cryptoarb.live.feed import VenueFeed
 from cryptoarb.venues.base import OTHER
 from cryptoarb.venues.catalog import Catalog
 from cryptoarb.venues.registry import handler_class
+from feed_transports import feed_transport  # noqa: F401 -- parametrizes every test of the module
 from protovenue import Conn, ProtoVenue, run_feed_until
+
+pytestmark = pytest.mark.usefixtures("feed_transport")
 
 # venue, the market's id, the venue's refusal, the id it names ("" none), retry
 CASES: list[tuple[str, str, bytes, str, bool]] = [

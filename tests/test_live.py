@@ -23,8 +23,11 @@ from cryptoarb.engine import Engine
 from cryptoarb.live.backoff import Backoff
 from cryptoarb.live.feed import VenueFeed
 from cryptoarb.live.rest import CcxtRest
+from feed_transports import feed_transport  # noqa: F401 -- parametrizes every test of the module
 from refbook import RefBook
 from wsserver import LocalVenue, Scenario
+
+pytestmark = pytest.mark.usefixtures("feed_transport")
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance-2024-08-08"
 DEPTH_FRAMES = 400
@@ -84,7 +87,7 @@ def venue(recorded: tuple[bytes, list[bytes], list[bytes]], request: pytest.Fixt
 
 class Run:
     def __init__(self, venue: LocalVenue, stale_after: float = 5.0, exchange: str = "binance",
-                 sink: Any = None) -> None:
+                 sink: Any = None, batch: bool = False) -> None:
         settings = load_settings(storage={"enabled": False})
         self.engine = Engine(settings, [exchange])
         self.seen_invalid = 0
@@ -99,7 +102,7 @@ class Run:
         inst = self.engine.catalog.get(exchange, "BTC/USDT")
         rest = CcxtRest(exchange, {"urls": {"api": {"public": venue.http_url + "/api/v3"}}})
         self.feed = VenueFeed(self.engine, exchange, [inst], url=venue.ws_url, rest=rest,
-                              stale_after=stale_after, backoff=Backoff(0.05, 0.2), sink=sink)
+                              stale_after=stale_after, backoff=Backoff(0.05, 0.2), sink=sink, batch=batch)
         self.book = self.engine.handler(exchange).sync_for(inst).book
         self.venue = venue
 
@@ -194,6 +197,20 @@ def test_injected_gap_invalidates_then_resyncs_from_rest(venue: LocalVenue, reco
     assert any(c.state == 3 and "U " in c.reason for c in r.engine.state_changes)
     assert_equal_to_reference(r.book, reference(*recorded))
     assert r.seen_invalid == 0
+
+
+@pytest.mark.parametrize("venue", [Scenario(pace_s=0)], indirect=True)
+def test_frames_arriving_together_as_one_batch_build_the_same_book(venue: LocalVenue, recorded) -> None:  # type: ignore[no-untyped-def]
+    """[live] batch_bursts: frames sent back to back arrive several per read; the feed applies
+    them, then detects (engine/batch.py). The book is the venue's, every depth frame is timed."""
+    r = Run(venue, batch=True)
+    asyncio.run(r.until(lambda: r.caught_up(last_u(recorded[1]))))
+    assert r.book.valid and r.seen_invalid == 0
+    assert_equal_to_reference(r.book, reference(*recorded))
+    batch = r.engine.burst_batch  # type: ignore[attr-defined]
+    assert not batch.active and r.engine.latency is not batch
+    depth = sum(b"@depth" in f[:40] for f in recorded[1])
+    assert depth <= len(r.engine.latency) <= depth + len(recorded[2])  # the prelude's diffs too
 
 
 @pytest.mark.parametrize("venue", [Scenario(stall_after=120)], indirect=True)

@@ -12,6 +12,9 @@ from cryptoarb.core.instruments import Fees, Instrument, Kind
 from cryptoarb.engine import Engine
 from cryptoarb.live.feed import VenueFeed
 from cryptoarb.venues.registry import NATIVE
+from feed_transports import feed_transport  # noqa: F401 -- parametrizes every test of the module
+
+pytestmark = pytest.mark.usefixtures("feed_transport")
 
 #: venues that stream trades (or tickers) besides their books when asked
 WITH_TRADES = {"binance", "binanceus", "binanceusdm", "binancecoinm", "okx", "bitget", "bitfinex", "gate", "kucoin"}

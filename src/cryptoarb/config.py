@@ -147,6 +147,16 @@ class LiveSettings(_Strict):
     #: heartbeat cadence, see cryptoarb.venues.connection)
     stale_after_s: float | None = Field(None, gt=0)
     venues: dict[str, VenueLiveSettings] = Field(default_factory=dict)
+    #: the WebSocket client of the native feeds (live/transport.py): picows costs less CPU per
+    #: frame (0.76x per book message on the load harness, with uvloop); websockets offers
+    #: permessage-deflate (docs/scale.md, "Transport")
+    transport: Literal["picows", "websockets"] = "picows"
+    #: the event loop of a live run: uvloop (libuv) or the standard library's asyncio loop
+    loop: Literal["uvloop", "asyncio"] = "uvloop"
+    #: a burst a connection has already received is one batch: every book update, then detection
+    #: once per touched book, books with cross-venue peers first (engine/batch.py). Off by
+    #: default: measured, it costs CPU and delays the median without a p99 gain (docs/benchmarks.md)
+    batch_bursts: bool = False
 
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")

@@ -139,7 +139,6 @@ def _run_live(
     no_view: bool, signalled: StopFlag, trade: bool = False, api: tuple[str | None, int | None] | None = None,
 ) -> list[Any]:
     """The body of ``arb run --live`` (the caller handles signals and the exit code); the feeds."""
-    import asyncio
 
     from rich.live import Live
 
@@ -150,6 +149,7 @@ def _run_live(
     from cryptoarb.dex.errors import DexError
     from cryptoarb.execution.service import LiveStartError
     from cryptoarb.live.feed import FeedError
+    from cryptoarb.live.loop import run_in_loop
     from cryptoarb.live.runner import build_feeds, run_feeds
 
     keys = check_trade(_settings(config, db, no_store), _csv(venues, "--venues"), trade)  # before anything opens
@@ -195,8 +195,8 @@ def _run_live(
 
                 attach_trading(trading, alerts, engine.run_id)
             if no_view:
-                asyncio.run(run_feeds(engine, feeds, duration, services=services, signalled=signalled,
-                                      on_refresh=pump))
+                run_in_loop(settings.live.loop, run_feeds(engine, feeds, duration, services=services,
+                                                          signalled=signalled, on_refresh=pump))
             else:
                 with Live(render(), console=console, refresh_per_second=4, transient=False) as lv:
                     def refresh() -> None:
@@ -204,7 +204,7 @@ def _run_live(
                         if pump is not None:
                             pump()
 
-                    asyncio.run(run_feeds(engine, feeds, duration, on_refresh=refresh,
+                    run_in_loop(settings.live.loop, run_feeds(engine, feeds, duration, on_refresh=refresh,
                                           services=services, signalled=signalled))
                 if not console.is_terminal:
                     console.line()  # the last frame ends without a newline off a tty
@@ -393,6 +393,7 @@ def record(
     import asyncio
 
     from cryptoarb.live.feed import FeedError
+    from cryptoarb.live.loop import run_in_loop
     from cryptoarb.live.recorder import Recorder
     from cryptoarb.live.runner import build_feeds, run_feeds
 
@@ -411,7 +412,7 @@ def record(
             with Progress(SpinnerColumn(), TextColumn("[bold]recording"), TextColumn("{task.fields[n]:,} lines"),
                           TimeElapsedColumn(), console=err, transient=True) as progress:
                 task = progress.add_task("rec", total=None, n=0)
-                asyncio.run(run_feeds(engine, feeds, duration, stop=stop, signalled=signalled,
+                run_in_loop(settings.live.loop, run_feeds(engine, feeds, duration, stop=stop, signalled=signalled,
                                       on_refresh=lambda: progress.update(task, n=recorder.lines)))
         except FeedError as e:
             fail(str(e))

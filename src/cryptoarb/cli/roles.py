@@ -178,6 +178,7 @@ def _engine_live(settings: Settings, venues: list[str], symbols: list[str], tran
     import asyncio
 
     from cryptoarb.engine.engine import build_catalog
+    from cryptoarb.live.loop import run_in_loop
     from cryptoarb.live.markets import MarketError
     from cryptoarb.live.runner import LivePlan, build_feeds, plan, run_feeds
     from cryptoarb.roles.engine import EngineRole, split_symbols
@@ -211,7 +212,7 @@ def _engine_live(settings: Settings, venues: list[str], symbols: list[str], tran
             role.msgs[f.venue] = f.stats.messages
         role.tick()
 
-    asyncio.run(run_feeds(role.engine, feeds, duration, on_refresh=refresh, signalled=stop))
+    run_in_loop(settings.live.loop, run_feeds(role.engine, feeds, duration, on_refresh=refresh, signalled=stop))
     dead = [f.venue for f in feeds if not f.stats.connects and not f.stats.messages]
     return role, f"never connected: {', '.join(dead)}" if dead else ""
 

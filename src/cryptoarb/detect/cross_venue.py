@@ -13,7 +13,7 @@ opportunity found in one message is sized after the previous one took its share.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import replace
 from decimal import Decimal
 
@@ -117,11 +117,16 @@ class CrossVenueDetector:
         return key in self._member_of
 
     # -- hot path --------------------------------------------------------------------
-    def on_book(self, book: OrderBook, now_ns: int) -> list[Opportunity] | None:
-        """Evaluate a changed (valid) book against its peers. None when nothing fires."""
+    def on_book(self, book: OrderBook, now_ns: int, skip: Container[str] | None = None) -> list[Opportunity] | None:
+        """Evaluate a changed (valid) book against its peers. None when nothing fires.
+
+        ``skip``: peers (book keys) whose pair with this book was already evaluated on the same
+        states (a burst handled as a batch, ``engine/batch.py``: each pair once)."""
         pairs = self._pairs.get(book.key)
         if not pairs:
             return None
+        if skip:
+            pairs = [p for p in pairs if p.other.book.key not in skip]
         leg = self._legs[book.key]
         thr = self._thr
         oldest = now_ns - self.limits.max_quote_age_ns

@@ -26,14 +26,18 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from cryptoarb.core.instruments import Instrument
+from cryptoarb.engine.batch import BurstBatch
 from cryptoarb.engine.engine import Engine
 from cryptoarb.live.backoff import Backoff
+from cryptoarb.live.feed_types import FeedError as FeedError  # re-exported: callers import them from here
+from cryptoarb.live.feed_types import FeedStats as FeedStats
+from cryptoarb.live.feed_types import Sink as Sink
+from cryptoarb.live.feed_types import SnapshotSource as SnapshotSource
 from cryptoarb.live.pacing import Pacer
 from cryptoarb.live.rest import CcxtRest, RestError
+from cryptoarb.live.transport import BadURL, TransportClosed, TransportError, WsConnection, open_ws
 from cryptoarb.venues.base import Handler, MessageError
 from cryptoarb.venues.connection import PACING_MARGIN, spec_of
 
@@ -42,39 +46,8 @@ log = logging.getLogger(__name__)
 
 #: ``ws_ping_interval`` default: the venue's (``venues/connection.py``)
 VENUE_DEFAULT = -1.0
-
-
-class FeedError(Exception):
-    """A feed that cannot run at all (bad URL): not retried."""
-
-
-class SnapshotSource(Protocol):
-    async def native(self, method: str, params: dict[str, Any]) -> bytes: ...
-
-
-class Sink(Protocol):
-    """Where raw traffic is copied (the recorder)."""
-
-    def frame(self, venue: str, local_ns: int, raw: bytes) -> None: ...
-    def rest(self, venue: str, symbol: str, local_ns: int, body: bytes) -> None: ...
-
-
-@dataclass
-class FeedStats:
-    path: str = "native"
-    connects: int = 0
-    disconnects: int = 0
-    stale: int = 0
-    messages: int = 0
-    bad_messages: int = 0
-    snapshots: int = 0
-    snapshot_failures: int = 0
-    last_message_ns: int = 0
-    last_error: str = ""
-    paced: int = 0  # sends that waited for the venue's rate limit
-    errors_seen: set[str] = field(default_factory=set)
-    #: what could not be streamed and will not be retried (market or subscription -> reason)
-    failures: dict[str, str] = field(default_factory=dict)
+#: the WebSocket client when none is named (``[live] transport``; ``live/transport.py``)
+DEFAULT_TRANSPORT = "picows"
 
 
 class VenueFeed:
@@ -94,6 +67,8 @@ class VenueFeed:
         open_timeout: float = 10.0,
         ws_ping_interval: float | None = VENUE_DEFAULT,
         snapshot_retries: int = 5,
+        transport: str | None = None,
+        batch: bool = False,
     ) -> None:
         self.engine = engine
         self.venue = venue
@@ -114,6 +89,11 @@ class VenueFeed:
         if sink is not None:  # a recording keeps every stream of its markets, not only the books
             self.handler.all_streams = True
         self.open_timeout = open_timeout
+        self.transport = transport or DEFAULT_TRANSPORT
+        #: a burst (what a connection has already received) is one batch: books first, then
+        #: detection once per touched book, peers first (engine/batch.py); the engine's batch
+        #: is shared by all its feeds
+        self._batch = BurstBatch.of(engine) if batch else None
         self.ws_ping_interval = self.spec.ws_ping if ws_ping_interval == VENUE_DEFAULT else ws_ping_interval
         #: the venue's send window, stretched by a margin for jitter on the way
         self.send_window = self.spec.send_window * (1.0 + PACING_MARGIN)
@@ -122,7 +102,7 @@ class VenueFeed:
         self.stats = FeedStats()
         self._pending: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._ws: Any = None
+        self._ws: WsConnection | None = None
         #: the handler of each connection (the engine's for the first), and of each market
         self.handlers: list[Handler] = []
         self._owner: dict[str, Handler] = {}
@@ -162,6 +142,8 @@ class VenueFeed:
         self.handlers = [self.handler if n == 0 else self.handler.for_connection() for n in range(len(conns))]
         for h, (_, chunk) in zip(self.handlers, conns, strict=True):
             h.serve(chunk)
+            if self._batch is not None:
+                h.on_book = self._batch.on_book  # noted during a burst, straight through otherwise
         self._owner = {inst.symbol: h for h, (_, chunk) in zip(self.handlers, conns, strict=True) for inst in chunk}
         try:
             await asyncio.gather(*(self._connection(url, chunk, h, stop)
@@ -174,9 +156,6 @@ class VenueFeed:
                 await close()
 
     async def _connection(self, url: str, insts: list[Instrument], handler: Handler, stop: asyncio.Event) -> None:
-        from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
-
         while not stop.is_set():
             reason = ""
             try:
@@ -185,11 +164,10 @@ class VenueFeed:
                     rest = self.rest if self.rest is not None else CcxtRest(self.venue)
                     handler.on_connect_response(await rest.native(*pre))
                     url = self._target(handler.ws_url) if self.url is not None else handler.ws_url
-                async with connect(
-                    url, open_timeout=self.open_timeout, ping_interval=self.ws_ping_interval,
-                    max_size=2**25, compression="deflate",
-                ) as ws:
-                    self._ws = ws
+                ws = await open_ws(self.transport, url, open_timeout=self.open_timeout,
+                                   ping_interval=self.ws_ping_interval)
+                self._ws = ws
+                try:
                     self.stats.connects += 1
                     self.backoff.reset()
                     handler.on_connect(insts, time.time_ns())
@@ -205,9 +183,11 @@ class VenueFeed:
                     finally:
                         sender.cancel()
                         self._queues.pop(id(handler), None)
-            except InvalidURI as e:
+                finally:
+                    await ws.close()
+            except BadURL as e:
                 raise FeedError(f"{self.venue}: bad WebSocket URL {url!r}: {e}") from None
-            except (TimeoutError, OSError, InvalidHandshake, WebSocketException, RestError) as e:
+            except (TimeoutError, OSError, TransportError, TransportClosed, RestError) as e:
                 reason = f"connection lost: {type(e).__name__}: {e}"
             finally:
                 self._ws = None
@@ -223,11 +203,9 @@ class VenueFeed:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 
-    async def _sender(self, ws: Any, queue: asyncio.Queue[str], pacer: Pacer) -> None:
+    async def _sender(self, ws: WsConnection, queue: asyncio.Queue[str], pacer: Pacer) -> None:
         """Send what is queued for one connection, in order, within the venue's rate limit."""
-        from websockets.exceptions import ConnectionClosed
-
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(TransportClosed):
             while True:
                 msg = await queue.get()
                 before = pacer.waited
@@ -235,7 +213,7 @@ class VenueFeed:
                 self.stats.paced += pacer.waited != before
                 await ws.send(msg)
 
-    async def _pump(self, ws: Any, handler: Handler, queue: asyncio.Queue[str], stop: asyncio.Event) -> str:
+    async def _pump(self, ws: WsConnection, handler: Handler, queue: asyncio.Queue[str], stop: asyncio.Event) -> str:
         """Receive until stop, staleness or disconnection; returns why it ended.
 
         Staleness and keep-alive pings are a watchdog task beside the receive loop, not a
@@ -243,7 +221,6 @@ class VenueFeed:
         at saturation (issue #15). The loop only stamps when it last received; the watchdog
         wakes at the next deadline (ping due, or ``stale_after`` after that stamp), and closes
         a silent connection, which ends the receive."""
-        from websockets.exceptions import ConnectionClosed
 
         on_message = self.engine.on_message
         sink = self.sink
@@ -259,39 +236,57 @@ class VenueFeed:
         watchdog = asyncio.ensure_future(self._watchdog(ws, handler, queue, seen, stale))
         monotonic = time.monotonic
         time_ns = time.time_ns
+        # a test's slow consumer awaits between frames: then no batch (it must not stay open
+        # across an await, other connections share it)
+        batch = self._batch if self.after_frame is None else None
+        recv_nowait = ws.recv_nowait
         try:
             while True:
                 try:
-                    frame = await ws.recv()
-                except ConnectionClosed:
+                    raw: bytes | None = await ws.recv()
+                except TransportClosed:
                     if stale[0]:
                         return f"stale feed: no message for {self.stale_after:g} s"
                     if stop.is_set():
                         return "stopped"
                     raise
-                local_ns = time_ns()
-                seen[0] = monotonic()
-                raw = frame.encode() if isinstance(frame, str) else frame
-                stats.messages += 1
-                stats.last_message_ns = local_ns
-                if sink is not None:
-                    sink.frame(self.venue, local_ns, raw)
+                # what has already arrived is handled without waiting again: with a batch,
+                # detection runs once for the whole burst (engine/batch.py)
+                if batch is not None:
+                    batch.begin()
                 try:
-                    on_message(handler, raw, local_ns)
-                except MessageError as e:
-                    stats.bad_messages += 1
-                    self._log_once(str(e).split(":")[0], f"{self.venue}: bad message: {e}")
-                except Exception as e:
-                    stats.bad_messages += 1
-                    self._log_once(type(e).__name__, f"{self.venue}: frame broke the handler: {type(e).__name__}: {e}")
-                    # whatever it half-did, the books of this connection cannot be trusted
-                    for inst in self._conn_insts.get(id(handler), ()):
-                        handler.reset(inst, local_ns, f"handler error: {type(e).__name__}")
-                if handler.outbox:
-                    out = handler.coalesce(handler.outbox)
-                    handler.outbox = []
-                    for msg in out:
-                        queue.put_nowait(msg)
+                    while raw is not None:
+                        local_ns = time_ns()
+                        seen[0] = monotonic()
+                        stats.messages += 1
+                        stats.last_message_ns = local_ns
+                        if sink is not None:
+                            sink.frame(self.venue, local_ns, raw)
+                        try:
+                            on_message(handler, raw, local_ns)
+                        except MessageError as e:
+                            stats.bad_messages += 1
+                            self._log_once(str(e).split(":")[0], f"{self.venue}: bad message: {e}")
+                        except Exception as e:
+                            stats.bad_messages += 1
+                            self._log_once(type(e).__name__,
+                                           f"{self.venue}: frame broke the handler: {type(e).__name__}: {e}")
+                            # whatever it half-did, the books of this connection cannot be trusted
+                            for inst in self._conn_insts.get(id(handler), ()):
+                                handler.reset(inst, local_ns, f"handler error: {type(e).__name__}")
+                        if batch is not None and batch.current:
+                            batch.current.clear()  # a message the engine does not time changed a book
+                        if handler.outbox:
+                            out = handler.coalesce(handler.outbox)
+                            handler.outbox = []
+                            for msg in out:
+                                queue.put_nowait(msg)
+                        if handler.reconnect_requested or self.after_frame is not None:
+                            break
+                        raw = recv_nowait()
+                finally:
+                    if batch is not None:
+                        batch.end()
                 if handler.reconnect_requested:
                     handler.reconnect_requested = False
                     await ws.close()
@@ -302,7 +297,7 @@ class VenueFeed:
             closer.cancel()
             watchdog.cancel()
 
-    async def _watchdog(self, ws: Any, handler: Handler, queue: asyncio.Queue[str],
+    async def _watchdog(self, ws: WsConnection, handler: Handler, queue: asyncio.Queue[str],
                         seen: list[float], stale: list[bool]) -> None:
         """One connection's keep-alive and staleness: queues the handler's ping when due, and
         closes the connection (``stale`` set) once it has been silent for ``stale_after``."""

@@ -81,7 +81,8 @@ def build_feeds(engine: Engine, lp: LivePlan, settings: Settings, sink: Sink | N
         rest.exchange  # noqa: B018 -- import ccxt now, not in the event loop as the first snapshot waits
         feeds.append(VenueFeed(engine, v, lp.instruments[v], url=vs.ws_url if vs and vs.ws_url else None,
                                rest=rest, stale_after=(vs.stale_after_s if vs and vs.stale_after_s else
-                                                       settings.live.stale_after_s), sink=sink))
+                                                       settings.live.stale_after_s), sink=sink,
+                               transport=settings.live.transport, batch=settings.live.batch_bursts))
     return feeds
 
 
