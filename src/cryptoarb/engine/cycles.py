@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from cryptoarb.config import ConfigError
 from cryptoarb.core.cycles import Cycle
 from cryptoarb.detect.triangular import CycleError, CycleOpportunity, TriangularDetector
+from cryptoarb.execution.cycle_repair import CycleRepair
 from cryptoarb.execution.cycles import CycleExecutor, CycleTrade
 
 if TYPE_CHECKING:
@@ -42,6 +43,12 @@ class CycleRuntime:
             engine.run_id, engine.footprints, t.mode == "concurrent", t.max_open,
         )
         self.queue = self.executor.queue
+        # a broken cycle's held currency is closed by the [legrisk] policy and counted in the
+        # one-legged exposure like a failed arbitrage leg's
+        self.repair = CycleRepair(
+            engine.settings.legrisk.build(), self.executor, engine.instruments, engine.legrisk.move,
+            lambda: engine.risk.killed, engine.limits.max_quote_age_ns,
+        )
         self.found = 0
         self.recent: list[CycleOpportunity] = []  # the last few, for the views
         self.last_scan: list[tuple[str, Cycle, float]] = []
@@ -81,11 +88,17 @@ class CycleRuntime:
             for fn in self.on_scan:
                 fn(self.last_scan)
 
+    def poll(self, now_ns: int) -> None:
+        """Once per second of event time: broken cycles waiting for a repair step."""
+        if self.repair.open:
+            self.repair.poll(now_ns)
+
     def summary(self) -> dict[str, Any]:
         by: dict[str, int] = {}
         for t in self.executor.settled():
             by[t.status] = by.get(t.status, 0) + 1
-        return {"cycles_found": self.found, "cycle_status": by, "cycle_count": self.detector.cycle_count}
+        return {"cycles_found": self.found, "cycle_status": by, "cycle_count": self.detector.cycle_count,
+                "cycle_repairs": self.repair.summary()}
 
     def settled(self) -> list[CycleTrade]:
         return self.executor.settled()
