@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptoarb.core.accounting import Portfolio, spot_need
 from cryptoarb.core.book import OrderBook
@@ -115,6 +115,20 @@ class CycleExecutor:
             self.send_leg(run, i, opp.legs[i].qty, now_ns)
         self._emit(self.on_trade, t)
         return t
+
+    def owns(self, order_id: str) -> bool:
+        """Whether ``order_id`` is an order of a cycle still in flight (a live venue's answer is
+        routed here rather than to the arbitrage executor)."""
+        return order_id in self._by_order
+
+    def go_live(self, venues: dict[str, Any]) -> None:
+        """Send the legs of cycles on these venues through them (``execution.live.LiveVenue``:
+        the journal before each send, exact step multiples, fills when the venue answers),
+        at once: the wire is the latency."""
+        lat = self.latency_ns
+        live = set(venues)
+        self.venues = {**self.venues, **venues}
+        self.latency_ns = lambda v: 0 if v in live else lat(v)
 
     def send_leg(self, run: CycleRun, i: int, qty: Decimal, now_ns: int, limit: Decimal | None = None,
                  kind: str = LEG) -> Order:
