@@ -10,18 +10,24 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from cryptoarb.config_trading import TradingVenueSettings
 from cryptoarb.core.accounting import Portfolio
 from cryptoarb.core.book import VALID, OrderBook
 from cryptoarb.core.footprint import Footprints
 from cryptoarb.core.instruments import Instrument
+from cryptoarb.core.legrisk import LegRiskConfig
+from cryptoarb.core.orders import Order, OrderStatus
 from cryptoarb.detect.triangular import TriangularDetector
 from cryptoarb.execution import journal as J
+from cryptoarb.execution.cycle_repair import CycleRepair
 from cryptoarb.execution.cycles import COMPLETE, CycleExecutor
 from cryptoarb.execution.live import JournalRunner, LiveVenue
 from cryptoarb.execution.service import _route
@@ -42,6 +48,9 @@ SYNTHETIC = [
     {"symbol": "ETHBTC", "base": "ETH", "quote": "BTC", "price_scale": "0.0000008", "qty_scale": "20",
      "tick_size": "0.00001", "step_size": "0.001", "min_qty": "0.001", "min_notional": "0.0001"},
 ]
+
+
+START = {"BTC": D(2), "USDT": D(200000)}
 
 
 def instruments() -> dict[str, Instrument]:
@@ -66,16 +75,12 @@ async def _books(ex, insts: dict[str, Instrument]) -> dict[str, OrderBook]:  # t
     return out
 
 
-def test_a_profitable_cycle_on_the_local_venue_is_executed_live_and_reconciled(
-        binance_venues: Callable[..., LocalBinance], tmp_path: Path) -> None:
-    venue = binance_venues("tri", synthetic=SYNTHETIC)
-    db = connect(str(tmp_path / "live.db"))
-    runner = JournalRunner(J.Journal(db))
-    start = {"BTC": D(2), "USDT": D(200000)}
-    runner.journal.open_ledger("binance", start, 0)
+def trade_cycle(venue: LocalBinance, tmp_path: Path, runner: JournalRunner, db: object,
+                on_order: Callable[[Order], None] | None = None) -> dict[str, Any]:
+    """Find the best cycle on the venue's books, trade it live to the end (repairs included)."""
     insts = instruments()
     fps = Footprints()
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {"insts": insts}
 
     async def go() -> None:
         async with ccxt_client(venue, "alice") as (ex, _guard):
@@ -88,12 +93,12 @@ def test_a_profitable_cycle_on_the_local_venue_is_executed_live_and_reconciled(
                 return D(repr(b.mid())) if b is not None else None
 
             pf = Portfolio("USDT", price=mid)
-            for ccy, amount in start.items():
+            for ccy, amount in START.items():
                 pf.deposit("binance", ccy, amount)
             lv = LiveVenue("binance", ex, runner, pf, "lt", insts,
                            TradingVenueSettings(recv_window_ms=1000, poll_interval_ms=50), footprints=fps)
             d = TriangularDetector(list(insts.values()), ["binance"], "USDT", min_profit_bps=1.0, max_in=500.0,
-                                   available={("binance", c): a for c, a in start.items()}, footprints=fps)
+                                   available={("binance", c): a for c, a in START.items()}, footprints=fps)
             for b in books.values():
                 d.add_book(b)
             now = time.time_ns()
@@ -103,8 +108,11 @@ def test_a_profitable_cycle_on_the_local_venue_is_executed_live_and_reconciled(
             assert opp.name == "USDT > BTC > ETH > USDT" and opp.profit > 0
             cx = CycleExecutor(pf, {}, books.get, lambda v: 5_000_000, "lt", fps)
             cx.go_live({"binance": lv})
+            rep = CycleRepair(LegRiskConfig(), cx, insts.values())
             arb_seen: list[str] = []  # the live service's router: a cycle's answers never reach the arbitrage executor
             lv.on_update = _route(cx, lambda o, f, ns: arb_seen.append(o.id))
+            if on_order is not None:
+                cx.on_order.append(on_order)
             with StorageWriter(db, "lt") as sink:
                 cx.on_order.append(sink.order)
                 cx.on_fill.append(sink.fill)
@@ -114,46 +122,85 @@ def test_a_profitable_cycle_on_the_local_venue_is_executed_live_and_reconciled(
                 deadline = time.monotonic() + 60
                 while not t.closed_ns and time.monotonic() < deadline:
                     cx.advance(time.time_ns())
+                    if rep.open:
+                        rep.poll(time.time_ns())
                     await asyncio.sleep(0.01)
                 sink.flush()
             assert await lv.drain(10)
             assert not arb_seen
             out.update(t=t, opp=opp, pf=pf, venue_bal=await lv.fetch_balances())
 
-    try:
-        asyncio.run(go())
-        t, opp, pf = out["t"], out["opp"], out["pf"]
-        assert t.status == COMPLETE, (t.status, t.reason)  # type: ignore[attr-defined]
-        legs = t.orders  # type: ignore[attr-defined]
-        assert [o.symbol for o in legs] == ["BTC/USDT", "ETH/BTC", "ETH/USDT"]
-        # every leg journaled before it was sent, then resolved; sent on the venue's grid
-        jos = {jo.order_id: jo for jo in runner.journal.orders("binance")}
-        assert set(jos) == {o.id for o in legs}
-        for o in legs:
-            events = [s for s, _ in runner.journal.events(jos[o.id].client_id)]
-            assert events[0] == J.PENDING_NEW and events[-1] == J.FILLED
-            inst = insts[o.symbol]
-            assert o.qty % D(repr(inst.lot_size)) == 0 and o.filled_qty == o.qty
-        # the venue's own state: orders, fills, balances -- the journal's ledger equals them exactly
-        counts = check_against_venue(runner.journal, "binance", venue)
-        assert counts["orders"] == 3 and counts["lost"] == 0
-        assert {a: v for a, v in out["venue_bal"].items() if v} == {  # type: ignore[attr-defined]
-            a: v for a, v in ((a, pf.balance("binance", a)) for a in ("BTC", "ETH", "USDT")) if v}  # type: ignore[attr-defined]
-        # expected vs realised, stored like an arbitrage trade's
-        # the books did not move: the venue's USDT changed by exactly the planned profit, and what
-        # the later legs could not use is the planned dust
-        usdt = out["venue_bal"]["USDT"] - start["USDT"]  # type: ignore[index]
-        assert usdt == opp.profit, (usdt, opp.profit)  # type: ignore[attr-defined]
-        assert t.residual == {c: a for c, a in zip(("BTC", "ETH"), opp.dust, strict=True) if a}  # type: ignore[attr-defined]
-        # realised: what the fills closed in the ledger (each flow at the marks: the cheap ETH/BTC
-        # leg shows as a gain against the ETH/USDT and BTC/USDT mids), positive like the plan
-        real = t.realized_pnl  # type: ignore[attr-defined]
-        assert real == sum((f.pnl for o in legs for f in o.fills), D(0)) and real > 0
-        con = sqlite3.connect(tmp_path / "live.db")
-        row = con.execute("select status, expected_pnl, realized_pnl from cycles where run_id = 'lt'").fetchone()
-        assert row[0] == COMPLETE and D(row[1]) == to_exact(opp.profit) and D(row[2]) == to_exact(real)  # type: ignore[attr-defined]
-        assert con.execute("select count(*) from fills where order_id like 'lt-c%'").fetchone()[0] == sum(
-            len(o.fills) for o in legs)
-    finally:
-        runner.close()
-        db.dispose()
+    asyncio.run(go())
+    return out
+
+
+def check_cycle(out: dict[str, Any], runner: JournalRunner, venue: LocalBinance, tmp_path: Path) -> None:
+    """Every order journaled before it was sent and resolved; on the venue's grid; the venue's
+    own state equals the journal and the ledger; expected vs realised stored."""
+    t, opp, pf, insts = out["t"], out["opp"], out["pf"], out["insts"]
+    jos = {jo.order_id: jo for jo in runner.journal.orders("binance")}
+    assert set(jos) == {o.id for o in t.orders}
+    for o in t.orders:
+        events = [s for s, _ in runner.journal.events(jos[o.id].client_id)]
+        assert events[0] == J.PENDING_NEW and events[-1] in J.TERMINAL
+        assert o.qty % D(repr(insts[o.symbol].lot_size)) == 0
+    check_against_venue(runner.journal, "binance", venue)
+    assert {a: v for a, v in out["venue_bal"].items() if v} == {
+        a: v for a, v in ((a, pf.balance("binance", a)) for a in ("BTC", "ETH", "USDT")) if v}
+    real = t.realized_pnl
+    assert real == sum((f.pnl for o in t.orders for f in o.fills), D(0))
+    con = sqlite3.connect(tmp_path / "live.db")
+    row = con.execute("select status, expected_pnl, realized_pnl from cycles where run_id = 'lt'").fetchone()
+    assert row[0] == t.status and D(row[1]) == to_exact(opp.profit) and D(row[2]) == to_exact(real)
+    assert con.execute("select count(*) from fills where order_id like 'lt-c%'").fetchone()[0] == sum(
+        len(o.fills) for o in t.orders)
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[tuple[JournalRunner, Any]]:
+    db = connect(str(tmp_path / "live.db"))
+    runner = JournalRunner(J.Journal(db))
+    runner.journal.open_ledger("binance", START, 0)
+    yield runner, db
+    runner.close()
+    db.dispose()
+
+
+def test_a_profitable_cycle_on_the_local_venue_is_executed_live_and_reconciled(
+        binance_venues: Callable[..., LocalBinance], tmp_path: Path, journal: tuple[JournalRunner, Any]) -> None:
+    venue = binance_venues("tri", synthetic=SYNTHETIC)
+    runner, db = journal
+    out = trade_cycle(venue, tmp_path, runner, db)
+    t, opp = out["t"], out["opp"]
+    assert t.status == COMPLETE, (t.status, t.reason)
+    assert [o.symbol for o in t.orders] == ["BTC/USDT", "ETH/BTC", "ETH/USDT"]
+    assert all(o.status is OrderStatus.FILLED and o.filled_qty == o.qty for o in t.orders)
+    check_cycle(out, runner, venue, tmp_path)
+    # the books did not move: the venue's USDT changed by exactly the planned profit, and what
+    # the later legs could not use is the planned dust
+    assert out["venue_bal"]["USDT"] - START["USDT"] == opp.profit
+    assert t.residual == {c: a for c, a in zip(("BTC", "ETH"), opp.dust, strict=True) if a}
+    # realised: what the fills closed in the ledger (each flow at the marks: the cheap ETH/BTC
+    # leg shows as a gain against the ETH/USDT and BTC/USDT mids), positive like the plan
+    assert t.realized_pnl > 0
+
+
+def test_a_leg_the_venue_refuses_mid_cycle_is_retried_live_and_the_cycle_completes(
+        binance_venues: Callable[..., LocalBinance], tmp_path: Path, journal: tuple[JournalRunner, Any]) -> None:
+    venue = binance_venues("tri-r", synthetic=SYNTHETIC)
+    runner, db = journal
+
+    def arm(o: Order) -> None:  # leg 1 filled: the venue refuses the next order (-2010), as Binance would
+        if o.id == "lt-c1l0" and o.status is OrderStatus.FILLED:
+            venue.fault(kind="insufficient_balance", path="/api/v3/order", method="POST")
+
+    out = trade_cycle(venue, tmp_path, runner, db, arm)
+    t = out["t"]
+    assert [o.id for o in t.orders] == ["lt-c1l0", "lt-c1l1", "lt-c1l1r2", "lt-c1l2"]
+    refused, retry = t.orders[1], t.orders[2]
+    assert refused.status is OrderStatus.REJECTED and "insufficient" in refused.reason
+    assert retry.status is OrderStatus.FILLED and retry.limit_price > refused.limit_price  # within retry_bps
+    inc = t.incident
+    assert inc is not None and inc.steps_taken == ["retry"] and inc.ccy == "BTC"
+    assert t.status == COMPLETE, (t.status, t.reason)
+    check_cycle(out, runner, venue, tmp_path)
