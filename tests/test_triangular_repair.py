@@ -112,6 +112,19 @@ def test_every_step_run_out_keeps_the_residual_reports_it_and_keeps_it_one_legge
     ledger_matches(pf, t)
 
 
+def test_a_repair_still_waiting_when_a_replay_ends_settles_the_cycle_as_it_stands() -> None:
+    books, pf, ex, rep, opp, t, moves = repair_rig()
+    books[1].load_snapshot([(39_000.0, 1.0)], [])
+    books[1].update_id += 1
+    ex.advance(10 * MS)
+    assert t.incident is not None and not t.closed_ns  # the retry waits for an ask
+    ex.drain()  # end of the replay: nothing will come any more
+    assert t.closed_ns == 10 * MS and t.status == BROKEN and "run ended while repairing" in t.reason
+    assert t.incident.status is IncidentStatus.GAVE_UP and not rep.open
+    assert moves == [("EUR", opp.legs[0].receive)]  # still one-legged: reported, not forgotten
+    ledger_matches(pf, t)
+
+
 def test_a_retry_that_fills_short_lets_the_cycle_go_on_with_what_it_bought() -> None:
     books, pf, ex, _rep, _opp, t, _moves = repair_rig(retry_bps=20.0)
     books[1].load_snapshot([(39_000.0, 1.0)], [(40_050.0, 0.01)])  # 0.01 BTC within the limit

@@ -129,6 +129,17 @@ class CycleRepair:
             if inc.status is not OPEN:
                 self.ex.settle(run, now)
 
+    def end(self, now: int) -> None:
+        """The run ends (replay drained): incidents still waiting settle their cycles as they
+        stand -- what is held is the residual, still one-legged, the reason says the run ended."""
+        for run in list(self.open.values()):
+            inc = run.trade.incident
+            if inc is None or inc.in_flight:
+                continue
+            at = max(now, inc.step_started_ns)
+            self._finish(run, IncidentStatus.GAVE_UP, at, f"run ended while repairing: {inc.held} {inc.ccy} left")
+            self.ex.settle(run, at)
+
     # -- the policy ----------------------------------------------------------------------------
     def _step(self, run: CycleRun, now: int) -> None:
         cfg = self.config

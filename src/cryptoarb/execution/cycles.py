@@ -199,8 +199,14 @@ class CycleExecutor:
             self._deliver(order, arrival)
 
     def drain(self) -> None:
+        """End of a replay: deliver every order still on its way; a broken cycle whose repair is
+        still waiting settles as it stands (``every step`` could not run: the run ended)."""
+        last = 0
         for order, arrival in self.arrivals.all():
             self._deliver(order, arrival)
+            last = arrival
+        if self.repair is not None:
+            self.repair.end(last)
 
     def _deliver(self, order: Order, now_ns: int) -> None:
         run, i, kind = self._by_order[order.id]
