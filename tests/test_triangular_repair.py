@@ -172,3 +172,20 @@ def test_a_demo_run_whose_cycle_broke_unwinds_it_and_keeps_the_pnl_invariant(tmp
     for o in inc.orders:
         assert o.id in json.loads(orders)["legs"]
         assert con.execute("select count(*) from fills where order_id = ?", (o.id,)).fetchone()[0] == len(o.fills)
+
+
+def test_a_concurrent_cycle_whose_middle_leg_misses_retries_it_from_what_leg_one_brought() -> None:
+    books, pf, d, ex = rig({"USDT": D(1000), "EUR": D(1000), "BTC": D(1)}, concurrent=True)
+    rep = CycleRepair(LegRiskConfig(retry_bps=20.0), ex, [b.instrument for b in books])
+    (opp,) = d.on_book(books[0], 0) or []
+    t = ex.submit(opp, 0)
+    assert t is not None and len(t.orders) == 3
+    books[1].load_snapshot([(39_000.0, 1.0)], [(40_050.0, 1.0)])  # before the legs arrive
+    books[1].update_id += 1
+    ex.advance(5 * MS)  # legs 1 and 3 filled, leg 2 missed: EUR up, BTC down
+    inc = t.incident
+    assert inc is not None and inc.leg == 1 and inc.ccy == "EUR" and inc.held == opp.legs[0].receive
+    ex.advance(10 * MS)
+    assert t.orders[3].id == "t-c1l1r3" and t.orders[3].status is OrderStatus.FILLED
+    assert t.status == COMPLETE and inc.status is IncidentStatus.CLOSED and not rep.open and not ex.reserved
+    ledger_matches(pf, t)
