@@ -189,3 +189,17 @@ def test_a_concurrent_cycle_whose_middle_leg_misses_retries_it_from_what_leg_one
     assert t.orders[3].id == "t-c1l1r3" and t.orders[3].status is OrderStatus.FILLED
     assert t.status == COMPLETE and inc.status is IncidentStatus.CLOSED and not rep.open and not ex.reserved
     ledger_matches(pf, t)
+
+
+def test_a_stop_mid_cycle_sends_nothing_more_and_settles_the_cycle_with_its_residual() -> None:
+    """A live run closing: the next leg waiting to leave is dropped (never sent), the cycle settles
+    broken as it stands, and no repair starts."""
+    _books, pf, ex, rep, opp, t, _moves = repair_rig()
+    assert len(t.orders) == 2 and not t.orders[1].status.terminal  # leg 2 waits to leave
+    ex.stop(7 * MS)
+    assert t.orders[1].status is OrderStatus.REJECTED and "not sent: the run stopped" in t.orders[1].reason
+    assert t.status == BROKEN and t.closed_ns == 7 * MS and t.residual == {"EUR": opp.legs[0].receive}
+    assert t.reason == "leg 2 not sent: the run stopped"
+    assert t.incident is None and not ex.arrivals and not ex.reserved and not rep.open
+    assert ex.submit(opp, 8 * MS) is None  # nothing new either
+    ledger_matches(pf, t)

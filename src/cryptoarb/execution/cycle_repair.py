@@ -111,9 +111,11 @@ class CycleRepair:
         assert at
         if held > 0 and self._repairable(run, at, inc.ccy, held, inc.cost):
             self._track(inc, held, now)
-            self._step(run, now)
-            if inc.status is OPEN:
-                return
+            if not self.ex.stopped:
+                self._step(run, now)
+                if inc.status is OPEN:
+                    return
+            self.abandon(run, now)
         else:
             self._finish(run, IncidentStatus.CLOSED, now, f"unwound to {inc.start}" + (
                 f"; residual {held} {inc.ccy} left: no order can close it" if held > 0 else ""))
@@ -128,6 +130,12 @@ class CycleRepair:
             self._step(run, now)
             if inc.status is not OPEN:
                 self.ex.settle(run, now)
+
+    def abandon(self, run: CycleRun, now: int) -> None:
+        """No order may leave any more (the run stops): an open incident gives up as it stands."""
+        inc = run.trade.incident
+        if inc is not None and inc.status is OPEN:
+            self._finish(run, IncidentStatus.GAVE_UP, now, f"{self.ex.stopped or 'stopped'}: {inc.held} {inc.ccy} left")
 
     def end(self, now: int) -> None:
         """The run ends (replay drained): incidents still waiting settle their cycles as they
@@ -159,7 +167,7 @@ class CycleRepair:
                                  f"{inc.held} {inc.ccy} left")
                     return
                 continue
-            if self.killed():
+            if self.killed() or self.ex.stopped:
                 return  # the kill switch stops every new order, repairs too
             opp = run.opp
             e, f = opp.cycle.edges[run.at], opp.legs[run.at]

@@ -98,13 +98,30 @@ class CycleExecutor:
         self.reserved: dict[tuple[str, str], Decimal] = {}
         self._holds: dict[str, tuple[tuple[str, str], Decimal]] = {}  # order id -> its balance lock
         self.skipped = 0
+        self.stopped = ""  # why no new order may leave any more (the run is stopping), or ""
+        self._dropped: set[str] = set()  # orders dropped before leaving when the run stopped
         #: the leg-risk policy for broken cycles (None: a broken cycle keeps its residual)
         self.repair: CycleRepair | None = None
         self.on_order: list[Callable[[Order], None]] = []
         self.on_fill: list[Callable[[Fill], None]] = []
         self.on_trade: list[Callable[[CycleTrade], None]] = []
 
+    def stop(self, now_ns: int, why: str = "the run stopped") -> None:
+        """No order leaves any more (a live run closing: its journal and venues are going away).
+        Orders still waiting to leave are dropped (never sent, never journaled); a cycle whose
+        next leg or repair cannot leave settles as it stands, its residual kept and reported."""
+        self.stopped = why
+        waiting = [o for o, _ in self.arrivals.all()]
+        self._dropped.update(o.id for o in waiting)
+        for order in waiting:
+            self._release(order.id)
+            order.transition(OrderStatus.REJECTED, now_ns, f"not sent: {why}")
+            self.order_update(order, [], now_ns)
+
     def submit(self, opp: CycleOpportunity, now_ns: int) -> CycleTrade | None:
+        if self.stopped:
+            self.skipped += 1
+            return None
         if len(self.runs) >= self.max_open or any(r.opp.cycle is opp.cycle for r in self.runs.values()):
             self.skipped += 1
             return None
@@ -241,15 +258,19 @@ class CycleExecutor:
         last = len(opp.legs) - 1
         if kind == RETRY and self.repair is not None:
             self.repair.retried(run, order, now_ns)
+        if self.stopped and order.id in self._dropped:
+            t.reason = f"leg {i + 1} not sent: {self.stopped}"
         if not self.concurrent:
             got = _received(order, self._inst(order), opp.cycle.edges[i].buy)
             if i < last:
                 nxt = self._next_qty(opp, i + 1, got)
-                if nxt > 0:
+                if nxt > 0 and not self.stopped:
                     self.send_leg(run, i + 1, nxt, now_ns)
                     return
                 run.at = i if not got else i + 1
-                t.reason = f"leg {i + 2} not sent: leg {i + 1} delivered {got} {opp.cycle.edges[i].dst}"
+                if order.id not in self._dropped:
+                    t.reason = (f"leg {i + 2} not sent: {self.stopped}" if nxt > 0 else
+                                f"leg {i + 2} not sent: leg {i + 1} delivered {got} {opp.cycle.edges[i].dst}")
                 for j in range(i + 1, len(opp.legs)):  # legs never sent give their liquidity back
                     self.footprints[opp.cycle.edges[j].key].release(hold_id(t.id, j))
             else:
@@ -263,8 +284,11 @@ class CycleExecutor:
 
     def conclude(self, run: CycleRun, now_ns: int) -> None:
         """The cycle went round or stopped: settle it, unless the leg-risk policy takes over."""
-        if self.repair is not None and run.at and self.repair.engage(run, now_ns):
-            return
+        if self.repair is not None and run.at:
+            if self.stopped:
+                self.repair.abandon(run, now_ns)
+            elif self.repair.engage(run, now_ns):
+                return
         self.settle(run, now_ns)
 
     def _inst(self, order: Order) -> Instrument | None:

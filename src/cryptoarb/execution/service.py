@@ -180,6 +180,9 @@ class LiveTrading:
         await stop.wait()
 
     async def close(self) -> None:
+        if self.engine.cycles is not None:  # no next leg or repair leaves once the run stops
+            self.engine.cycles.executor.stop(time.time_ns())
+            self.engine.cycles.repair.end(time.time_ns())
         try:
             await asyncio.gather(*(lv.drain(self.drain_timeout_s) for lv in self.venues.values()))
         finally:
