@@ -65,7 +65,7 @@ def check_against_venue(journal: J.Journal, venue_name: str, venue: LocalBinance
     for jo in ours:
         vo = by_cid.pop(jo.client_id, None)
         if vo is None:
-            if jo.state != J.NOT_PLACED:
+            if jo.state not in (J.NOT_PLACED, J.REJECTED):  # refused at the door: never an order there
                 lost.append(f"{jo.client_id}: journal {jo.state}, venue has no such order")
             continue
         vo0 = vo[0]

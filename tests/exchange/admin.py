@@ -61,9 +61,14 @@ async def clear_faults(request: web.Request) -> web.Response:
 
 
 async def get_book(request: web.Request) -> web.Response:
+    """The captured book's position, or ``?symbol=ETHBTC``'s (a synthetic one says so)."""
     v = _venue(request)
-    v.matcher.fill_resting(v.now_ms())
-    return web.json_response(v.market.position())
+    for mt in v.matchers.values():
+        mt.fill_resting(v.now_ms())
+    sym = request.query.get("symbol") or v.rules.symbol
+    if sym not in v.matchers:
+        return _bad(f"unknown symbol {sym!r} (served: {', '.join(v.matchers)})")
+    return web.json_response(v.matchers[sym].market.position())
 
 
 async def move_book(request: web.Request) -> web.Response:
@@ -78,7 +83,8 @@ async def move_book(request: web.Request) -> web.Response:
             v.market.set_pace(float(body["pace"]))
     except (CaptureError, ValueError, TypeError) as e:
         return _bad(str(e))
-    v.matcher.fill_resting(v.now_ms())
+    for mt in v.matchers.values():
+        mt.fill_resting(v.now_ms())
     return web.json_response(v.market.position())
 
 
@@ -107,7 +113,8 @@ async def orders(request: web.Request) -> web.Response:
     name = _account(request)
     if name is None:
         return _bad("unknown or missing ?account=")
-    v.matcher.fill_resting(v.now_ms())
+    for mt in v.matchers.values():
+        mt.fill_resting(v.now_ms())
     return web.json_response([order_json(o) for o in v.store.orders(name, limit=1_000_000, from_id=0)])
 
 

@@ -34,6 +34,7 @@ from tests.exchange.matching import Matcher, SymbolRules, VenueError
 from tests.exchange.protocol import API_KEY, Handler, error, venue_of
 from tests.exchange.store import Store
 from tests.exchange.stream import DepthStream
+from tests.exchange.synthetic import ScaledMarket
 
 CONFIG_ERROR = 2
 
@@ -58,6 +59,20 @@ class Venue:
             self.store.seed(name, {a: Decimal(str(v)) for a, v in acc.get("balances", {}).items()})
         self.market = market
         self.matcher = Matcher(self.store, market, self.rules, fees, self.now_ms)
+        #: every symbol served: the captured one, then the SYNTHETIC ones derived from it by scaling
+        #: (``tests/exchange/synthetic.py``: made-up books, not market data; docs/local-venue.md)
+        self.matchers: dict[str, Matcher] = {self.rules.symbol: self.matcher}
+        for spec in config.get("synthetic", []):
+            spec = dict(spec)
+            scale = Decimal(str(spec.pop("price_scale")))
+            qty_scale = Decimal(str(spec.pop("qty_scale")))
+            rules = SymbolRules(**{k: (Decimal(str(v)) if k not in ("symbol", "base", "quote") else v)
+                                   for k, v in spec.items()})
+            sm = ScaledMarket(market, scale, qty_scale, rules.tick_size, rules.step_size)
+            self.matchers[rules.symbol] = Matcher(self.store, sm, rules, fees, self.now_ms)  # type: ignore[arg-type]
+        if len(self.matchers) > 1:  # the captured book's moves fill resting orders of every symbol
+            movers = [m._moved for m in self.matchers.values()]
+            market.on_move = lambda: [fn() for fn in movers] and None
         self.faults = FaultBoard()
         self.limiter = WeightLimiter(int(config.get("weight_limit_1m", 6000)))
         self.clock_offset_ms = 0
@@ -120,7 +135,8 @@ async def _serve(v: Venue, request: web.Request, handler: Handler) -> web.Stream
     if http is not None and not http.commit:
         return web.Response(status=http.status or 502, text="<html><body><h1>Bad Gateway</h1></body></html>",
                             content_type="text/html")
-    v.matcher.fill_resting(v.now_ms())  # the book moved on since the last request: so did resting orders
+    for mt in v.matchers.values():  # the book moved on since the last request: so did resting orders
+        mt.fill_resting(v.now_ms())
     try:
         resp = await handler(request)
     except VenueError as e:
@@ -195,6 +211,14 @@ def load_config(path: Path) -> dict[str, Any]:
         unknown = ", ".join(sorted(set(symbol) - fields)) if isinstance(symbol, dict) else "not an object"
         raise ConfigError(f"config file {path}: 'symbol' has unknown field(s) {unknown}; "
                           f"known: {', '.join(sorted(fields))}")
+    synthetic = cfg.get("synthetic", [])
+    need = {"symbol", "base", "quote", "price_scale", "qty_scale"}
+    if not isinstance(synthetic, list):
+        raise ConfigError(f"config file {path}: 'synthetic' must be a list of symbols")
+    for i, spec in enumerate(synthetic):
+        if not isinstance(spec, dict) or need - set(spec) or set(spec) - fields - need:
+            raise ConfigError(f"config file {path}: synthetic[{i}] needs {', '.join(sorted(need))} "
+                              f"(and may set {', '.join(sorted(fields - need))})")
     return cfg
 
 

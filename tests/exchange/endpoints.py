@@ -44,19 +44,21 @@ async def exchange_info(request: web.Request) -> web.Response:
         "timezone": "UTC", "serverTime": v.now_ms(),
         "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
                         "limit": v.limiter.limit}],
-        "exchangeFilters": [], "symbols": [symbol_json(v.rules)],
+        "exchangeFilters": [], "symbols": [symbol_json(m.rules) for m in v.matchers.values()],
     })
 
 
 async def depth(request: web.Request) -> web.Response:
     v = venue_of(request)
     params, _, _ = await params_of(request)
-    check_symbol(v, params)
+    sym = check_symbol(v, params)
+    assert sym is not None
     limit = int_param(params, "limit") or 100
     if not 1 <= limit <= 5000:
         raise VenueError(-1100, "Illegal characters found in parameter 'limit'; legal range is '1-5000'.")
-    bids, asks = v.market.depth(limit)
-    return web.json_response({"lastUpdateId": v.market.book.update_id,
+    market = v.matchers[sym].market
+    bids, asks = market.depth(limit)
+    return web.json_response({"lastUpdateId": market.book.update_id,
                               "bids": [[fmt(p), fmt(q)] for p, q in bids],
                               "asks": [[fmt(p), fmt(q)] for p, q in asks]})
 
@@ -64,11 +66,12 @@ async def depth(request: web.Request) -> web.Response:
 async def book_ticker(request: web.Request) -> web.Response:
     v = venue_of(request)
     params, _, _ = await params_of(request)
-    check_symbol(v, params)
-    bids, asks = v.market.depth(1)
+    sym = check_symbol(v, params)
+    assert sym is not None
+    bids, asks = v.matchers[sym].market.depth(1)
     zero = (Decimal(0), Decimal(0))
     (bp, bq), (ap, aq) = (bids or [zero])[0], (asks or [zero])[0]
-    return web.json_response({"symbol": v.rules.symbol, "bidPrice": fmt(bp), "bidQty": fmt(bq),
+    return web.json_response({"symbol": sym, "bidPrice": fmt(bp), "bidQty": fmt(bq),
                               "askPrice": fmt(ap), "askQty": fmt(aq)})
 
 
@@ -93,13 +96,14 @@ async def account_info(request: web.Request, account: str, params: dict[str, str
 @signed
 async def new_order(request: web.Request, account: str, params: dict[str, str]) -> web.Response:
     v = venue_of(request)
-    check_symbol(v, params)
+    sym = check_symbol(v, params)
+    assert sym is not None
     resp_type = params.get("newOrderRespType") or "FULL"  # Binance's default for LIMIT and MARKET
     if resp_type not in ("ACK", "RESULT", "FULL"):
         raise VenueError(-1100, "Illegal characters found in parameter 'newOrderRespType'.")
     if v.faults.take(("insufficient_balance",), request.method, request.path):
         raise VenueError(-2010, "Account has insufficient balance for requested action.")
-    order, fills = v.matcher.place(account, params, v.now_ms())
+    order, fills = v.matchers[sym].place(account, params, v.now_ms())
     return web.json_response(new_order_json(order, fills, resp_type))
 
 
@@ -131,7 +135,7 @@ async def cancel_order(request: web.Request, account: str, params: dict[str, str
     o = find_order(v, account, params, "origClientOrderId")
     if o is None:
         raise VenueError(-2011, "Unknown order sent.")
-    done = v.matcher.cancel(account, o, v.now_ms())
+    done = v.matchers[o.symbol].cancel(account, o, v.now_ms())
     out = order_json(done)
     out["origClientOrderId"] = done.client_order_id
     out["clientOrderId"] = params.get("newClientOrderId") or f"cancel-{done.order_id}"
@@ -152,7 +156,7 @@ async def cancel_open_orders(request: web.Request, account: str, params: dict[st
     symbol = check_symbol(v, params)
     out = []
     for o in v.store.open_orders(account, symbol):
-        done = v.matcher.cancel(account, o, v.now_ms())
+        done = v.matchers[o.symbol].cancel(account, o, v.now_ms())
         j = order_json(done)
         j["origClientOrderId"] = done.client_order_id
         out.append(j)
@@ -193,7 +197,8 @@ async def capital_config(request: web.Request, account: str, params: dict[str, s
     v = venue_of(request)
     bal = v.store.balances(account)
     coins = []
-    for asset in sorted({v.rules.base, v.rules.quote, *bal}):
+    listed = {a for m in v.matchers.values() for a in (m.rules.base, m.rules.quote)}
+    for asset in sorted({*listed, *bal}):
         free, locked = bal.get(asset, (Decimal(0), Decimal(0)))
         coins.append({"coin": asset, "name": asset, "free": fmt(free), "locked": fmt(locked), "freeze": "0",
                       "withdrawing": "0", "ipoing": "0", "ipoable": "0", "storage": "0", "isLegalMoney": False,

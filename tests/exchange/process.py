@@ -43,7 +43,8 @@ class LocalBinance:
     """One venue process: a state directory, a config, a port."""
 
     def __init__(self, state_dir: Path, captures: list[Path], start_line: int = 0, pace: float = 0.0,
-                 accounts: list[dict[str, Any]] | None = None, weight_limit: int = 6000) -> None:
+                 accounts: list[dict[str, Any]] | None = None, weight_limit: int = 6000,
+                 synthetic: list[dict[str, Any]] | None = None) -> None:
         self.state_dir = state_dir
         self.captures = captures
         self.start_line = start_line
@@ -55,7 +56,10 @@ class LocalBinance:
         self.config = state_dir / "venue.json"
         self.log = state_dir / "venue.log"  # the process's stderr
         self.accounts = accounts or ACCOUNTS
-        self.config.write_text(json.dumps({"accounts": self.accounts, "weight_limit_1m": weight_limit}))
+        cfg: dict[str, Any] = {"accounts": self.accounts, "weight_limit_1m": weight_limit}
+        if synthetic:  # SYNTHETIC symbols derived from the captured book (tests/exchange/synthetic.py)
+            cfg["synthetic"] = synthetic
+        self.config.write_text(json.dumps(cfg))
 
     def account(self, name: str) -> dict[str, Any]:
         return next(a for a in self.accounts if a["name"] == name)

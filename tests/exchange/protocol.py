@@ -97,7 +97,7 @@ def check_symbol(venue: Venue, params: dict[str, str], required: bool = True) ->
         if required:
             raise mandatory("symbol")
         return None
-    if sym != venue.rules.symbol:
+    if sym not in venue.matchers:
         raise VenueError(-1121, "Invalid symbol.")
     return sym
 

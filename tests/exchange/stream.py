@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
@@ -39,11 +40,39 @@ class DepthStream:
             self.dirty.add((side, float(price)))
 
         market.take = take  # type: ignore[method-assign]
+        # SYNTHETIC symbols (tests/exchange/synthetic.py): after each depth line of the capture, a
+        # frame of the same update ids carrying every level of theirs that changed (absolute
+        # quantities, 0 for a level gone), so a client's book built from a REST snapshot follows
+        self.synthetic: list[tuple[str, Any, dict[tuple[str, Any], Any]]] = [
+            (sym, m.market, self._levels(m.market)) for sym, m in venue.matchers.items()
+            if getattr(m.market, "synthetic", False)]
+
+    @staticmethod
+    def _levels(market: Any) -> dict[tuple[str, Any], Any]:
+        return {(side, p): q for side in ("bids", "asks") for p, q in market.levels(side)}
+
+    def _synthetic_frames(self, data: dict[str, Any]) -> list[str]:
+        out = []
+        for i, (sym, market, last) in enumerate(self.synthetic):
+            now = self._levels(market)
+            changed = {k: v for k, v in now.items() if last.get(k) != v}
+            changed.update({k: Decimal(0) for k in last if k not in now})
+            self.synthetic[i] = (sym, market, now)
+            if not self.clients:
+                continue
+            frame = {"e": "depthUpdate", "E": data["E"], "s": sym, "U": data["U"], "u": data["u"],
+                     "b": [[fmt(p), fmt(q)] for (side, p), q in sorted(changed.items()) if side == "bids"],
+                     "a": [[fmt(p), fmt(q)] for (side, p), q in sorted(changed.items()) if side == "asks"]}
+            out.append(json.dumps({"stream": f"{sym.lower()}@depth@100ms", "data": frame}))
+        return out
 
     def _on_line(self, raw: bytes) -> None:
-        if not self.clients or b"@depth" not in raw[:60]:
+        if b"@depth" not in raw[:60] or not (self.clients or self.synthetic):
             return
         msg = json.loads(raw)
+        extra = self._synthetic_frames(msg["data"]) if self.synthetic else []
+        if not self.clients:
+            return
         if self.dirty:
             d = msg["data"]
             given = {("bids", float(p)) for p, _ in d["b"]} | {("asks", float(p)) for p, _ in d["a"]}
@@ -51,14 +80,14 @@ class DepthStream:
                 left = self._left(side, p)
                 d["b" if side == "bids" else "a"].append([fmt(_dec(p)), fmt(left)])
             self.dirty.clear()
-        text = json.dumps(msg)
-        for ws in list(self.clients):
-            if ws.closed:
-                self.clients.discard(ws)
-                continue
-            t = asyncio.ensure_future(ws.send_str(text))  # in order: tasks start first in, first out
-            self._sending.add(t)
-            t.add_done_callback(self._sending.discard)
+        for text in (json.dumps(msg), *extra):
+            for ws in list(self.clients):
+                if ws.closed:
+                    self.clients.discard(ws)
+                    continue
+                t = asyncio.ensure_future(ws.send_str(text))  # in order: tasks start first in, first out
+                self._sending.add(t)
+                t.add_done_callback(self._sending.discard)
 
     def _left(self, side: str, p: float) -> Any:
         m = self.venue.market

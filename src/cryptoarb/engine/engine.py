@@ -451,6 +451,8 @@ class Engine:
         risk.on_feeds(now_ns, seen)
         if self.legrisk.open:
             self.legrisk.poll(now_ns)
+        if self.cycles is not None:
+            self.cycles.poll(now_ns)
 
     def kill(self, reason: str, actor: str = "operator", now_ns: int | None = None) -> list[str]:
         """Stop every new intent now; the ids of the open orders to cancel. Paper orders are

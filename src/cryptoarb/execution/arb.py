@@ -8,7 +8,6 @@ as unhedged exposure. One trade per (buy, sell) pair is in flight at a time.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,6 +19,7 @@ from cryptoarb.core.instruments import dec
 from cryptoarb.core.opportunity import Opportunity, OrderIntent
 from cryptoarb.core.orders import ZERO, ArbStatus, ArbTrade, Fill, Order, OrderStatus
 from cryptoarb.detect.cross_venue import reservations
+from cryptoarb.execution.arrivals import Arrivals
 from cryptoarb.execution.paper import PaperVenue
 
 
@@ -63,8 +63,8 @@ class ArbExecutor:
         self.footprints = footprints if footprints is not None else Footprints()
         self.stats = ExecStats()
         self.trades: list[ArbTrade] = []
-        self._queue: list[tuple[int, int, Order]] = []  # (arrival_ns, seq, order)
-        self._seq = 0
+        self.arrivals = Arrivals()
+        self._queue = self.arrivals.heap  # the engine's hot path peeks at its head
         self._open: dict[tuple[str, str], ArbTrade] = {}
         self._cooldown_until: dict[tuple[str, str], int] = {}
         self._by_order: dict[str, ArbTrade] = {}
@@ -108,8 +108,7 @@ class ArbExecutor:
         self.stats.submitted += 1
         for order in (buy, sell):
             latency = self.config.latency_ns.get(order.venue, self.config.default_latency_ns)
-            self._seq += 1
-            heapq.heappush(self._queue, (now_ns + latency, self._seq, order))
+            self.arrivals.push(order, now_ns + latency)
             self._emit(self.on_order, order)
         self._emit(self.on_trade, trade)
         return trade
@@ -118,8 +117,7 @@ class ArbExecutor:
         """Send one order outside any trade (a leg-risk repair) through the same venues and
         latency; ``done(order)`` is called once it is terminal, after the fill listeners."""
         latency = self.config.latency_ns.get(order.venue, self.config.default_latency_ns)
-        self._seq += 1
-        heapq.heappush(self._queue, (now_ns + latency, self._seq, order))
+        self.arrivals.push(order, now_ns + latency)
         self.singles.append(order)
         self._single_done[order.id] = done
         self._emit(self.on_order, order)
@@ -156,15 +154,12 @@ class ArbExecutor:
 
     def advance(self, now_ns: int) -> None:
         """Deliver every order whose arrival time has come, against the books as they stand."""
-        q = self._queue
-        while q and q[0][0] <= now_ns:
-            arrival, _, order = heapq.heappop(q)
+        for order, arrival in self.arrivals.due(now_ns):
             self._deliver(order, arrival)
 
     def drain(self) -> None:
         """Deliver everything still in flight (end of a replay) at its own arrival time."""
-        while self._queue:
-            arrival, _, order = heapq.heappop(self._queue)
+        for order, arrival in self.arrivals.all():
             self._deliver(order, arrival)
 
     def _deliver(self, order: Order, now_ns: int) -> None:

@@ -81,7 +81,7 @@ class LegRisk:
         asset = trade.buy_order.symbol.split("/", 1)[0]
         now = trade.closed_ns
         if trade.unhedged_qty_base:
-            self._move(asset, trade.unhedged_qty_base, now)
+            self.move(asset, trade.unhedged_qty_base, now)
         if not opens_incident(trade) or trade.id in self.incidents:
             return
         inc = new_incident(trade, asset, now)
@@ -171,7 +171,7 @@ class LegRisk:
         if book is not None and order.fills:
             moved = book_fills(inc, order, book.instrument)
             if moved:
-                self._move(inc.asset, moved, now)
+                self.move(inc.asset, moved, now)
         if order.reason and not order.fills:
             inc.reason = f"{order.id}: {order.status.value} ({order.reason})"
         self._step(inc, now)
@@ -184,7 +184,9 @@ class LegRisk:
         self.open.pop(inc.trade_id, None)
 
     # -- outputs ----------------------------------------------------------------------------
-    def _move(self, asset: str, delta: Decimal, now: int) -> None:
+    def move(self, asset: str, delta: Decimal, now: int) -> None:
+        """One-legged exposure in ``asset`` moved by ``delta`` (also a broken cycle's held
+        currency: ``execution/cycle_repair.py``); the risk manager and the listeners learn it."""
         qty = self.exposure.add(asset, delta)
         mark = self.price(asset) or ZERO
         total, _ = self.exposure.value(self.price)

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from cryptoarb.config import Settings
+from cryptoarb.core.orders import Fill, Order
 from cryptoarb.engine.engine import Engine
 from cryptoarb.execution import journal as J
 from cryptoarb.execution.errors import one_line
@@ -99,10 +100,13 @@ class LiveTrading:
             self.reports.append(rep)
             self.venues[venue] = lv
         # only now, everything reconciled: the engine's orders go to the venues
+        cycles = eng.cycles.executor if eng.cycles is not None else None
         for venue, lv in self.venues.items():
-            lv.on_update = eng.executor.order_update
+            lv.on_update = eng.executor.order_update if cycles is None else _route(cycles, eng.executor.order_update)
             eng.executor.venues[venue] = lv  # type: ignore[assignment]  # same execute() as PaperVenue
             eng.executor.config.latency_ns[venue] = 0  # sent at once; the wire is the latency
+        if cycles is not None:  # [tri]: the legs of cycles go to the same venues (docs/triangular.md)
+            cycles.go_live(dict(self.venues))
         for rep in self.reports:
             for asset, amount in rep.balances.items():
                 eng.portfolio.deposit(rep.venue, asset, Decimal(amount))
@@ -111,6 +115,8 @@ class LiveTrading:
         for rep in self.reports:
             eng.inventory.compare({rep.venue: {a: Decimal(q) for a, q in rep.balances.items()}}, time.time_ns())
         eng.executor.on_trade.append(self._after_trade)
+        if eng.cycles is not None:
+            eng.cycles.executor.on_trade.append(self._after_trade)
         eng.on_kill.append(self._cancel_on_kill)
 
     def _cancel_on_kill(self, ids: list[str]) -> None:
@@ -124,6 +130,10 @@ class LiveTrading:
                 for o in (t.buy_order, t.sell_order):
                     if not o.status.terminal:
                         open_orders[o.id] = o
+        if self.engine.cycles is not None:  # the legs (and repairs) of cycles in flight
+            for c in self.engine.cycles.executor.trades:
+                if not c.closed_ns:
+                    open_orders.update((o.id, o) for o in c.orders if not o.status.terminal)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -148,7 +158,8 @@ class LiveTrading:
         critical path (a task; a failed fetch is a venue error, never an exception here)."""
         if not trade.closed_ns:
             return
-        for venue in {trade.buy_order.venue, trade.sell_order.venue}:
+        legs = trade.orders if hasattr(trade, "orders") else (trade.buy_order, trade.sell_order)  # a cycle's, or both
+        for venue in {o.venue for o in legs}:
             lv = self.venues.get(venue)
             if lv is not None:
                 task = asyncio.get_running_loop().create_task(self._check_balances(lv))
@@ -169,6 +180,9 @@ class LiveTrading:
         await stop.wait()
 
     async def close(self) -> None:
+        if self.engine.cycles is not None:  # no next leg or repair leaves once the run stops
+            self.engine.cycles.executor.stop(time.time_ns())
+            self.engine.cycles.repair.end(time.time_ns())
         try:
             await asyncio.gather(*(lv.drain(self.drain_timeout_s) for lv in self.venues.values()))
         finally:
@@ -188,3 +202,15 @@ class LiveTrading:
             out[v] = {"sent": s.sent, "unknown": s.unknown, "rejected": s.rejected, "not_placed": s.not_placed,
                       "local_rejects": s.local_rejects, "lookups": s.lookups, "in_flight": lv.in_flight}
         return out
+
+
+def _route(cycles: Any, arb: Callable[[Order, list[Fill], int], None]) -> Callable[[Order, list[Fill], int], None]:
+    """A venue's answers: a cycle's leg to the cycle executor, anything else to the arbitrage one."""
+
+    def update(order: Order, fills: list[Fill], now_ns: int) -> None:
+        if cycles.owns(order.id):
+            cycles.order_update(order, fills, now_ns)
+        else:
+            arb(order, fills, now_ns)
+
+    return update

@@ -13,12 +13,14 @@ ZERO = Decimal(0)
 class Exposure:
     """Quote notionals are floats (limits, not money); one-legged quantities stay exact."""
 
-    __slots__ = ("_asset_of", "_inflight", "asset_open", "one_legged_quote", "open_notional", "open_orders",
+    __slots__ = ("_asset_of", "_cycles", "_inflight", "asset_open", "one_legged_quote", "open_notional", "open_orders",
                  "unhedged", "venue_open")
 
     def __init__(self) -> None:
         # trade id -> (asset, notional, buy venue, sell venue): released exactly as added
         self._inflight: dict[int, tuple[str, float, str, str]] = {}
+        # cycle id -> (venue, its legs' base assets, notional, legs at once): a separate id space
+        self._cycles: dict[int, tuple[str, tuple[str, ...], float, int]] = {}
         self.venue_open: dict[str, float] = {}
         self.asset_open: dict[str, float] = {}
         self.open_notional = 0.0
@@ -61,6 +63,33 @@ class Exposure:
         self.venue_open[bv] -= n
         self.venue_open[sv] -= n
         return asset
+
+    def open_cycle(self, cycle_id: int, venue: str, assets: tuple[str, ...], notional: float, at_once: int) -> bool:
+        """Count a cycle in flight: ``notional x legs at once`` on its venue and in the total,
+        ``notional`` in each distinct base asset of its legs; False if known."""
+        if cycle_id in self._cycles:
+            return False
+        uniq = tuple(dict.fromkeys(assets))
+        self._cycles[cycle_id] = (venue, uniq, notional, at_once)
+        k = notional * at_once
+        self.open_notional += k
+        self.venue_open[venue] = self.venue_open.get(venue, 0.0) + k
+        for a in uniq:
+            self.asset_open[a] = self.asset_open.get(a, 0.0) + notional
+        return True
+
+    def close_cycle(self, cycle_id: int) -> bool:
+        """Release a settled cycle exactly as it was added; False when it was not in flight."""
+        rec = self._cycles.pop(cycle_id, None)
+        if rec is None:
+            return False
+        venue, assets, notional, at_once = rec
+        k = notional * at_once
+        self.open_notional = max(0.0, self.open_notional - k)
+        self.venue_open[venue] -= k
+        for a in assets:
+            self.asset_open[a] -= notional
+        return True
 
     def set_unhedged(self, asset: str, qty: Decimal, mark: Decimal) -> None:
         self.unhedged[asset] = (qty, mark)

@@ -11,8 +11,9 @@ Every trip, half-open, reset, kill, resume and venue quarantine becomes an :clas
 (reason plus the numbers that caused it), handed to the ``on_audit`` listeners (the engine writes
 them as ``audit_log`` rows).
 
-Split by concern: ``limits.py`` (the per-intent check), ``tripping.py`` (the breakers' state
-machine and the levels they watch), this module (state, what the manager learns, kill switch).
+Split by concern: ``limits.py`` (the per-intent check), ``cycles.py`` (the same for a cycle),
+``tripping.py`` (the breakers' state machine and the levels they watch), this module (state, what the
+manager learns, kill switch).
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from cryptoarb.core.risk.breakers import (
     BreakerState,
 )
 from cryptoarb.core.risk.config import RiskConfig
+from cryptoarb.core.risk.cycles import CycleLimits
 from cryptoarb.core.risk.events import AuditEvent, Window
 from cryptoarb.core.risk.exposure import Exposure
-from cryptoarb.core.risk.limits import PreTradeLimits
 
 ZERO = Decimal(0)
 OPEN = BreakerState.OPEN
@@ -46,7 +47,7 @@ _ERRORS = frozenset({OrderStatus.REJECTED, OrderStatus.FAILED})
 _GOOD = frozenset({ArbStatus.COMPLETE, ArbStatus.PARTIAL})
 
 
-class RiskManager(PreTradeLimits):
+class RiskManager(CycleLimits):
     """Pre-trade limits, circuit breakers and the kill switch of one engine."""
 
     def __init__(self, config: RiskConfig | None = None) -> None:
