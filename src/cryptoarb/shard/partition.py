@@ -127,6 +127,6 @@ def slice_limits(risk: Mapping[str, object], n: int) -> dict[str, object]:
     out = dict(risk)
     for name in SPLIT_LIMITS:
         v = out.get(name)
-        if isinstance(v, Decimal) or isinstance(v, (int, float)):
+        if isinstance(v, (Decimal, int, float)) and not isinstance(v, bool):
             out[name] = v / n
     return out
