@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import tempfile
 import threading
 from collections import deque
@@ -100,6 +101,12 @@ class _Link:
         self.closed.set()
         with self._cv:
             self._cv.notify_all()
+        # shut the socket down first: a close alone would not wake our own reader blocked on it,
+        # and the other side would not see the end
+        with contextlib.suppress(OSError, ValueError):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=os.dup(self.conn.fileno()))
+            with sock:
+                sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self.conn.close()
 
@@ -171,6 +178,9 @@ class IpcHub:
                     return
                 continue
             with self._lock:
+                if self._closing:  # accepted while closing: this peer must see the end too
+                    conn.close()
+                    return
                 self.links.append(_Link(conn, self.inbox, f"hub{len(self.links)}"))
 
     def publish(self, stream: str, data: bytes) -> None:
@@ -196,8 +206,9 @@ class IpcHub:
             return sum(link.backlog() for link in self.links)
 
     def close(self) -> None:
-        self._closing = True
         self.flush(5.0)
+        with self._lock:
+            self._closing = True
         with contextlib.suppress(OSError):
             self._listener.close()
         with self._lock:
