@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -117,3 +118,109 @@ def test_two_shards_decide_what_one_process_decides(venues: dict[str, ProtoVenue
     assert [sh["completed"] for sh in s2["shards"]] == [True, True]
     assert sorted(sh["books"] for sh in s2["shards"]) == [4, 6]  # 5 groups of 2 books, never split
     assert len({sh["pid"] for sh in s2["shards"]}) == 2
+
+
+def _children(pid: int) -> list[int]:
+    """The shard processes of a parent (spawned interpreters; not multiprocessing's helpers)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for c in (task / "children").read_text().split():
+            cmd = Path(f"/proc/{c}/cmdline").read_bytes()
+            if b"spawn_main" in cmd and b"resource_tracker" not in cmd:
+                out.append(int(c))
+    return out
+
+
+@pytest.fixture
+def start() -> Iterator[Any]:
+    """Start ``arb run`` in its own session; whatever a failing test left running is killed."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def go(cfg: Path, *args: str) -> subprocess.Popen[str]:
+        p = subprocess.Popen(_arb_args(cfg, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=_env(), stdin=subprocess.DEVNULL, start_new_session=True)
+        procs.append(p)
+        return p
+
+    yield go
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+
+
+def _running(p: subprocess.Popen[str], shards: int, settle_s: float = 4.0) -> list[int]:
+    """Wait until the parent has its shards, then let them connect and decide."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert p.poll() is None, p.communicate()
+        kids = _children(p.pid)
+        if len(kids) == shards:
+            time.sleep(settle_s)
+            return kids
+        time.sleep(0.1)
+    raise AssertionError("the shards never started")
+
+
+def _gone(pids: list[int]) -> bool:
+    return not any(Path(f"/proc/{pid}").exists() and b"zombie" not in Path(f"/proc/{pid}/status").read_bytes().lower()
+                   for pid in pids)
+
+
+@pytest.mark.parametrize("how", ["SIGINT to the process group", "SIGTERM to the parent"])
+def test_a_signal_stops_every_shard_cleanly(venues: dict[str, ProtoVenue], tmp_path: Path, how: str,
+                                          start: Any) -> None:
+    out = tmp_path / "s.json"
+    p = start(_config(tmp_path, venues), "--duration", "120", "--shards", "2", "--summary-json", str(out))
+    kids = _running(p, 2)
+    if how.startswith("SIGINT"):
+        os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: every process gets it
+    else:
+        p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and "died" not in err
+    s = json.loads(out.read_text())
+    assert s["interrupted"] is True and [sh["completed"] for sh in s["shards"]] == [True, True]
+    assert s["opportunities"] == len(SYMBOLS) and s["trades"] == len(SYMBOLS)  # nothing lost on the way
+    assert _gone(kids)
+
+
+def test_the_kill_switch_reaches_every_shard(venues: dict[str, ProtoVenue], tmp_path: Path, start: Any) -> None:
+    """SIGUSR1 (what ``arb kill`` sends) reaches the parent, which kills every shard."""
+    out = tmp_path / "s.json"
+    p = start(_config(tmp_path, venues), "--duration", "10", "--shards", "2", "--summary-json", str(out))
+    _running(p, 2, settle_s=1.0)
+    p.send_signal(signal.SIGUSR1)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    s = json.loads(out.read_text())
+    assert s["risk"]["killed"] is True
+    assert all(sh["completed"] for sh in s["shards"])
+
+
+def test_a_dead_shard_is_reported_and_the_run_stops(venues: dict[str, ProtoVenue], tmp_path: Path,
+                                                    start: Any) -> None:
+    out = tmp_path / "s.json"
+    p = start(_config(tmp_path, venues), "--duration", "120", "--shards", "2", "--summary-json", str(out))
+    kids = _running(p, 2, settle_s=2.0)
+    os.kill(kids[0], signal.SIGKILL)
+    _, err = p.communicate(timeout=60)  # no hang: the other shard is stopped, the run ends
+    assert p.returncode == 1, err
+    died = [line for line in err.splitlines() if "died" in line]
+    assert len(died) == 1 and died[0].startswith("error: shard ") and "exit code -9" in died[0], err
+    assert "Traceback" not in err
+    s = json.loads(out.read_text())
+    assert sorted(sh["completed"] for sh in s["shards"]) == [False, True]
+    assert _gone(kids)
+
+
+def test_bad_shard_counts_are_one_line_errors(venues: dict[str, ProtoVenue], tmp_path: Path) -> None:
+    cfg = _config(tmp_path, venues)
+    for args, says in ((("--shards", "0"), "--shards 0: give 1"),
+                       (("--shards", "6"), "--shards 6: the run has only 5 independent cross-venue group(s)"),
+                       (("--shards", "2", "--trade"), "--shards: --trade (real orders) runs in one process only")):
+        r = _arb(cfg, "--duration", "1", *args)
+        assert r.returncode == 2, (args, r.stderr)
+        lines = [x for x in r.stderr.splitlines() if x.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: ") and says in r.stderr, (args, r.stderr)
