@@ -67,7 +67,7 @@ def venues() -> Iterator[dict[str, ProtoVenue]]:
 
 
 def _config(tmp_path: Path, vs: dict[str, ProtoVenue], extra: str = "") -> Path:
-    text = "[storage]\nenabled = false\n[live]\nstale_after_s = 120\n[detector]\nmax_notional_quote = 1000\n"
+    text = "[live]\nstale_after_s = 120\n[detector]\nmax_notional_quote = 1000\n"
     for name, v in vs.items():
         text += (f'[live.venues.{name}]\nws_url = "{v.ws_url}"\n'
                  f'[live.venues.{name}.ccxt]\nurls = {{ api = {{ public = "{v.http_url}/api/v3" }} }}\n')
@@ -82,8 +82,9 @@ def _config(tmp_path: Path, vs: dict[str, ProtoVenue], extra: str = "") -> Path:
 
 
 def _arb_args(cfg: Path, *args: str) -> list[str]:
+    store = [] if "--db" in args else ["--no-store"]
     return [sys.executable, "-m", "cryptoarb.cli", "run", "--live", "--venues", "binance,binanceus",
-            "--symbols", ",".join(SYMBOLS), "--no-view", "--config", str(cfg), *args]
+            "--symbols", ",".join(SYMBOLS), "--no-view", "--config", str(cfg), *store, *args]
 
 
 def _env() -> dict[str, str]:
@@ -104,12 +105,32 @@ def _decisions(s: dict[str, Any]) -> dict[str, Any]:
             "refused": s["risk"]["refused"]}
 
 
+def _stored(db: Path) -> dict[str, Any]:
+    """What the run left in its database, independent of ids and clocks."""
+    import sqlite3
+
+    with sqlite3.connect(db) as c:
+        q = c.execute
+        last_pnl = q("SELECT realised, total FROM pnl ORDER BY ts_ns DESC, id DESC LIMIT 1").fetchone()
+        last_ts = q("SELECT max(ts_ns) FROM balances").fetchone()[0]
+        return {
+            "runs": q("SELECT count(*) FROM runs").fetchone()[0],
+            "opportunities": sorted(q('SELECT "group", qty_base, profit_quote FROM opportunities').fetchall()),
+            "orders": sorted(q("SELECT venue, symbol, side, qty, status, filled_qty FROM orders").fetchall()),
+            "fills": q("SELECT count(*) FROM fills").fetchone()[0],
+            "trades": sorted(q('SELECT "group", status, realized_pnl FROM arb_trades').fetchall()),
+            "pnl": last_pnl,
+            "balances": sorted(q("SELECT venue, asset, amount FROM balances WHERE ts_ns = ?", (last_ts,)).fetchall()),
+        }
+
+
 def test_two_shards_decide_what_one_process_decides(venues: dict[str, ProtoVenue], tmp_path: Path) -> None:
     cfg = _config(tmp_path, venues)
     one, two = tmp_path / "one.json", tmp_path / "two.json"
-    r1 = _arb(cfg, "--duration", "6", "--summary-json", str(one))
+    r1 = _arb(cfg, "--duration", "6", "--summary-json", str(one), "--db", f"sqlite:///{tmp_path}/one.db")
     assert r1.returncode == 0, r1.stderr
-    r2 = _arb(cfg, "--duration", "10", "--shards", "2", "--summary-json", str(two))
+    r2 = _arb(cfg, "--duration", "10", "--shards", "2", "--summary-json", str(two), "--db",
+              f"sqlite:///{tmp_path}/two.db")
     assert r2.returncode == 0, r2.stderr
     assert "Traceback" not in r1.stderr + r2.stderr
     s1, s2 = json.loads(one.read_text()), json.loads(two.read_text())
@@ -118,6 +139,10 @@ def test_two_shards_decide_what_one_process_decides(venues: dict[str, ProtoVenue
     assert [sh["completed"] for sh in s2["shards"]] == [True, True]
     assert sorted(sh["books"] for sh in s2["shards"]) == [4, 6]  # 5 groups of 2 books, never split
     assert len({sh["pid"] for sh in s2["shards"]}) == 2
+    # the parent stores what the shards did as one run: the same rows as the single process
+    d1, d2 = _stored(tmp_path / "one.db"), _stored(tmp_path / "two.db")
+    assert d1["runs"] == 1 and len(d1["opportunities"]) == len(SYMBOLS) and d1["fills"] >= 2 * len(SYMBOLS)
+    assert d2 == d1
 
 
 def _children(pid: int) -> list[int]:
