@@ -127,9 +127,9 @@ def _stored(db: Path) -> dict[str, Any]:
 def test_two_shards_decide_what_one_process_decides(venues: dict[str, ProtoVenue], tmp_path: Path) -> None:
     cfg = _config(tmp_path, venues)
     one, two = tmp_path / "one.json", tmp_path / "two.json"
-    r1 = _arb(cfg, "--duration", "6", "--summary-json", str(one), "--db", f"sqlite:///{tmp_path}/one.db")
+    r1 = _arb(cfg, "--duration", "8", "--summary-json", str(one), "--db", f"sqlite:///{tmp_path}/one.db")
     assert r1.returncode == 0, r1.stderr
-    r2 = _arb(cfg, "--duration", "10", "--shards", "2", "--summary-json", str(two), "--db",
+    r2 = _arb(cfg, "--duration", "15", "--shards", "2", "--summary-json", str(two), "--db",
               f"sqlite:///{tmp_path}/two.db")
     assert r2.returncode == 0, r2.stderr
     assert "Traceback" not in r1.stderr + r2.stderr
@@ -146,12 +146,11 @@ def test_two_shards_decide_what_one_process_decides(venues: dict[str, ProtoVenue
 
 
 def _children(pid: int) -> list[int]:
-    """The shard processes of a parent (spawned interpreters; not multiprocessing's helpers)."""
+    """The shard processes of a parent."""
     out = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         for c in (task / "children").read_text().split():
-            cmd = Path(f"/proc/{c}/cmdline").read_bytes()
-            if b"spawn_main" in cmd and b"resource_tracker" not in cmd:
+            if b"cryptoarb.shard" in Path(f"/proc/{c}/cmdline").read_bytes():
                 out.append(int(c))
     return out
 
@@ -174,17 +173,19 @@ def start() -> Iterator[Any]:
             p.communicate()
 
 
-def _running(p: subprocess.Popen[str], shards: int, settle_s: float = 4.0) -> list[int]:
-    """Wait until the parent has its shards, then let them connect and decide."""
-    deadline = time.monotonic() + 60
+def _running(p: subprocess.Popen[str], shards: int, vs: dict[str, ProtoVenue] | None = None) -> list[int]:
+    """Wait until the parent has its shards and (``vs`` given) every book has been served its
+    snapshot, plus a moment for the decisions and the paper fills."""
+    deadline = time.monotonic() + 90
+    kids: list[int] = []
     while time.monotonic() < deadline:
         assert p.poll() is None, p.communicate()
         kids = _children(p.pid)
-        if len(kids) == shards:
-            time.sleep(settle_s)
+        if len(kids) == shards and (vs is None or all(len(v.requests) >= len(SYMBOLS) for v in vs.values())):
+            time.sleep(1.5)
             return kids
         time.sleep(0.1)
-    raise AssertionError("the shards never started")
+    raise AssertionError(f"the shards never started or never got their books ({len(kids)} shard(s))")
 
 
 def _gone(pids: list[int]) -> bool:
@@ -197,7 +198,7 @@ def test_a_signal_stops_every_shard_cleanly(venues: dict[str, ProtoVenue], tmp_p
                                           start: Any) -> None:
     out = tmp_path / "s.json"
     p = start(_config(tmp_path, venues), "--duration", "120", "--shards", "2", "--summary-json", str(out))
-    kids = _running(p, 2)
+    kids = _running(p, 2, venues)
     if how.startswith("SIGINT"):
         os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: every process gets it
     else:
@@ -214,11 +215,13 @@ def test_a_signal_stops_every_shard_cleanly(venues: dict[str, ProtoVenue], tmp_p
 def test_the_kill_switch_reaches_every_shard(venues: dict[str, ProtoVenue], tmp_path: Path, start: Any) -> None:
     """SIGUSR1 (what ``arb kill`` sends) reaches the parent, which kills every shard."""
     out = tmp_path / "s.json"
-    p = start(_config(tmp_path, venues), "--duration", "10", "--shards", "2", "--summary-json", str(out))
-    _running(p, 2, settle_s=1.0)
+    p = start(_config(tmp_path, venues), "--duration", "120", "--shards", "2", "--summary-json", str(out))
+    _running(p, 2, venues)
     p.send_signal(signal.SIGUSR1)
+    time.sleep(1.5)  # carried out at each shard's next tick (2 ms), wherever the message is
+    p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=60)
-    assert p.returncode == 0, err
+    assert p.returncode == 130, err
     s = json.loads(out.read_text())
     assert s["risk"]["killed"] is True
     assert all(sh["completed"] for sh in s["shards"])
@@ -228,7 +231,7 @@ def test_a_dead_shard_is_reported_and_the_run_stops(venues: dict[str, ProtoVenue
                                                     start: Any) -> None:
     out = tmp_path / "s.json"
     p = start(_config(tmp_path, venues), "--duration", "120", "--shards", "2", "--summary-json", str(out))
-    kids = _running(p, 2, settle_s=2.0)
+    kids = _running(p, 2, venues)
     os.kill(kids[0], signal.SIGKILL)
     _, err = p.communicate(timeout=60)  # no hang: the other shard is stopped, the run ends
     assert p.returncode == 1, err
@@ -249,3 +252,16 @@ def test_bad_shard_counts_are_one_line_errors(venues: dict[str, ProtoVenue], tmp
         assert r.returncode == 2, (args, r.stderr)
         lines = [x for x in r.stderr.splitlines() if x.strip()]
         assert len(lines) == 1 and lines[0].startswith("error: ") and says in r.stderr, (args, r.stderr)
+
+
+def test_shards_stop_when_the_parent_is_killed(venues: dict[str, ProtoVenue], tmp_path: Path, start: Any) -> None:
+    """A parent SIGKILLed cannot tell its shards: they see its socket close and stop by
+    themselves (no orphan keeps trading)."""
+    p = start(_config(tmp_path, venues), "--duration", "120", "--shards", "2")
+    kids = _running(p, 2)
+    p.kill()
+    p.communicate(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not _gone(kids):
+        time.sleep(0.2)
+    assert _gone(kids)

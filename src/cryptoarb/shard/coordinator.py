@@ -13,7 +13,9 @@ from fresh books and balances its dead predecessor may have spent; the operator 
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
+import pickle
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,15 +99,18 @@ class Coordinator:
                                 {v: self.lp.paths[v] for v in venues})
 
     def start(self) -> None:
-        """Open the hub and spawn every shard (``spawn``: a fresh interpreter each)."""
+        """Open the hub and start every shard: ``python -m cryptoarb.shard`` (a fresh interpreter
+        importing only the live path), in its own session, its spec pickled on stdin."""
         self.hub = hub = IpcHub()
         self._sub = hub.subscribe("parent", "parent", [*M.ALL_KINDS, worker.STATUS, worker.SUMMARY, worker.ERROR])
-        ctx = mp.get_context("spawn")
         self.started = time.monotonic()
         for sh in self.shards:
-            sh.proc = ctx.Process(target=worker.main, args=(self._spec(sh.index, hub.address, hub.authkey),),
-                                  name=f"arb-shard-{sh.index}")
-            sh.proc.start()
+            spec = pickle.dumps(self._spec(sh.index, hub.address, hub.authkey))
+            sh.proc = subprocess.Popen([sys.executable, "-m", "cryptoarb.shard"], stdin=subprocess.PIPE,
+                                       start_new_session=True)
+            assert sh.proc.stdin is not None
+            with sh.proc.stdin:
+                sh.proc.stdin.write(spec)
 
     # -- control --------------------------------------------------------------------------
     def request(self, what: str, actor: str, reason: str) -> None:
@@ -141,8 +146,7 @@ class Coordinator:
 
     def dead(self) -> list[ShardState]:
         """Shards that ended without a summary (crashed, killed, or could not start)."""
-        return [sh for sh in self.shards
-                if sh.proc is not None and sh.proc.exitcode is not None and sh.summary is None]
+        return [sh for sh in self.shards if sh.proc is not None and sh.proc.poll() is not None and sh.summary is None]
 
     def run(self, duration: float | None, stopped: Callable[[], bool],
             on_refresh: Callable[[], None] | None = None, refresh_s: float = 0.25) -> str:
@@ -171,15 +175,16 @@ class Coordinator:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.poll(50)
-            if all(sh.proc.exitcode is not None for sh in self.shards):
+            if all(sh.proc.poll() is not None for sh in self.shards):
                 break
         for sh in self.shards:
-            if sh.proc.exitcode is None:
+            if sh.proc.poll() is None:
                 sh.proc.terminate()
-                sh.proc.join(5)
-                if sh.proc.exitcode is None:
+                try:
+                    sh.proc.wait(5)
+                except subprocess.TimeoutExpired:
                     sh.proc.kill()
-                    sh.proc.join(5)
+                    sh.proc.wait(5)
         for _ in range(3):  # what arrived between the last poll and the exits
             self.poll(20)
         hub.close()
@@ -188,7 +193,7 @@ class Coordinator:
     def death_lines(self) -> list[str]:
         out = []
         for sh in self.dead():
-            why = sh.error or f"exit code {sh.proc.exitcode}"
+            why = sh.error or f"exit code {sh.proc.returncode}"
             out.append(f"shard {sh.index} (pid {sh.proc.pid}, {len(sh.part.keys)} book(s)) died: {why}")
         return out
 
