@@ -95,12 +95,16 @@ def _run(spec: ShardSpec, transport: Any) -> dict[str, Any]:
         threading.Thread(target=_control, args=(transport, engine, loop, stop, spec.index), daemon=True,
                          name="shard-control").start()
         due = [0.0]
+        valid = [-1]
 
         def status() -> None:
+            """Once a second, and at once when books turn valid or invalid (the parent's view)."""
             now = time.monotonic()
-            if now < due[0]:
+            n = sum(1 for b in engine.books.values() if b.valid)
+            if now < due[0] and n == valid[0]:
                 return
             due[0] = now + spec.status_every_s
+            valid[0] = n
             transport.publish(STATUS, json.dumps({"shard": spec.index, **_status(engine, feeds)}).encode())
 
         await run_feeds(engine, feeds, None, on_refresh=status, stop=stop, refresh_s=0.25)
