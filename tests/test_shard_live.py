@@ -265,3 +265,14 @@ def test_shards_stop_when_the_parent_is_killed(venues: dict[str, ProtoVenue], tm
     while time.monotonic() < deadline and not _gone(kids):
         time.sleep(0.2)
     assert _gone(kids)
+
+
+def test_a_shard_that_cannot_run_says_why_in_one_line(venues: dict[str, ProtoVenue], tmp_path: Path) -> None:
+    """A shard's own error (here: a WebSocket URL its feed refuses) is the parent's one line."""
+    cfg = _config(tmp_path, venues)
+    cfg.write_text(cfg.read_text().replace(venues["binanceus"].ws_url, "ftp://127.0.0.1:1/nope"))
+    r = _arb(cfg, "--duration", "30", "--shards", "2")
+    assert r.returncode == 1, r.stderr
+    died = [line for line in r.stderr.splitlines() if "died" in line]
+    assert died and all("FeedError: binanceus: bad WebSocket URL" in line for line in died), r.stderr
+    assert "Traceback" not in r.stderr
