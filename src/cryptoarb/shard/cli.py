@@ -101,7 +101,8 @@ def _table(coord: Coordinator) -> Table:
         st = sh.summary or sh.status
         state = ("done" if sh.summary is not None else f"DIED: {sh.error}" if sh in coord.dead()
                  else "killed" if st.get("killed") else "running" if st else "starting")
-        t.add_row(str(sh.index), str(sh.proc.pid if sh.proc else "-"), str(len(sh.part.keys)), str(len(sh.part.groups)),
-                  str(sh.status.get("valid_books", "-")), f"{st.get('messages', 0):,}", f"{st.get('opportunities', 0):,}",
-                  str(st.get("trades", 0)), str(st.get("realized_pnl", "0")), escape(state))
+        t.add_row(str(sh.index), str(sh.proc.pid if sh.proc else "-"), str(len(sh.part.keys)),
+                  str(len(sh.part.groups)), str(sh.status.get("valid_books", "-")), f"{st.get('messages', 0):,}",
+                  f"{st.get('opportunities', 0):,}", str(st.get("trades", 0)), str(st.get("realized_pnl", "0")),
+                  escape(state))
     return t
