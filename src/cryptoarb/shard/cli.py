@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +104,6 @@ def _table(coord: Coordinator) -> Table:
                  else "killed" if st.get("killed") else "running" if st else "starting")
         t.add_row(str(sh.index), str(sh.proc.pid if sh.proc else "-"), str(len(sh.part.keys)),
                   str(len(sh.part.groups)), str(sh.status.get("valid_books", "-")), f"{st.get('messages', 0):,}",
-                  f"{st.get('opportunities', 0):,}", str(st.get("trades", 0)), str(st.get("realized_pnl", "0")),
-                  escape(state))
+                  f"{st.get('opportunities', 0):,}", str(st.get("trades", 0)),
+                  f"{Decimal(st.get('realized_pnl', '0')):,.4f}", escape(state))
     return t
