@@ -34,7 +34,8 @@ API = "api"
 
 def open_transport(url: str, *, prefix: str = "arb:", maxlen: int = 100_000,
                    required_groups: tuple[str, ...] = ()) -> Transport:
-    """``memory://`` (one process) or ``redis://host:port/db``; ``BusError`` when unusable."""
+    """``memory://`` (one process), ``redis://host:port/db`` or ``ipc:///path`` (a peer of a
+    parent's hub, :mod:`cryptoarb.bus.ipc`); ``BusError`` when unusable."""
     if url.startswith("memory:"):
         from cryptoarb.bus.memory import MemoryTransport
 
@@ -43,7 +44,11 @@ def open_transport(url: str, *, prefix: str = "arb:", maxlen: int = 100_000,
         from cryptoarb.bus.redis_bus import RedisTransport
 
         return RedisTransport(url, prefix, maxlen, required_groups, M.ALL_KINDS)
-    raise BusError(f"bus URL {url!r}: use memory:// or redis://HOST:PORT/DB")
+    if url.startswith("ipc://"):  # a peer of a parent's Unix-socket hub (bus/ipc.py, sharded runs)
+        from cryptoarb.bus.ipc import open_ipc
+
+        return open_ipc(url, maxlen)
+    raise BusError(f"bus URL {url!r}: use memory:// or redis://HOST:PORT/DB (or ipc:///PATH)")
 
 
 def _v(x: Any) -> Any:

@@ -34,6 +34,7 @@ from cryptoarb.cli.common import (
     _settings,
     app,
     check_output_dir,
+    check_output_file,
     console,
     err,
     fail,
@@ -120,15 +121,38 @@ def run(
                                                              "(needs a JWT secret: docs/api.md)")] = False,
     api_host: ApiHostOpt = None,
     api_port: ApiPortOpt = None,
+    # -- sharding across processes (issue #15; docs/scale.md, "Sharding") --------------------------
+    shards: Annotated[int, typer.Option("--shards", help="Processes to split the markets across (whole "
+                                        "cross-venue groups each); 1: one process")] = 1,
+    summary_json: Annotated[Path | None, typer.Option("--summary-json", help="Write the run summary here")] = None,
+    # -- end of sharding -----------------------------------------------------------------------------
 ) -> None:
     """Run the engine on live public order books (paper trading, no API keys)."""
     from cryptoarb.stopping import stop_on_signals
 
     if not live:
         fail("arb run needs --live (arb demo runs the simulated market, arb replay runs captures)")
+    # -- sharding ------------------------------------------------------------------------------------
+    if shards < 1:
+        fail(f"--shards {shards}: give 1 (one process) or more")
+    if summary_json is not None:
+        check_output_file(summary_json, "--summary-json")
+    if shards > 1 and (trade or api):
+        fail(f"--shards: {'--trade (real orders)' if trade else '--api'} runs in one process only; drop --shards")
+    if shards > 1:
+        from cryptoarb.shard.cli import run_sharded
+
+        with stop_on_signals() as signalled:
+            feeds = run_sharded(config, db, no_store, venues, symbols, duration, no_view, signalled, shards,
+                                summary_json)
+        if _report_failures(feeds) and not signalled.name:
+            raise typer.Exit(1)
+        finish(interrupted=signalled.name, nothing=_never_connected(feeds))
+        return
+    # -- end of sharding -----------------------------------------------------------------------------
     with stop_on_signals() as signalled:  # a signal during set-up or teardown never skips closing the run
         feeds = _run_live(config, db, no_store, venues, symbols, duration, no_view, signalled, trade,
-                          (api_host, api_port) if api else None)
+                          (api_host, api_port) if api else None, summary_json=summary_json)
     if _report_failures(feeds) and not signalled.name:
         raise typer.Exit(1)
     finish(interrupted=signalled.name, nothing=_never_connected(feeds))
@@ -137,6 +161,7 @@ def run(
 def _run_live(
     config: Path | None, db: str | None, no_store: bool, venues: str, symbols: str, duration: float | None,
     no_view: bool, signalled: StopFlag, trade: bool = False, api: tuple[str | None, int | None] | None = None,
+    summary_json: Path | None = None,
 ) -> list[Any]:
     """The body of ``arb run --live`` (the caller handles signals and the exit code); the feeds."""
 
@@ -239,7 +264,18 @@ def _run_live(
         summary["dex"] = _dex_summary(dex)
         console.print(_dex_table(dex))
         _print_dex_summary(summary["dex"])
+    if summary_json is not None:  # the same contract as a sharded run's (docs/scale.md, "Sharding")
+        _write_summary(summary_json, {**summary, "interrupted": True} if signalled.name else summary)
     return feeds
+
+
+def _write_summary(path: Path, summary: dict[str, Any]) -> None:
+    import json
+
+    try:
+        path.write_text(json.dumps(summary, indent=2, allow_nan=False, default=str))
+    except OSError as e:
+        fail(f"--summary-json {path}: cannot write: {e.strerror or e}")
 
 
 def _report_failures(feeds: list[Any]) -> bool:

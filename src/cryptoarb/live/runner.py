@@ -119,6 +119,9 @@ async def run_feeds(
     async def ticker() -> None:
         while not stop.is_set():
             engine.tick(time.time_ns())
+            # opportunities found outside a frame (a REST snapshot completing a book) are not
+            # left waiting for the venue's next frame, which a quiet market may never send
+            engine.flush(engine.clock_ns)
             engine.latency.maybe_fold()  # the recorders' buffers stay small: memory is bounded
             engine.decision.maybe_fold()
             await asyncio.sleep(0.002)
