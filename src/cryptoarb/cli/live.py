@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from cryptoarb.config import Settings
     from cryptoarb.dex.execution import Signer
     from cryptoarb.dex.live import DexRuntime
+    from cryptoarb.live.discovery import DiscoveryRequest
+    from cryptoarb.live.runner import LivePlan
     from cryptoarb.stopping import StopFlag
 
 from cryptoarb.cli.common import (
@@ -51,7 +53,8 @@ def _csv(value: str, what: str) -> list[str]:
 
 
 def _live_setup(  # type: ignore[no-untyped-def]
-    config: Path | None, db: str | None, no_store: bool, venues: str, symbols: str, mode: str, trade: bool = False
+    config: Path | None, db: str | None, no_store: bool, venues: str, symbols: str, mode: str, trade: bool = False,
+    req: DiscoveryRequest | None = None,
 ):
     import asyncio
 
@@ -65,7 +68,10 @@ def _live_setup(  # type: ignore[no-untyped-def]
         settings = settings.model_copy(update={"paper": settings.paper.model_copy(update={"balances": {}})})
     catalog = build_catalog(settings)
     try:
-        lp = asyncio.run(plan(settings, catalog, _csv(venues, "--venues"), _csv(symbols, "--symbols")))
+        if req is not None:  # --symbols all: found in the venues' metadata, counts shown first
+            lp = _discover(settings, catalog, venues, req)
+        else:
+            lp = asyncio.run(plan(settings, catalog, _csv(venues, "--venues"), _csv(symbols, "--symbols")))
     except (UnknownVenue, MarketError) as e:
         fail(str(e))
     if mode == "record" and lp.dex_venues:
@@ -87,6 +93,88 @@ def _live_setup(  # type: ignore[no-untyped-def]
             _close_sink(sink, settings.storage.url)
             fail(escape(str(e)))
     return settings, lp, engine, sink, dex
+
+
+# -- --symbols all: market discovery (issue #15) ------------------------------------------
+QuoteOpt = Annotated[str, typer.Option("--quote", help="With --symbols all: quote (and settle) currencies kept, "
+                                                       "comma-separated")]
+KindsOpt = Annotated[str, typer.Option("--kinds", help="With --symbols all: spot, swap (perpetuals), or both")]
+MinVenuesOpt = Annotated[int, typer.Option("--min-venues", help="With --symbols all: keep groups listed on at "
+                                                                "least this many venues")]
+MaxBooksOpt = Annotated[int | None, typer.Option("--max-books", help="With --symbols all: at most N books, groups "
+                                                                     "on most venues first")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="With --symbols all: show what was found and stop")]
+
+
+def _discovery_request(symbols: str, quote: str, kinds: str, min_venues: int, max_books: int | None,
+                       dry_run: bool) -> DiscoveryRequest | None:
+    """The discovery asked for by ``--symbols all``; None for named symbols (the discovery
+    options then have no meaning: refused when given)."""
+    from cryptoarb.live.discovery import KINDS, DiscoveryRequest, parse_list
+    from cryptoarb.live.markets import MarketError
+
+    if symbols.strip().lower() != "all":
+        if dry_run:
+            fail("--dry-run goes with --symbols all (it shows what discovery found)")
+        if max_books is not None:
+            fail("--max-books goes with --symbols all")
+        return None
+    if max_books is not None and max_books < 1:
+        fail(f"--max-books must be at least 1, not {max_books}")
+    try:
+        return DiscoveryRequest(tuple(q.upper() for q in parse_list(quote, "--quote")),
+                                tuple(parse_list(kinds.lower(), "--kinds", KINDS)), min_venues, max_books)
+    except MarketError as e:
+        fail(str(e))
+
+
+def _discover(settings: Settings, catalog: Any, venues: str, req: DiscoveryRequest) -> LivePlan:
+    """Discovery with a spinner (one ``load_markets`` per venue, in parallel), then the counts."""
+    import asyncio
+
+    from cryptoarb.live.runner import plan_all
+
+    with Progress(SpinnerColumn(), TextColumn("[bold]loading markets[/] {task.fields[v]}"), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        progress.add_task("load", total=None, v=venues)
+        lp = asyncio.run(plan_all(settings, catalog, _csv(venues, "--venues"), req))
+    assert lp.discovery is not None
+    console.print(_discovery_table(lp.discovery, req))
+    return lp
+
+
+def _discovery_table(d: Any, req: DiscoveryRequest) -> RenderableType:
+    from rich.console import Group
+
+    t = Table(title="Markets found", caption=f"quotes {', '.join(req.quotes)}; {', '.join(req.kinds)}; "
+                                             f"groups on >= {req.min_venues} venues")
+    for col in ("venue", "listed", "candidates", "kept"):
+        t.add_column(col, justify="left" if col == "venue" else "right")
+    for v in d.venues:
+        t.add_row(v, f"{d.listed[v]:,}", f"{d.candidates[v]:,}", f"{len(d.kept[v]):,}")
+    t.add_row("[bold]total books[/]", "", "", f"[bold]{d.books:,}[/]")
+    g = Table(title="Groups")
+    g.add_column("venues", justify="right")
+    g.add_column("groups", justify="right")
+    for size, n in d.group_sizes().items():
+        g.add_row(str(size), f"{n:,}")
+    parts: list[Any] = [t, g]
+    if d.capped:
+        parts.append(f"--max-books {req.max_books}: {d.capped:,} book(s) of smaller groups left out")
+    return Group(*parts)
+
+
+def _dry_run(config: Path | None, db: str | None, no_store: bool, venues: str, req: DiscoveryRequest) -> None:
+    """``--symbols all --dry-run``: discovery and its counts, nothing connects or is stored."""
+    from cryptoarb.engine.engine import build_catalog
+    from cryptoarb.live.markets import MarketError
+    from cryptoarb.venues.registry import UnknownVenue
+
+    settings = _settings(config, db, True)
+    try:
+        _discover(settings, build_catalog(settings), venues, req)
+    except (UnknownVenue, MarketError) as e:
+        fail(str(e))
 
 
 def _signer() -> Signer | None:
@@ -120,15 +208,24 @@ def run(
                                                              "(needs a JWT secret: docs/api.md)")] = False,
     api_host: ApiHostOpt = None,
     api_port: ApiPortOpt = None,
+    quote: QuoteOpt = "USDT,USDC,USD",
+    kinds: KindsOpt = "spot,swap",
+    min_venues: MinVenuesOpt = 2,
+    max_books: MaxBooksOpt = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Run the engine on live public order books (paper trading, no API keys)."""
     from cryptoarb.stopping import stop_on_signals
 
     if not live:
         fail("arb run needs --live (arb demo runs the simulated market, arb replay runs captures)")
+    req = _discovery_request(symbols, quote, kinds, min_venues, max_books, dry_run)
+    if dry_run and req is not None:
+        _dry_run(config, db, no_store, venues, req)
+        return
     with stop_on_signals() as signalled:  # a signal during set-up or teardown never skips closing the run
         feeds = _run_live(config, db, no_store, venues, symbols, duration, no_view, signalled, trade,
-                          (api_host, api_port) if api else None)
+                          (api_host, api_port) if api else None, req=req)
     if _report_failures(feeds) and not signalled.name:
         raise typer.Exit(1)
     finish(interrupted=signalled.name, nothing=_never_connected(feeds))
@@ -137,6 +234,7 @@ def run(
 def _run_live(
     config: Path | None, db: str | None, no_store: bool, venues: str, symbols: str, duration: float | None,
     no_view: bool, signalled: StopFlag, trade: bool = False, api: tuple[str | None, int | None] | None = None,
+    req: DiscoveryRequest | None = None,
 ) -> list[Any]:
     """The body of ``arb run --live`` (the caller handles signals and the exit code); the feeds."""
     import asyncio
@@ -153,7 +251,8 @@ def _run_live(
     from cryptoarb.live.runner import build_feeds, run_feeds
 
     keys = check_trade(_settings(config, db, no_store), _csv(venues, "--venues"), trade)  # before anything opens
-    settings, lp, engine, sink, dex = _live_setup(config, db, no_store, venues, symbols, "live", keys is not None)
+    settings, lp, engine, sink, dex = _live_setup(config, db, no_store, venues, symbols, "live", keys is not None,
+                                                    req=req)
     trading = live_trading(settings, keys, engine) if keys is not None else None
     if trading is None:
         _warn_no_balance(settings, lp.venues)

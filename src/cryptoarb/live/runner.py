@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from cryptoarb.config import Settings
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.engine.engine import Engine
+from cryptoarb.live.discovery import Discovery, DiscoveryRequest, discover
 from cryptoarb.live.feed import Sink, VenueFeed
 from cryptoarb.live.markets import MarketError, resolve
 from cryptoarb.live.rest import CcxtRest
@@ -39,6 +40,7 @@ class LivePlan:
     instruments: dict[str, list[Instrument]] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)  # venue -> native | ccxt
     dex_venues: list[str] = field(default_factory=list)  # names of [[dex.venues]]: pools, not books
+    discovery: Discovery | None = None  # --symbols all: what was found (counts shown before connecting)
 
 
 class Service(Protocol):
@@ -63,6 +65,31 @@ async def plan(settings: Settings, catalog: Catalog, venues: list[str], symbols:
         p.instruments[v] = await resolve(catalog, v, symbols, vs.ccxt if vs else None)
         cls = handler_class(v)
         if cls is not None:
+            try:
+                cls.check_instruments(p.instruments[v])
+            except ValueError as e:
+                raise MarketError(str(e)) from None
+    return p
+
+
+# -- --symbols all (issue #15: market discovery) -----------------------------------------
+async def plan_all(settings: Settings, catalog: Catalog, venues: list[str], req: DiscoveryRequest) -> LivePlan:
+    """The plan of ``--symbols all``: every market of ``req`` found in the venues' ccxt metadata
+    (``live/discovery.py``), checked as :func:`plan` checks named symbols. DEX venues take no part
+    in discovery (pools are configured, not listed)."""
+    dex = {v.name for v in settings.dex.venues}
+    cex = list(dict.fromkeys(canonical(v) for v in venues if v not in dex))
+    for v in cex:
+        path_of(v)  # raises UnknownVenue with the list
+    configs = {v: dict(vs.ccxt) for v, vs in settings.live.venues.items() if vs.ccxt}
+    d = await discover(catalog, cex, configs, req, basis=settings.detector.basis,
+                       equivalents=[set(x) for x in settings.detector.quote_equivalents])
+    p = LivePlan(cex, ["all"], dex_venues=list(dict.fromkeys(v for v in venues if v in dex)), discovery=d)
+    for v in cex:
+        p.paths[v] = path_of(v)
+        p.instruments[v] = d.kept[v]
+        cls = handler_class(v)
+        if cls is not None and p.instruments[v]:
             try:
                 cls.check_instruments(p.instruments[v])
             except ValueError as e:
