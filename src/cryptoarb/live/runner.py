@@ -26,7 +26,7 @@ from cryptoarb.engine.engine import Engine
 from cryptoarb.live.discovery import Discovery, DiscoveryRequest, discover
 from cryptoarb.live.feed import Sink, VenueFeed
 from cryptoarb.live.markets import MarketError, resolve
-from cryptoarb.live.rest import CcxtRest
+from cryptoarb.live.snapshots import paced
 from cryptoarb.stopping import StopFlag
 from cryptoarb.venues.catalog import Catalog
 from cryptoarb.venues.ccxt_fallback import CcxtProFeed
@@ -104,7 +104,7 @@ def build_feeds(engine: Engine, lp: LivePlan, settings: Settings, sink: Sink | N
         if lp.paths[v] == "ccxt":
             feeds.append(CcxtProFeed(engine, v, lp.instruments[v], config=vs.ccxt if vs else None))
             continue
-        rest = CcxtRest(v, vs.ccxt if vs else None)
+        rest = paced(v, vs.ccxt if vs else None)  # snapshots within the venue's REST budget (issue #15)
         rest.exchange  # noqa: B018 -- import ccxt now, not in the event loop as the first snapshot waits
         feeds.append(VenueFeed(engine, v, lp.instruments[v], url=vs.ws_url if vs and vs.ws_url else None,
                                rest=rest, stale_after=(vs.stale_after_s if vs and vs.stale_after_s else
