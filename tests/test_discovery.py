@@ -17,6 +17,7 @@ import pytest
 from cryptoarb.live.discovery import DiscoveryRequest, load_all, select
 from discovery_venues import binance_venue, config_toml, okx_venue
 from protovenue import ProtoVenue
+from tests.busenv import REDIS_URL, redis_prefix  # noqa: F401
 
 
 @pytest.fixture
@@ -114,3 +115,20 @@ def test_run_subscribes_exactly_the_discovered_markets(venues: dict[str, ProtoVe
 
 def test_request_defaults() -> None:
     assert DiscoveryRequest() == DiscoveryRequest(("USDT", "USDC", "USD"), ("spot", "swap"), 2, None)
+
+
+def test_engine_role_discovers_too(venues: dict[str, ProtoVenue], tmp_path: Path, redis_prefix: str) -> None:  # noqa: F811
+    """``arb engine --live --symbols all``: the same discovery (its defaults), then the shard runs."""
+    cfg = tmp_path / "engine.toml"
+    cfg.write_text(config_toml({k: venues[k] for k in ("binance", "binanceus")})
+                   + f'\n[bus]\nprefix = "{redis_prefix}"\nrequired_groups = []\n')
+    r = subprocess.run([sys.executable, "-m", "cryptoarb.cli", "engine", "--live", "--venues", "binance,binanceus",
+                        "--symbols", "all", "--duration", "3", "--config", str(cfg), "--bus", REDIS_URL,
+                        "--metrics-port", "0", "--wait", "0", "--summary-json", str(tmp_path / "s.json")],
+                       capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert r.returncode == 0, r.stderr
+    assert "total books" in r.stdout
+    # USDT, USDC and USD by default: BTC/USDT and ETH/USDT on both (BTC/USDC and BTC/USD on one each)
+    subs = [json.loads(t) for c in venues["binanceus"].conns for _, t in c.received]
+    assert sorted(s for m in subs if m.get("method") == "SUBSCRIBE" for s in m["params"]) == [
+        "btcusdt@depth@100ms", "ethusdt@depth@100ms"]

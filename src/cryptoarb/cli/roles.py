@@ -187,7 +187,13 @@ def _engine_live(settings: Settings, venues: list[str], symbols: list[str], tran
         fail("--live needs venues: --venues or --shard")
     catalog = build_catalog(settings)
     try:
-        lp = asyncio.run(plan(settings, catalog, venues, symbols))
+        if symbols == ["all"]:  # --symbols all: discovery with its defaults (docs/scale.md), counts first
+            from cryptoarb.cli.live import _discover
+            from cryptoarb.live.discovery import DiscoveryRequest
+
+            lp = _discover(settings, catalog, ",".join(venues), DiscoveryRequest())
+        else:
+            lp = asyncio.run(plan(settings, catalog, venues, symbols))
     except (UnknownVenue, MarketError) as e:
         fail(str(e))
     insts = [i for v in lp.venues for i in lp.instruments[v]]
