@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 from typing import Any
 
 from protovenue import Conn, ProtoVenue
@@ -118,12 +119,33 @@ def binance_venue(venue: str) -> ProtoVenue:
                                              "/api/v3/depth": binance_depth})
 
 
-def okx_venue() -> ProtoVenue:
-    async def idle(conn: Conn) -> None:
-        while True:
-            await conn.recv()
+def _okx_crc(bids: list[list[str]], asks: list[list[str]]) -> int:
+    """OKX's documented checksum (signed CRC32 of ``bid1Px:bid1Sz:ask1Px:ask1Sz:...``)."""
+    parts = [x for b, a in zip(bids, asks, strict=True) for x in (*b[:2], *a[:2])]
+    crc = zlib.crc32(":".join(parts).encode())
+    return crc - (1 << 32) if crc >= 1 << 31 else crc
 
-    return ProtoVenue(idle, rest={"/api/v5/public/instruments": okx_instruments})
+
+async def okx_session(conn: Conn) -> None:
+    """OKX v5 public WebSocket: answers ``ping`` and each subscribed ``books`` channel with the
+    subscribe event and a snapshot push (``seqId`` chain start, checksum as OKX computes it)."""
+    while True:
+        text = await conn.recv()
+        if text == "ping":
+            await conn.send("pong")
+            continue
+        msg = json.loads(text)
+        for arg in msg.get("args", []):
+            await conn.send({"event": msg.get("op"), "arg": arg, "connId": "a4d3ae55"})
+            if msg.get("op") == "subscribe" and arg.get("channel") == "books":
+                bids, asks = [["99.9", "1", "0", "1"]], [["100.1", "1", "0", "1"]]
+                await conn.send({"arg": arg, "action": "snapshot", "data": [{
+                    "asks": asks, "bids": bids, "ts": "1723075200000", "checksum": _okx_crc(bids, asks),
+                    "prevSeqId": -1, "seqId": 1}]})
+
+
+def okx_venue() -> ProtoVenue:
+    return ProtoVenue(okx_session, rest={"/api/v5/public/instruments": okx_instruments})
 
 
 def config_toml(venues: dict[str, ProtoVenue]) -> str:

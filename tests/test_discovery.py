@@ -101,10 +101,19 @@ def test_bad_requests_are_one_line_errors(venues: dict[str, ProtoVenue], tmp_pat
 
 
 def test_run_subscribes_exactly_the_discovered_markets(venues: dict[str, ProtoVenue], tmp_path: Path) -> None:
-    r = _arb(tmp_path, venues, "--venues", "binance,binanceus", "--symbols", "all", "--quote", "USDT",
-             "--min-venues", "2", "--duration", "4", "--no-view")
+    r = _arb(tmp_path, venues, "--venues", "binance,binanceus,okx", "--symbols", "all", "--quote", "USDT",
+             "--min-venues", "3", "--duration", "4", "--no-view")
     assert r.returncode == 0, r.stderr
     assert "total books" in r.stdout
+    # on three venues: BTC/USDT and ETH/USDT (SOL/USDT is on two); OKX's linear swap joins the
+    # BTC/USDT basis group
+    okx = [json.loads(t) for c in venues["okx"].conns for _, t in c.received if t != "ping"]
+    assert sorted(a["instId"] for m in okx if m.get("op") == "subscribe" for a in m["args"]) == [
+        "BTC-USDT", "BTC-USDT-SWAP", "ETH-USDT"]
+    feeds = {c[0]: c[1:] for line in r.stdout.splitlines()
+             if len(c := [x.strip() for x in line.split("│")[1:-1]]) == 8}
+    for v in ("binance", "binanceus", "okx"):  # columns: path, connects, disconnects, stale, messages, bad, ...
+        assert int(feeds[v][4].replace(",", "")) > 0 and feeds[v][5] == "0", (v, feeds[v])
     for name in ("binance", "binanceus"):
         subs = [json.loads(t) for c in venues[name].conns for _, t in c.received]
         streams = sorted(s for m in subs if m.get("method") == "SUBSCRIBE" for s in m["params"])
