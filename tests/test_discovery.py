@@ -123,7 +123,16 @@ def test_run_subscribes_exactly_the_discovered_markets(venues: dict[str, ProtoVe
 
 
 def test_request_defaults() -> None:
-    assert DiscoveryRequest() == DiscoveryRequest(("USDT", "USDC", "USD"), ("spot", "swap"), 2, None)
+    assert DiscoveryRequest() == DiscoveryRequest(("USDT", "USDC", "USD"), ("spot", "swap"), 2, None, False)
+
+
+def test_the_default_quotes_are_a_net_not_a_demand(venues: dict[str, ProtoVenue], tmp_path: Path) -> None:
+    """Neither lists a USD spot market: the default USDT,USDC,USD is fine; USD asked for is an error."""
+    r = _arb(tmp_path, venues, "--venues", "binance,okx", "--symbols", "all", "--kinds", "spot", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    r = _arb(tmp_path, venues, "--venues", "binance,okx", "--symbols", "all", "--kinds", "spot", "--dry-run",
+             "--quote", "USD")
+    assert r.returncode == 2 and "no venue lists USD" in r.stderr
 
 
 def test_engine_role_discovers_too(venues: dict[str, ProtoVenue], tmp_path: Path, redis_prefix: str) -> None:  # noqa: F811

@@ -96,6 +96,7 @@ def _live_setup(  # type: ignore[no-untyped-def]
 
 
 # -- --symbols all: market discovery (issue #15) ------------------------------------------
+DEFAULT_QUOTE = "USDT,USDC,USD"
 QuoteOpt = Annotated[str, typer.Option("--quote", help="With --symbols all: quote (and settle) currencies kept, "
                                                        "comma-separated")]
 KindsOpt = Annotated[str, typer.Option("--kinds", help="With --symbols all: spot, swap (perpetuals), or both")]
@@ -123,7 +124,8 @@ def _discovery_request(symbols: str, quote: str, kinds: str, min_venues: int, ma
         fail(f"--max-books must be at least 1, not {max_books}")
     try:
         return DiscoveryRequest(tuple(q.upper() for q in parse_list(quote, "--quote")),
-                                tuple(parse_list(kinds.lower(), "--kinds", KINDS)), min_venues, max_books)
+                                tuple(parse_list(kinds.lower(), "--kinds", KINDS)), min_venues, max_books,
+                                strict_quotes=quote != DEFAULT_QUOTE)
     except MarketError as e:
         fail(str(e))
 
@@ -208,7 +210,7 @@ def run(
                                                              "(needs a JWT secret: docs/api.md)")] = False,
     api_host: ApiHostOpt = None,
     api_port: ApiPortOpt = None,
-    quote: QuoteOpt = "USDT,USDC,USD",
+    quote: QuoteOpt = DEFAULT_QUOTE,
     kinds: KindsOpt = "spot,swap",
     min_venues: MinVenuesOpt = 2,
     max_books: MaxBooksOpt = None,
@@ -499,7 +501,8 @@ def record(
     from cryptoarb.stopping import stop_on_signals
 
     with stop_on_signals() as signalled:
-        settings, lp, engine, _, _ = _live_setup(config, None, True, venues, symbols, "record")
+        req = _discovery_request(symbols, DEFAULT_QUOTE, "spot,swap", 2, None, False)  # --symbols all: defaults
+        settings, lp, engine, _, _ = _live_setup(config, None, True, venues, symbols, "record", req=req)
         native = [v for v in lp.venues if lp.paths[v] == "native"]
         if len(native) != len(lp.venues):
             fail(f"recording needs native handlers; not native: {', '.join(set(lp.venues) - set(native))}")

@@ -53,6 +53,9 @@ class DiscoveryRequest:
     kinds: tuple[str, ...] = KINDS
     min_venues: int = 2
     max_books: int | None = None
+    #: the quotes were given (``--quote``): one no venue lists is an error; the default list is
+    #: a net (Binance lists no USD market, Coinbase no USDT one)
+    strict_quotes: bool = False
 
 
 @dataclass
@@ -207,9 +210,9 @@ def check_request(venues: list[str], quotes: list[str], min_venues: int) -> None
                           f"(given: {', '.join(venues)})")
 
 
-def check_result(d: Discovery, quotes: list[str]) -> None:
-    """A quote no venue lists, or nothing kept: one clear line each."""
-    unknown = [q for q in quotes if q not in d.quotes_seen]
+def check_result(d: Discovery, quotes: list[str], strict: bool = True) -> None:
+    """A quote no venue lists (when given), or nothing kept: one clear line each."""
+    unknown = [q for q in quotes if q not in d.quotes_seen] if strict else []
     if unknown:
         seen = ", ".join(sorted(d.quotes_seen)) or "none"
         raise MarketError(f"--quote: no venue lists {', '.join(unknown)} (quotes seen: {seen})")
@@ -226,7 +229,7 @@ async def discover(catalog: Catalog, venues: list[str], configs: dict[str, dict[
     check_request(venues, quotes, req.min_venues)
     exchanges = await load_all(venues, configs)
     d = select(exchanges, quotes, list(req.kinds), req.min_venues, basis, equivalents, req.max_books)
-    check_result(d, quotes)
+    check_result(d, quotes, req.strict_quotes)
     for insts in d.kept.values():
         for inst in insts:
             catalog.add(inst)
