@@ -11,6 +11,7 @@ the REST snapshot's ``lastUpdateId``) and a keep-alive diff every 5 s. The engin
   ``limit=100`` (weight 5), up to 64 in flight.
 
     python bench/cold_start_bench.py --books 200 --mode ccxt --mode paced --repeat 3
+    python bench/cold_start_bench.py --books 1000 --venues binance,binanceus --mode paced --repeat 3
 """
 
 from __future__ import annotations
@@ -78,45 +79,52 @@ async def _venue(q: Any) -> None:
         await asyncio.Future()
 
 
-async def run_once(books: int, mode: str, ws_port: int, http_port: int, timeout: float) -> dict[str, Any]:
+async def run_once(books: int, mode: str, ws_port: int, http_port: int, timeout: float,
+                   venues: tuple[str, ...] = ("binance",)) -> dict[str, Any]:
+    """``books`` per venue; every venue its own feed and snapshot source, all started together."""
     from cryptoarb.config import load_settings
     from cryptoarb.engine import Engine
     from cryptoarb.live.feed import VenueFeed
     from cryptoarb.live.rest import CcxtRest
     from cryptoarb.live.snapshots import BUDGETS, PacedRest
 
-    engine = Engine(load_settings(storage={"enabled": False}), ["binance"])
-    btc = engine.catalog.get("binance", "BTC/USDT")
-    insts = []
-    for k in range(books):
-        inst = replace(btc, symbol=f"S{k:04d}/USDT", base=f"S{k:04d}", exchange_symbol=f"S{k:04d}USDT")
-        engine.catalog.add(inst)
-        insts.append(inst)
+    engine = Engine(load_settings(storage={"enabled": False}), list(venues))
     urls = {"urls": {"api": {"public": f"http://127.0.0.1:{http_port}/api/v3"}}}
-    rest: Any
-    if mode == "ccxt":
-        rest = CcxtRest("binance", {**urls, "enableRateLimit": True})
-    else:
-        rest = PacedRest(CcxtRest("binance", {**urls, "enableRateLimit": False}), BUDGETS["binance"])
-    rest.exchange  # noqa: B018 -- ccxt imported before the clock starts, as build_feeds does
-    feed = VenueFeed(engine, "binance", insts, url=f"ws://127.0.0.1:{ws_port}/stream", rest=rest, stale_after=60.0)
+    feeds = []
+    for v in venues:
+        btc = engine.catalog.get(v, "BTC/USDT")
+        insts = []
+        for k in range(books):
+            inst = replace(btc, symbol=f"S{k:04d}/USDT", base=f"S{k:04d}", exchange_symbol=f"S{k:04d}USDT")
+            engine.catalog.add(inst)
+            insts.append(inst)
+        rest: Any
+        if mode == "ccxt":
+            rest = CcxtRest(v, {**urls, "enableRateLimit": True})
+        else:
+            rest = PacedRest(CcxtRest(v, {**urls, "enableRateLimit": False}), BUDGETS[v])
+        rest.exchange  # noqa: B018 -- ccxt imported before the clock starts, as build_feeds does
+        feeds.append(VenueFeed(engine, v, insts, url=f"ws://127.0.0.1:{ws_port}/stream", rest=rest,
+                               stale_after=60.0))
+    total = books * len(venues)
     stop = asyncio.Event()
     t0 = time.monotonic()
-    task = asyncio.create_task(feed.run(stop))
+    tasks = [asyncio.create_task(f.run(stop)) for f in feeds]
     first = None
     while time.monotonic() - t0 < timeout:
         valid = sum(b.valid for b in engine.books.values())
         if valid and first is None:
             first = time.monotonic() - t0
-        if valid == books:
+        if valid == total:
             break
         await asyncio.sleep(0.01)
     elapsed = time.monotonic() - t0
     valid = sum(b.valid for b in engine.books.values())
     stop.set()
-    await asyncio.gather(task, return_exceptions=True)
-    return {"mode": mode, "books": books, "all_valid_s": round(elapsed, 2) if valid == books else None,
-            "first_valid_s": round(first or 0.0, 3), "valid": valid, "snapshots": feed.stats.snapshots}
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {"mode": mode, "venues": ",".join(venues), "books": total,
+            "all_valid_s": round(elapsed, 2) if valid == total else None,
+            "first_valid_s": round(first or 0.0, 3), "valid": valid, "snapshots": sum(f.stats.snapshots for f in feeds)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--books", type=int, action="append", help="books per run (repeatable)")
     ap.add_argument("--mode", action="append", choices=["ccxt", "paced"], help="snapshot path (repeatable)")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--venues", default="binance", help="binance and/or binanceus, comma-separated: "
+                                                       "--books each, all started together")
     ap.add_argument("--timeout", type=float, default=300.0, help="give up on a run after SECONDS")
     a = ap.parse_args(argv)
     ctx = mp.get_context("spawn")
@@ -134,11 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         ws_port, http_port = q.get(timeout=60)
         for books in a.books or [200]:
             for mode in a.mode or ["ccxt", "paced"]:
-                runs = [asyncio.run(run_once(books, mode, ws_port, http_port, a.timeout)) for _ in range(a.repeat)]
+                vs = tuple(a.venues.split(","))
+                runs = [asyncio.run(run_once(books, mode, ws_port, http_port, a.timeout, vs)) for _ in range(a.repeat)]
                 for r in runs:
                     print(json.dumps(r), file=sys.stderr)
                 done = [r["all_valid_s"] for r in runs if r["all_valid_s"] is not None]
-                print(json.dumps({"mode": mode, "books": books, "runs": len(runs),
+                print(json.dumps({"mode": mode, "venues": a.venues, "books": books * len(vs), "runs": len(runs),
                                   "median_all_valid_s": statistics.median(done) if done else None,
                                   "median_first_valid_s": statistics.median(r["first_valid_s"] for r in runs)}))
     finally:
