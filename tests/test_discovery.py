@@ -150,3 +150,16 @@ def test_engine_role_discovers_too(venues: dict[str, ProtoVenue], tmp_path: Path
     subs = [json.loads(t) for c in venues["binanceus"].conns for _, t in c.received]
     assert sorted(s for m in subs if m.get("method") == "SUBSCRIBE" for s in m["params"]) == [
         "btcusdt@depth@100ms", "ethusdt@depth@100ms"]
+
+
+def test_a_venue_whose_metadata_cannot_be_loaded_is_one_line(venues: dict[str, ProtoVenue], tmp_path: Path) -> None:
+    from tests.busenv import free_port
+
+    dead = free_port()  # nothing listens there
+    cfg = tmp_path / "dead.toml"
+    cfg.write_text(config_toml({"binance": venues["binance"]})
+                   + f'[live.venues.okx.ccxt]\nurls = {{ api = {{ rest = "http://127.0.0.1:{dead}" }} }}\n')
+    r = subprocess.run([sys.executable, "-m", "cryptoarb.cli", "run", "--live", "--config", str(cfg), "--venues",
+                        "binance,okx", "--symbols", "all", "--dry-run"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "okx: cannot load markets through ccxt" in r.stderr and "Traceback" not in r.stderr
