@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from cryptoarb.dex.execution import Signer
     from cryptoarb.dex.live import DexRuntime
     from cryptoarb.live.discovery import DiscoveryRequest
-    from cryptoarb.live.runner import LivePlan
     from cryptoarb.stopping import StopFlag
 
 from cryptoarb.cli.common import (
@@ -43,13 +42,18 @@ from cryptoarb.cli.common import (
     warn,
 )
 from cryptoarb.cli.demo import ApiHostOpt, ApiPortOpt
-
-
-def _csv(value: str, what: str) -> list[str]:
-    items = [x.strip() for x in value.split(",") if x.strip()]
-    if not items:
-        fail(f"{what}: give a comma-separated list")
-    return items
+from cryptoarb.cli.discovery import (
+    DEFAULT_QUOTE,
+    DryRunOpt,
+    KindsOpt,
+    MaxBooksOpt,
+    MinVenuesOpt,
+    QuoteOpt,
+    _csv,
+    discover_markets,
+    discovery_request,
+    dry_run,
+)
 
 
 def _live_setup(  # type: ignore[no-untyped-def]
@@ -69,7 +73,7 @@ def _live_setup(  # type: ignore[no-untyped-def]
     catalog = build_catalog(settings)
     try:
         if req is not None:  # --symbols all: found in the venues' metadata, counts shown first
-            lp = _discover(settings, catalog, venues, req)
+            lp = discover_markets(settings, catalog, venues, req)
         else:
             lp = asyncio.run(plan(settings, catalog, _csv(venues, "--venues"), _csv(symbols, "--symbols")))
     except (UnknownVenue, MarketError) as e:
@@ -93,90 +97,6 @@ def _live_setup(  # type: ignore[no-untyped-def]
             _close_sink(sink, settings.storage.url)
             fail(escape(str(e)))
     return settings, lp, engine, sink, dex
-
-
-# -- --symbols all: market discovery (issue #15) ------------------------------------------
-DEFAULT_QUOTE = "USDT,USDC,USD"
-QuoteOpt = Annotated[str, typer.Option("--quote", help="With --symbols all: quote (and settle) currencies kept, "
-                                                       "comma-separated")]
-KindsOpt = Annotated[str, typer.Option("--kinds", help="With --symbols all: spot, swap (perpetuals), or both")]
-MinVenuesOpt = Annotated[int, typer.Option("--min-venues", help="With --symbols all: keep groups listed on at "
-                                                                "least this many venues")]
-MaxBooksOpt = Annotated[int | None, typer.Option("--max-books", help="With --symbols all: at most N books, groups "
-                                                                     "on most venues first")]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="With --symbols all: show what was found and stop")]
-
-
-def _discovery_request(symbols: str, quote: str, kinds: str, min_venues: int, max_books: int | None,
-                       dry_run: bool) -> DiscoveryRequest | None:
-    """The discovery asked for by ``--symbols all``; None for named symbols (the discovery
-    options then have no meaning: refused when given)."""
-    from cryptoarb.live.discovery import KINDS, DiscoveryRequest, parse_list
-    from cryptoarb.live.markets import MarketError
-
-    if symbols.strip().lower() != "all":
-        if dry_run:
-            fail("--dry-run goes with --symbols all (it shows what discovery found)")
-        if max_books is not None:
-            fail("--max-books goes with --symbols all")
-        return None
-    if max_books is not None and max_books < 1:
-        fail(f"--max-books must be at least 1, not {max_books}")
-    try:
-        return DiscoveryRequest(tuple(q.upper() for q in parse_list(quote, "--quote")),
-                                tuple(parse_list(kinds.lower(), "--kinds", KINDS)), min_venues, max_books,
-                                strict_quotes=quote != DEFAULT_QUOTE)
-    except MarketError as e:
-        fail(str(e))
-
-
-def _discover(settings: Settings, catalog: Any, venues: str, req: DiscoveryRequest) -> LivePlan:
-    """Discovery with a spinner (one ``load_markets`` per venue, in parallel), then the counts."""
-    import asyncio
-
-    from cryptoarb.live.runner import plan_all
-
-    with Progress(SpinnerColumn(), TextColumn("[bold]loading markets[/] {task.fields[v]}"), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
-        progress.add_task("load", total=None, v=venues)
-        lp = asyncio.run(plan_all(settings, catalog, _csv(venues, "--venues"), req))
-    assert lp.discovery is not None
-    console.print(_discovery_table(lp.discovery, req))
-    return lp
-
-
-def _discovery_table(d: Any, req: DiscoveryRequest) -> RenderableType:
-    from rich.console import Group
-
-    t = Table(title="Markets found", caption=f"quotes {', '.join(req.quotes)}; {', '.join(req.kinds)}; "
-                                             f"groups on >= {req.min_venues} venues")
-    for col in ("venue", "listed", "candidates", "kept"):
-        t.add_column(col, justify="left" if col == "venue" else "right")
-    for v in d.venues:
-        t.add_row(v, f"{d.listed[v]:,}", f"{d.candidates[v]:,}", f"{len(d.kept[v]):,}")
-    t.add_row("[bold]total books[/]", "", "", f"[bold]{d.books:,}[/]")
-    g = Table(title="Groups")
-    g.add_column("venues", justify="right")
-    g.add_column("groups", justify="right")
-    for size, n in d.group_sizes().items():
-        g.add_row(str(size), f"{n:,}")
-    parts: list[Any] = [t, g]
-    if d.capped:
-        parts.append(f"--max-books {req.max_books}: {d.capped:,} book(s) of smaller groups left out")
-    return Group(*parts)
-
-
-def _dry_run(config: Path | None, db: str | None, no_store: bool, venues: str, req: DiscoveryRequest) -> None:
-    """``--symbols all --dry-run``: discovery and its counts, nothing connects or is stored."""
-    from cryptoarb.engine.engine import build_catalog
-    from cryptoarb.live.markets import MarketError
-    from cryptoarb.venues.registry import UnknownVenue
-
-    settings = _settings(config, db, True)
-    try:
-        _discover(settings, build_catalog(settings), venues, req)
-    except (UnknownVenue, MarketError) as e:
-        fail(str(e))
 
 
 def _signer() -> Signer | None:
@@ -214,16 +134,16 @@ def run(
     kinds: KindsOpt = "spot,swap",
     min_venues: MinVenuesOpt = 2,
     max_books: MaxBooksOpt = None,
-    dry_run: DryRunOpt = False,
+    dry_run_only: DryRunOpt = False,
 ) -> None:
     """Run the engine on live public order books (paper trading, no API keys)."""
     from cryptoarb.stopping import stop_on_signals
 
     if not live:
         fail("arb run needs --live (arb demo runs the simulated market, arb replay runs captures)")
-    req = _discovery_request(symbols, quote, kinds, min_venues, max_books, dry_run)
-    if dry_run and req is not None:
-        _dry_run(config, db, no_store, venues, req)
+    req = discovery_request(symbols, quote, kinds, min_venues, max_books, dry_run_only)
+    if dry_run_only and req is not None:
+        dry_run(config, db, no_store, venues, req)
         return
     with stop_on_signals() as signalled:  # a signal during set-up or teardown never skips closing the run
         feeds = _run_live(config, db, no_store, venues, symbols, duration, no_view, signalled, trade,
@@ -501,7 +421,7 @@ def record(
     from cryptoarb.stopping import stop_on_signals
 
     with stop_on_signals() as signalled:
-        req = _discovery_request(symbols, DEFAULT_QUOTE, "spot,swap", 2, None, False)  # --symbols all: defaults
+        req = discovery_request(symbols, DEFAULT_QUOTE, "spot,swap", 2, None, False)  # --symbols all: defaults
         settings, lp, engine, _, _ = _live_setup(config, None, True, venues, symbols, "record", req=req)
         native = [v for v in lp.venues if lp.paths[v] == "native"]
         if len(native) != len(lp.venues):

@@ -188,10 +188,10 @@ def _engine_live(settings: Settings, venues: list[str], symbols: list[str], tran
     catalog = build_catalog(settings)
     try:
         if symbols == ["all"]:  # --symbols all: discovery with its defaults (docs/scale.md), counts first
-            from cryptoarb.cli.live import _discover
+            from cryptoarb.cli.discovery import discover_markets
             from cryptoarb.live.discovery import DiscoveryRequest
 
-            lp = _discover(settings, catalog, ",".join(venues), DiscoveryRequest())
+            lp = discover_markets(settings, catalog, ",".join(venues), DiscoveryRequest())
         else:
             lp = asyncio.run(plan(settings, catalog, venues, symbols))
     except (UnknownVenue, MarketError) as e:
