@@ -101,3 +101,31 @@ def test_documented_venues_are_paced_and_others_keep_ccxts_throttler() -> None:
     # Binance spot: 1,000 levels cost 50, the 100 asked for cost 5
     assert BUDGETS["binance"].depth_weight(1000) == 50 and BUDGETS["binance"].cost({"limit": 100}) == 5
     assert BUDGETS["binanceusdm"].cost({"limit": 100}) == 5 and BUDGETS["binanceus"].cost({"limit": 100}) == 1
+
+
+def test_a_shorter_second_limit_is_kept_too() -> None:
+    """Bitstamp: 10,000 per 10 minutes *and* 400 per second; the second limit binds a burst."""
+    now = [0.0]
+
+    async def go() -> list[float]:
+        class Answer:
+            async def native(self, method: str, params: dict[str, object]) -> bytes:
+                return b"{}"
+
+        budget = RestBudget(1000, 600.0, lambda _limit: 1, also=(10, 1.0))
+        rest = PacedRest(Answer(), budget, share=1.0, margin=0.0, clock=lambda: now[0])
+        assert rest.short is not None
+
+        async def sleep(s: float) -> None:
+            now[0] += s
+
+        rest.short._sleep = sleep
+        rest.pacer._sleep = sleep
+        at = []
+        for _ in range(25):
+            await rest.native("public_get_order_book_pair", {"pair": "btcusd"})
+            at.append(now[0])
+        return at
+
+    at = asyncio.run(go())
+    assert at[:10] == [0.0] * 10 and at[10:20] == [1.0] * 10 and at[20:] == [2.0] * 5

@@ -62,6 +62,8 @@ class RestBudget:
     depth: int | None = None  # levels asked for (None: what the handler asks)
     in_flight: int = 64
     source: str = ""
+    #: a second, shorter limit the same requests must also keep: (weight, window seconds)
+    also: tuple[int, float] | None = None
 
     def cost(self, params: dict[str, Any]) -> int:
         return self.depth_weight(int(params.get("limit") or 100))
@@ -76,7 +78,7 @@ BUDGETS: dict[str, RestBudget] = {
     "binanceusdm": RestBudget(2400, 60.0, _FUT, 100, source="Binance USDⓈ-M: depth weights, 2400/min"),
     "binancecoinm": RestBudget(2400, 60.0, _FUT, 100, source="Binance COIN-M: depth weights, 2400/min"),
     "binanceus": RestBudget(1200, 60.0, _US, 100, source="Binance.US REST: depth weights, 1200/min"),
-    "bitstamp": RestBudget(10_000, 600.0, lambda _limit: 1, in_flight=32,
+    "bitstamp": RestBudget(10_000, 600.0, lambda _limit: 1, in_flight=32, also=(400, 1.0),
                            source="Bitstamp: 10000 requests / 10 min, 400/s"),
 }
 
@@ -136,6 +138,10 @@ class PacedRest:
         self.rest = rest
         self.budget = budget
         self.pacer = WeightPacer(max(1, int(budget.weight * share)), budget.window + margin, clock)
+        #: the shorter limit, its window stretched by the same fraction as the main one's
+        self.short = (WeightPacer(max(1, int(budget.also[0] * share)),
+                                  budget.also[1] * (1 + margin / budget.window), clock)
+                      if budget.also else None)
         self._slots = asyncio.Semaphore(budget.in_flight)
         self.requests = 0
 
@@ -146,7 +152,9 @@ class PacedRest:
     async def native(self, method: str, params: dict[str, Any]) -> bytes:
         if self.budget.depth is not None and "limit" in params:
             params = {**params, "limit": self.budget.depth}
-        token = await self.pacer.acquire(self.budget.cost(params))
+        cost = self.budget.cost(params)
+        token = await self.pacer.acquire(cost)
+        short = await self.short.acquire(cost) if self.short is not None else None
         try:
             async with self._slots:
                 self.requests += 1
@@ -154,6 +162,8 @@ class PacedRest:
                 return body
         finally:
             self.pacer.done(token)
+            if self.short is not None and short is not None:
+                self.short.done(short)
 
     async def close(self) -> None:
         close = getattr(self.rest, "close", None)
