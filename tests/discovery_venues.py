@@ -26,6 +26,8 @@ BINANCE_MARKETS = {
                   ("DOGE", "USDT", "TRADING"), ("XRP", "USDT", "TRADING")],
 }
 OKX_SPOT = [("BTC", "USDT"), ("ETH", "USDT"), ("SOL", "USDT"), ("DOGE", "USDC")]
+#: seconds between two diffs of one market (a bench with many markets sends fewer)
+DIFF_INTERVAL = 0.05
 
 
 def binance_symbol(base: str, quote: str, status: str = "TRADING") -> dict[str, Any]:
@@ -83,7 +85,7 @@ def okx_instruments(query: dict[str, str]) -> bytes:
 
 async def binance_session(conn: Conn) -> None:
     """Binance's combined streams: answers SUBSCRIBE, then a depth diff per subscribed market
-    every 50 ms, update ids chaining after the REST snapshot's ``lastUpdateId`` (100)."""
+    every ``DIFF_INTERVAL``, update ids chaining after the REST snapshot's ``lastUpdateId`` (100)."""
     streams: list[str] = []
     next_u: dict[str, int] = {}
 
@@ -95,7 +97,7 @@ async def binance_session(conn: Conn) -> None:
                 data = {"e": "depthUpdate", "E": 1723075200000, "s": s.split("@")[0].upper(), "U": u, "u": u,
                         "b": [["99.00", f"{1 + u % 3}.00000"]], "a": [["101.00", "1.00000"]]}
                 await conn.send({"stream": s, "data": data})
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(DIFF_INTERVAL)
 
     task = asyncio.ensure_future(diffs())
     try:
