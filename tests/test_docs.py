@@ -181,6 +181,22 @@ def check(argv: list[str], tmp: Path) -> str:
         for opt in (a for a in args[1:] if a.startswith("--")):
             assert opt in r.stdout, (opt, r.stdout)
         return "options checked against its --help"
+    if prog == "python" and args and args[0] == "bench/cold_start_bench.py":
+        # the documented options, 4 books per venue, one run: every book valid in each mode
+        opts = list(args[1:])
+        for i, a in enumerate(opts[:-1]):
+            if a in ("--books", "--repeat"):
+                opts[i + 1] = "4" if a == "--books" else "1"
+        r = subprocess.run([sys.executable, str(ROOT / args[0]), *opts], capture_output=True, text=True,
+                           cwd=tmp, timeout=300)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stdout + r.stderr
+        assert '"median_all_valid_s": null' not in r.stdout and "median_all_valid_s" in r.stdout, r.stdout
+        return "ran, small"
+    if prog == "python" and args and args[0] == "bench/discovery_bench.py":
+        r = subprocess.run([sys.executable, str(ROOT / args[0]), "20"], capture_output=True, text=True, cwd=tmp,
+                           timeout=300)
+        assert r.returncode == 0 and "dry-run s:" in r.stdout, r.stdout + r.stderr
+        return "ran, small"
     if prog == "python" and args and args[0] == "bench/dex_bench.py":
         assert (ROOT / args[0]).is_file()
         return "runs in test_dex_bench_keeps_measuring_when_pool_state_ages"

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cryptoarb.config import Settings
     from cryptoarb.dex.execution import Signer
     from cryptoarb.dex.live import DexRuntime
+    from cryptoarb.live.discovery import DiscoveryRequest
     from cryptoarb.stopping import StopFlag
 
 from cryptoarb.cli.common import (
@@ -42,17 +43,23 @@ from cryptoarb.cli.common import (
     warn,
 )
 from cryptoarb.cli.demo import ApiHostOpt, ApiPortOpt
-
-
-def _csv(value: str, what: str) -> list[str]:
-    items = [x.strip() for x in value.split(",") if x.strip()]
-    if not items:
-        fail(f"{what}: give a comma-separated list")
-    return items
+from cryptoarb.cli.discovery import (
+    DEFAULT_QUOTE,
+    DryRunOpt,
+    KindsOpt,
+    MaxBooksOpt,
+    MinVenuesOpt,
+    QuoteOpt,
+    _csv,
+    discover_markets,
+    discovery_request,
+    dry_run,
+)
 
 
 def _live_setup(  # type: ignore[no-untyped-def]
-    config: Path | None, db: str | None, no_store: bool, venues: str, symbols: str, mode: str, trade: bool = False
+    config: Path | None, db: str | None, no_store: bool, venues: str, symbols: str, mode: str, trade: bool = False,
+    req: DiscoveryRequest | None = None,
 ):
     import asyncio
 
@@ -66,7 +73,10 @@ def _live_setup(  # type: ignore[no-untyped-def]
         settings = settings.model_copy(update={"paper": settings.paper.model_copy(update={"balances": {}})})
     catalog = build_catalog(settings)
     try:
-        lp = asyncio.run(plan(settings, catalog, _csv(venues, "--venues"), _csv(symbols, "--symbols")))
+        if req is not None:  # --symbols all: found in the venues' metadata, counts shown first
+            lp = discover_markets(settings, catalog, venues, req)
+        else:
+            lp = asyncio.run(plan(settings, catalog, _csv(venues, "--venues"), _csv(symbols, "--symbols")))
     except (UnknownVenue, MarketError) as e:
         fail(str(e))
     if mode == "record" and lp.dex_venues:
@@ -126,12 +136,21 @@ def run(
                                         "cross-venue groups each); 1: one process")] = 1,
     summary_json: Annotated[Path | None, typer.Option("--summary-json", help="Write the run summary here")] = None,
     # -- end of sharding -----------------------------------------------------------------------------
+    quote: QuoteOpt = DEFAULT_QUOTE,
+    kinds: KindsOpt = "spot,swap",
+    min_venues: MinVenuesOpt = 2,
+    max_books: MaxBooksOpt = None,
+    dry_run_only: DryRunOpt = False,
 ) -> None:
     """Run the engine on live public order books (paper trading, no API keys)."""
     from cryptoarb.stopping import stop_on_signals
 
     if not live:
         fail("arb run needs --live (arb demo runs the simulated market, arb replay runs captures)")
+    req = discovery_request(symbols, quote, kinds, min_venues, max_books, dry_run_only)
+    if dry_run_only and req is not None:
+        dry_run(config, db, no_store, venues, req)
+        return
     # -- sharding ------------------------------------------------------------------------------------
     if shards < 1:
         fail(f"--shards {shards}: give 1 (one process) or more")
@@ -144,7 +163,7 @@ def run(
 
         with stop_on_signals() as signalled:
             feeds = run_sharded(config, db, no_store, venues, symbols, duration, no_view, signalled, shards,
-                                summary_json)
+                                summary_json, req=req)
         if _report_failures(feeds) and not signalled.name:
             raise typer.Exit(1)
         finish(interrupted=signalled.name, nothing=_never_connected(feeds))
@@ -152,7 +171,7 @@ def run(
     # -- end of sharding -----------------------------------------------------------------------------
     with stop_on_signals() as signalled:  # a signal during set-up or teardown never skips closing the run
         feeds = _run_live(config, db, no_store, venues, symbols, duration, no_view, signalled, trade,
-                          (api_host, api_port) if api else None, summary_json=summary_json)
+                          (api_host, api_port) if api else None, summary_json=summary_json, req=req)
     if _report_failures(feeds) and not signalled.name:
         raise typer.Exit(1)
     finish(interrupted=signalled.name, nothing=_never_connected(feeds))
@@ -161,7 +180,7 @@ def run(
 def _run_live(
     config: Path | None, db: str | None, no_store: bool, venues: str, symbols: str, duration: float | None,
     no_view: bool, signalled: StopFlag, trade: bool = False, api: tuple[str | None, int | None] | None = None,
-    summary_json: Path | None = None,
+    summary_json: Path | None = None, req: DiscoveryRequest | None = None,
 ) -> list[Any]:
     """The body of ``arb run --live`` (the caller handles signals and the exit code); the feeds."""
 
@@ -178,7 +197,8 @@ def _run_live(
     from cryptoarb.live.runner import build_feeds, run_feeds
 
     keys = check_trade(_settings(config, db, no_store), _csv(venues, "--venues"), trade)  # before anything opens
-    settings, lp, engine, sink, dex = _live_setup(config, db, no_store, venues, symbols, "live", keys is not None)
+    settings, lp, engine, sink, dex = _live_setup(config, db, no_store, venues, symbols, "live", keys is not None,
+                                                    req=req)
     trading = live_trading(settings, keys, engine) if keys is not None else None
     if trading is None:
         _warn_no_balance(settings, lp.venues)
@@ -437,7 +457,8 @@ def record(
     from cryptoarb.stopping import stop_on_signals
 
     with stop_on_signals() as signalled:
-        settings, lp, engine, _, _ = _live_setup(config, None, True, venues, symbols, "record")
+        req = discovery_request(symbols, DEFAULT_QUOTE, "spot,swap", 2, None, False)  # --symbols all: defaults
+        settings, lp, engine, _, _ = _live_setup(config, None, True, venues, symbols, "record", req=req)
         native = [v for v in lp.venues if lp.paths[v] == "native"]
         if len(native) != len(lp.venues):
             fail(f"recording needs native handlers; not native: {', '.join(set(lp.venues) - set(native))}")

@@ -191,15 +191,21 @@ def _engine_live(settings: Settings, venues: list[str], symbols: list[str], tran
     catalog = build_catalog(settings)
     lp = LivePlan([], list(symbols))
     try:
-        for v, syms in split_symbols(catalog, venues, symbols).items():
-            if not syms:
-                fail(f"{v}: none of the symbols ({', '.join(symbols)}) is listed on it; add its own "
-                     f"(known: {', '.join(catalog.symbols(v)) or 'none'})")
-            part = asyncio.run(plan(settings, catalog, [v], syms))
-            lp.venues += part.venues
-            lp.instruments.update(part.instruments)
-            lp.paths.update(part.paths)
-            lp.dex_venues += part.dex_venues
+        if symbols == ["all"]:  # --symbols all: discovery with its defaults (docs/scale.md), counts first
+            from cryptoarb.cli.discovery import discover_markets
+            from cryptoarb.live.discovery import DiscoveryRequest
+
+            lp = discover_markets(settings, catalog, ",".join(venues), DiscoveryRequest())
+        else:
+            for v, syms in split_symbols(catalog, venues, symbols).items():
+                if not syms:
+                    fail(f"{v}: none of the symbols ({', '.join(symbols)}) is listed on it; add its own "
+                         f"(known: {', '.join(catalog.symbols(v)) or 'none'})")
+                part = asyncio.run(plan(settings, catalog, [v], syms))
+                lp.venues += part.venues
+                lp.instruments.update(part.instruments)
+                lp.paths.update(part.paths)
+                lp.dex_venues += part.dex_venues
     except (UnknownVenue, MarketError) as e:
         fail(str(e))
     insts = [i for v in lp.venues for i in lp.instruments[v]]

@@ -2,7 +2,8 @@
 
 Snapshots are fetched with ccxt's implicit API method that returns the venue's *native* JSON
 (named by the handler), so that the handler parses exactly what it would read from a capture.
-ccxt's own throttler keeps us inside each venue's rate limits (``enableRateLimit``).
+ccxt's own throttler keeps us inside each venue's rate limits (``enableRateLimit``), except for
+venues with a documented weight budget: their snapshots are paced by ``live/snapshots.py``.
 """
 
 from __future__ import annotations

@@ -23,9 +23,10 @@ from typing import Any, Protocol
 from cryptoarb.config import Settings
 from cryptoarb.core.instruments import Instrument
 from cryptoarb.engine.engine import Engine
+from cryptoarb.live.discovery import Discovery, DiscoveryRequest, discover
 from cryptoarb.live.feed import Sink, VenueFeed
 from cryptoarb.live.markets import MarketError, resolve
-from cryptoarb.live.rest import CcxtRest
+from cryptoarb.live.snapshots import paced
 from cryptoarb.stopping import StopFlag
 from cryptoarb.venues.catalog import Catalog
 from cryptoarb.venues.ccxt_fallback import CcxtProFeed
@@ -39,6 +40,7 @@ class LivePlan:
     instruments: dict[str, list[Instrument]] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)  # venue -> native | ccxt
     dex_venues: list[str] = field(default_factory=list)  # names of [[dex.venues]]: pools, not books
+    discovery: Discovery | None = None  # --symbols all: what was found (counts shown before connecting)
 
 
 class Service(Protocol):
@@ -70,6 +72,31 @@ async def plan(settings: Settings, catalog: Catalog, venues: list[str], symbols:
     return p
 
 
+# -- --symbols all (issue #15: market discovery) -----------------------------------------
+async def plan_all(settings: Settings, catalog: Catalog, venues: list[str], req: DiscoveryRequest) -> LivePlan:
+    """The plan of ``--symbols all``: every market of ``req`` found in the venues' ccxt metadata
+    (``live/discovery.py``), checked as :func:`plan` checks named symbols. DEX venues take no part
+    in discovery (pools are configured, not listed)."""
+    dex = {v.name for v in settings.dex.venues}
+    cex = list(dict.fromkeys(canonical(v) for v in venues if v not in dex))
+    for v in cex:
+        path_of(v)  # raises UnknownVenue with the list
+    configs = {v: dict(vs.ccxt) for v, vs in settings.live.venues.items() if vs.ccxt}
+    d = await discover(catalog, cex, configs, req, basis=settings.detector.basis,
+                       equivalents=[set(x) for x in settings.detector.quote_equivalents])
+    p = LivePlan(cex, ["all"], dex_venues=list(dict.fromkeys(v for v in venues if v in dex)), discovery=d)
+    for v in cex:
+        p.paths[v] = path_of(v)
+        p.instruments[v] = d.kept[v]
+        cls = handler_class(v)
+        if cls is not None and p.instruments[v]:
+            try:
+                cls.check_instruments(p.instruments[v])
+            except ValueError as e:
+                raise MarketError(str(e)) from None
+    return p
+
+
 def build_feeds(engine: Engine, lp: LivePlan, settings: Settings, sink: Sink | None) -> list[Any]:
     feeds: list[Any] = []
     for v in lp.venues:
@@ -77,7 +104,7 @@ def build_feeds(engine: Engine, lp: LivePlan, settings: Settings, sink: Sink | N
         if lp.paths[v] == "ccxt":
             feeds.append(CcxtProFeed(engine, v, lp.instruments[v], config=vs.ccxt if vs else None))
             continue
-        rest = CcxtRest(v, vs.ccxt if vs else None)
+        rest = paced(v, vs.ccxt if vs else None)  # snapshots within the venue's REST budget (issue #15)
         rest.exchange  # noqa: B018 -- import ccxt now, not in the event loop as the first snapshot waits
         feeds.append(VenueFeed(engine, v, lp.instruments[v], url=vs.ws_url if vs and vs.ws_url else None,
                                rest=rest, stale_after=(vs.stale_after_s if vs and vs.stale_after_s else

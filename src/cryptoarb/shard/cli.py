@@ -17,13 +17,14 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from cryptoarb.live.discovery import DiscoveryRequest
     from cryptoarb.shard.coordinator import Coordinator
     from cryptoarb.stopping import StopFlag
 
 
 def run_sharded(config: Path | None, db: str | None, no_store: bool, venues: str, symbols: str,
                 duration: float | None, no_view: bool, signalled: StopFlag, shards: int,
-                summary_json: Path | None) -> list[Any]:
+                summary_json: Path | None, req: DiscoveryRequest | None = None) -> list[Any]:
     """Run; print the summary; returns feed-like rows (the caller's exit checks read them)."""
     import asyncio
 
@@ -43,7 +44,12 @@ def run_sharded(config: Path | None, db: str | None, no_store: bool, venues: str
     settings = _settings(config, db, no_store)
     catalog = build_catalog(settings)
     try:
-        lp = asyncio.run(plan(settings, catalog, _csv(venues, "--venues"), _csv(symbols, "--symbols")))
+        if req is not None:  # --symbols all: discovery and its counts, as the single-process run
+            from cryptoarb.cli.discovery import discover_markets
+
+            lp = discover_markets(settings, catalog, venues, req)
+        else:
+            lp = asyncio.run(plan(settings, catalog, _csv(venues, "--venues"), _csv(symbols, "--symbols")))
     except (UnknownVenue, MarketError) as e:
         fail(str(e))
     if lp.dex_venues:
