@@ -31,7 +31,8 @@ def run_sharded(config: Path | None, db: str | None, no_store: bool, venues: str
     from rich.live import Live
 
     from cryptoarb.cli.common import _close_sink, _open_sink, _settings, console, err, fail
-    from cryptoarb.cli.live import _csv, _print_feeds, _warn_no_balance
+    from cryptoarb.cli.discovery import _csv
+    from cryptoarb.cli.live import _print_feeds, _warn_no_balance
     from cryptoarb.demo.run import print_summary
     from cryptoarb.engine.control import operator_control
     from cryptoarb.engine.engine import build_catalog
