@@ -1,0 +1,103 @@
+"""The engine side of the load harness: the real ``arb run --live`` in its own process(es).
+
+The engine command is pluggable (``--engine-cmd``, a template; ``--shards N`` is passed through
+to it): by default ``python -m cryptoarb.cli run --live --no-view --no-store`` with a config
+file that points each venue's WebSocket URL (``live.venues.<v>.ws_url``) and ccxt REST URLs
+(``live.venues.<v>.ccxt.urls``) at the local venues, so instruments come from ccxt's
+``load_markets`` against them and the run goes through ``plan``, ``build_feeds`` and
+``run_feeds`` exactly as live. ``SCALE_SRC`` chooses whose ``src`` runs (before/after in one
+sitting). The measurement probe (``scale_probe/sitecustomize.py``) is installed through
+``PYTHONPATH`` in every process the command starts.
+
+The detector's ``min_profit_bps`` is set out of reach: the renamed markets of different
+recordings sit at different prices (BTC 2024, BTC 2022, AVAX 2022), so detection runs on every
+update (the worst case: the spread check always passes to the full computation) but no paper
+trade is ever placed, as in a quiet real market.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+DEFAULT_CMD = ("{python} -m cryptoarb.cli run --live --no-view --no-store --config {config} "
+               "--venues {venues} --symbols {symbols} --duration {duration}")
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+
+
+def write_config(path: Path, venues: dict[str, tuple[int, int]]) -> None:
+    """The engine's config: each venue's ws_url and ccxt REST URLs on 127.0.0.1."""
+    from scale_frames import ccxt_config
+
+    lines = ["[detector]", "min_profit_bps = 1e9", "", "[live]", "stale_after_s = 30.0", ""]
+    for v, (ws_port, http_port) in venues.items():
+        lines += [f"[live.venues.{v}]", f'ws_url = "ws://127.0.0.1:{ws_port}/ws"',
+                  f"ccxt = {_toml(ccxt_config(v, f'http://127.0.0.1:{http_port}'))}", ""]
+    path.write_text("\n".join(lines))
+
+
+class EngineProcess:
+    """The engine command, started with the probe; stopped with SIGINT (a clean exit)."""
+
+    def __init__(self, workdir: Path, template: str, venues: list[str], symbols: str, duration: float,
+                 extra: list[str]) -> None:
+        self.workdir = workdir
+        src = os.environ.get("SCALE_SRC", str(ROOT / "src"))
+        cmd = template.format(python=sys.executable, config=workdir / "engine.toml", venues=",".join(venues),
+                              symbols=symbols, duration=duration).split() + extra
+        env = {**os.environ, "PYTHONPATH": f"{BENCH / 'scale_probe'}{os.pathsep}{src}",
+               "SCALE_PROBE_DIR": str(workdir), "COLUMNS": "200"}
+        self.started_ns = time.time_ns()
+        self.out = open(workdir / "engine.out", "wb")  # noqa: SIM115 -- closed in stop()
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.out, stderr=subprocess.STDOUT, cwd=workdir)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.alive():
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.out.close()
+        return self.proc.returncode
+
+    def output(self) -> str:
+        return (self.workdir / "engine.out").read_text(errors="replace")
+
+
+def probe_lines(workdir: Path) -> dict[int, list[dict[str, Any]]]:
+    """Every engine process's probe lines, by pid (a half-written last line is skipped)."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for p in workdir.glob("probe-*.jsonl"):
+        rows = []
+        for line in p.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+        if rows:
+            out[int(p.stem.split("-")[1])] = rows
+    return out
