@@ -78,9 +78,9 @@ class Venues:
             with contextlib.suppress(queue.Empty):
                 self._get(0.5)
 
-    def start(self, t0: int) -> None:
+    def start(self, t0: int, counted_from: int) -> None:
         for q in self.ins.values():
-            q.put(("t0", t0))
+            q.put(("t0", t0, counted_from))
 
     def results(self, timeout: float) -> dict[str, dict[str, Any]]:
         end = time.monotonic() + timeout
@@ -118,7 +118,7 @@ def run_once(books: int, rate: float, mode: str, seconds: float, warmup: float =
             try:
                 venues.wait_subscribed(n_markets, 300, engine)
                 t0 = time.time_ns() + int(START_DELAY * 1e9)
-                venues.start(t0)
+                venues.start(t0, t0 + int(warmup * 1e9))
                 time.sleep(max(0.0, (t0 - time.time_ns()) / 1e9 + total + 0.3))
                 sent = venues.results(60)
             finally:
