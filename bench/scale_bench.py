@@ -97,13 +97,15 @@ class Venues:
             proc.join(5)
 
 
-def run_once(books: int, rate: float, mode: str, seconds: float, warmup: float = 1.0,
+def run_once(books: int, rate: float, mode: str, seconds: float, warmup: float | None = None,
              protocols: list[str] | None = None, engine_cmd: str = DEFAULT_CMD, extra: list[str] | None = None,
              src: str | None = None, symbols_all: bool = False) -> dict[str, Any]:
     """One run: venues replaying ``rate`` frames/s over ``books`` books, the engine measured over
     the ``seconds`` after ``warmup``."""
     protocols = protocols or list(PROTOCOLS)
     n_markets = max(1, math.ceil(books / len(protocols)))
+    if warmup is None:
+        warmup = 1.0 + 3.0 * books / 1000
     total = warmup + seconds
     venues = Venues(protocols, n_markets, rate, mode, total)
     old_src = os.environ.get("SCALE_SRC")
@@ -117,6 +119,7 @@ def run_once(books: int, rate: float, mode: str, seconds: float, warmup: float =
             engine = EngineProcess(work, engine_cmd, protocols, symbols, total + 600, extra or [])
             try:
                 venues.wait_subscribed(n_markets, 300, engine)
+                subscribed_s = round((time.time_ns() - engine.started_ns) / 1e9, 2)
                 t0 = time.time_ns() + int(START_DELAY * 1e9)
                 venues.start(t0, t0 + int(warmup * 1e9))
                 time.sleep(max(0.0, (t0 - time.time_ns()) / 1e9 + total + 0.3))
@@ -128,11 +131,19 @@ def run_once(books: int, rate: float, mode: str, seconds: float, warmup: float =
                 print(engine.output()[-4000:], file=sys.stderr)
             if not probes:
                 raise RuntimeError(f"no probe output (engine exit {code}):\n{engine.output()[-3000:]}")
+            n_books = n_markets * len(protocols)
+            cold = cold_start(probes, n_books, engine.started_ns)
+            # the window opens after the warm-up, and not before every book has been valid for a
+            # second (the cold start's snapshots are not the steady state); it may be shorter then
             start = t0 + int(warmup * 1e9)
+            if cold is not None:
+                start = max(start, engine.started_ns + int((cold + 1.0) * 1e9))
+            end = min(start + int(seconds * 1e9), t0 + int(total * 1e9))
             row: dict[str, Any] = {"mode": mode, "books": n_markets * len(protocols), "protocols": protocols,
                                    "offered_per_s": rate, "src": src or os.environ.get("SCALE_SRC", "this checkout")}
-            row.update(summarize(probes, start, start + int(seconds * 1e9), n_markets * len(protocols)))
-            row["cold_start_s"] = cold_start(probes, n_markets * len(protocols), engine.started_ns)
+            row.update(summarize(probes, start, end, n_books) if end - start >= 500_000_000 else
+                       {"valid_books": 0, "processed_per_s": 0.0, "p99_ms": None})
+            row.update(window_s=round((end - start) / 1e9, 2), cold_start_s=cold, subscribed_s=subscribed_s)
             late = sum(v["late"] for v in sent.values())
             n_sent = sum(v["sent"] for v in sent.values())
             row.update(venue_sent=n_sent, venue_late_frames=late,
@@ -194,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=1000.0, help="book frames/s offered, all venues together")
     ap.add_argument("--mode", choices=MODES, default="smooth")
     ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per run")
-    ap.add_argument("--warmup", type=float, default=1.0, help="scheduled seconds before the measurement")
+    ap.add_argument("--warmup", type=float, default=None,
+                    help="scheduled seconds before the measurement (default: 1 + 3 per 1,000 books)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per point; the median is printed last")
     ap.add_argument("--knee", action="store_true", help="search the knee from --rate")
     ap.add_argument("--matrix", action="store_true", help="the knee at 100, 1,000, 5,000 books, smooth and burst")

@@ -38,7 +38,8 @@ def _subscribe(venue: str, natives: list[str]) -> list[bytes]:
     for i in range(0, len(natives), 50):
         chunk = natives[i : i + 50]
         if venue == "binance":
-            msg: dict[str, Any] = {"method": "SUBSCRIBE", "id": i, "params": [f"{n.lower()}@depth@100ms" for n in chunk]}
+            msg: dict[str, Any] = {"method": "SUBSCRIBE", "id": i,
+                                   "params": [f"{n.lower()}@depth@100ms" for n in chunk]}
         elif venue == "okx":
             msg = {"op": "subscribe", "args": [{"channel": "books", "instId": n} for n in chunk]}
         else:
