@@ -80,6 +80,17 @@ def cold_start(probes: dict[int, list[dict[str, Any]]], books: int, since: int) 
     return None
 
 
+def caught_up(probes: dict[int, list[dict[str, Any]]], t0: int, rate: float, after: int) -> int | None:
+    """The first moment from ``after`` on when the engine processes have handled every frame the
+    schedule had due, to within 150 ms of it (the cold start's backlog drained); None: never."""
+    latest: dict[int, int] = {}
+    for t, pid, n in sorted((r["t"], pid, r["n"]) for pid, rows in probes.items() for r in rows):
+        latest[pid] = n
+        if t >= after and sum(latest.values()) >= rate * ((t - t0) / 1e9 - 0.15):
+            return t
+    return None
+
+
 def summarize(probes: dict[int, list[dict[str, Any]]], start: int, end: int, books: int) -> dict[str, Any]:
     w = window(probes, start, end)
     lag = []  # p99 of each second of the window: a growing tail means the engine falls behind

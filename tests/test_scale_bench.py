@@ -69,10 +69,10 @@ def test_a_venue_behind_its_schedule_is_counted_late_and_invalidates_the_run() -
 
 def test_a_small_run_of_every_protocol_keeps_every_book_valid_and_measures_each_frame() -> None:
     bench = _module("scale_bench")
-    r = bench.run_once(6, 120.0, "burst", seconds=1.0, warmup=1.5)
+    r = bench.run_once(6, 120.0, "burst", seconds=1.0, warmup=0.5)
     assert r["books"] == 6 and r["valid_books"] == 6 and r["engine_processes"] == 1
     assert r["processed_per_s"] > 0 and r["p50_ms"] is not None and r["p99_ms"] >= r["p50_ms"]
-    assert r["venue_sent"] == 300 and r["cold_start_s"] is not None  # every frame left: 3 venues x 40/s x 2.5 s
+    assert r["venue_sent"] == 420 and r["cold_start_s"] is not None  # every frame left: 3 venues x 40/s x 3.5 s
 
 
 def test_the_receive_bench_gets_every_frame_each_way(capsys: pytest.CaptureFixture[str]) -> None:
