@@ -38,6 +38,7 @@ from scale_schedule import MODES, Schedule
 from scale_venue import venue_main
 
 FAIL_RETRIES = 1  # a rate not kept up with is run again this many times before it counts
+MIN_RATE = 50.0  # the knee search does not go below this many msgs/s
 VENUE_RETRIES = 1  # a rate whose run had a late venue is run again this many times
 START_DELAY = 0.3  # s between "everything subscribed" and the first scheduled frame
 
@@ -176,8 +177,8 @@ def _print(row: dict[str, Any]) -> None:
 
 def knee(books: int, mode: str, start: float, max_steps: int, max_seconds: float, **kw: Any) -> dict[str, Any]:
     """Double the rate while the engine keeps up (p99 < 10 ms, >= 90 % processed, every book
-    valid), then bisect between the last rate kept up with and the first one not (to within
-    20 %); a rate not kept up with is run once more and counts only if it fails again; bounded
+    valid; halve it while it does not, from the start), then bisect between the last rate kept
+    up with and the first one not (to within 20 %); a rate not kept up with is run once more and counts only if it fails again; bounded
     by ``max_steps`` runs and ``max_seconds``. A run whose venue was late is run again once;
     late twice, the search ends (``venue_limited``): the engine's knee is not
     measured above what the venue could offer."""
@@ -202,7 +203,11 @@ def knee(books: int, mode: str, start: float, max_steps: int, max_seconds: float
             bad, failed = rate, 0
         if bad is None:
             rate *= 2
-        elif good is None or bad / good < 1.2:
+        elif good is None:  # the first rate was too much already: halve
+            if rate <= MIN_RATE:
+                break
+            rate /= 2
+        elif bad / good < 1.2:
             break
         else:
             rate = math.sqrt(good * bad)

@@ -14,8 +14,9 @@ recordings sit at different prices (BTC 2024, BTC 2022, AVAX 2022), so detection
 update (the worst case: the spread check always passes to the full computation) but no paper
 trade is ever placed, as in a quiet real market.
 
-``--engine-nice`` (default -15 where permitted) gives the engine process(es) the CPU before the
-other tenants of a shared machine, standing in for the machine the engine would have to itself;
+``--engine-nice`` (default -15 where permitted) gives the engine process(es), in a session (and
+scheduling autogroup) of their own, the CPU before the other tenants of a shared machine,
+standing in for the machine the engine would have to itself;
 the venues rank above it (they stand for the network).
 """
 
@@ -61,7 +62,16 @@ def write_config(path: Path, venues: dict[str, tuple[int, int]]) -> None:
 
 
 def _nice(n: int) -> None:
-    """The engine's priority (inherited by its shard processes); left as is when not permitted."""
+    """The engine's priority, inherited by its shard processes; left as is when not permitted.
+
+    With autogroup scheduling (``/proc/sys/kernel/sched_autogroup_enabled``), CFS shares the CPU
+    equally between sessions first, and a process's nice value only ranks it inside its own
+    session: on a machine shared with other sessions the engine would get a fifth of it whatever
+    its nice value. So the engine gets a session of its own, and that session's nice value."""
+    with contextlib.suppress(OSError):
+        os.setsid()
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(n))
     with contextlib.suppress(OSError):
         os.nice(n)
 
