@@ -178,10 +178,10 @@ def _print(row: dict[str, Any]) -> None:
 def knee(books: int, mode: str, start: float, max_steps: int, max_seconds: float, **kw: Any) -> dict[str, Any]:
     """Double the rate while the engine keeps up (p99 < 10 ms, >= 90 % processed, every book
     valid; halve it while it does not, from the start), then bisect between the last rate kept
-    up with and the first one not (to within 20 %); a rate not kept up with is run once more and counts only if it fails again; bounded
-    by ``max_steps`` runs and ``max_seconds``. A run whose venue was late is run again once;
-    late twice, the search ends (``venue_limited``): the engine's knee is not
-    measured above what the venue could offer."""
+    up with and the first one not (to within 20 %); a rate not kept up with is run once more
+    and counts only if it fails again; bounded by ``max_steps`` runs and ``max_seconds``. A run
+    whose venue was late is run again once; late twice, the search ends (``venue_limited``):
+    the engine's knee is not measured above what the venue could offer."""
     rows: list[dict[str, Any]] = []
     good, bad, rate, t_end, retried, failed = None, None, start, time.monotonic() + max_seconds, 0, 0
     while len(rows) < max_steps and time.monotonic() < t_end:
