@@ -109,7 +109,20 @@ def summarize(probes: dict[int, list[dict[str, Any]]], start: int, end: int, boo
         "rss_start_mb": round(sum(r["rss_kb"] for r in first) / 1024, 1), "rss_mb": round(rss, 1),
         "rss_mb_per_1000_books": round(1000 * rss / books, 1) if books else None,
         "valid_books": sum(r["valid"] for r in last), "engine_processes": len(probes),
+        "rss_by_frames": rss_series(probes, start, end),
     }
+
+
+def rss_series(probes: dict[int, list[dict[str, Any]]], start: int, end: int, points: int = 6
+               ) -> list[tuple[int, float]]:
+    """(frames processed since start-up, RSS MB) at ``points`` moments of the window, all
+    engine processes summed: memory against messages, whatever the rate."""
+    out = []
+    for i in range(points):
+        t = start + (end - start) * i // (points - 1)
+        rows = [r for r in (_at(rs, t) for rs in probes.values()) if r is not None]
+        out.append((sum(r["all"] for r in rows), round(sum(r["rss_kb"] for r in rows) / 1024, 1)))
+    return out
 
 
 def kept_up(row: dict[str, Any]) -> bool:
