@@ -82,7 +82,7 @@ class EngineProcess:
     def __init__(self, workdir: Path, template: str, venues: list[str], symbols: str, duration: float,
                  extra: list[str], nice: int = 0) -> None:
         self.workdir = workdir
-        src = os.environ.get("SCALE_SRC", str(ROOT / "src"))
+        src = str(Path(os.environ.get("SCALE_SRC", str(ROOT / "src"))).resolve())  # the engine runs elsewhere
         cmd = template.format(python=sys.executable, config=workdir / "engine.toml", venues=",".join(venues),
                               symbols=symbols, duration=duration).split() + extra
         env = {**os.environ, "PYTHONPATH": f"{BENCH / 'scale_probe'}{os.pathsep}{src}",
