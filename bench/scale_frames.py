@@ -9,11 +9,13 @@ frames without ever breaking a chain:
   REST snapshot (6,400+ per market; a market whose recording is used up stops);
 - ``okx``: ``books`` pushes of BTC-USDT from ``exchange-captures/OKX.ws.1.0`` (2022, a
   snapshot then updates, CRC32 checksum of the top 25 levels: renaming ``instId`` keeps it),
-  with ``seqId``/``prevSeqId`` numbered into them as today's OKX sends; the recording loops,
-  each lap starting with its snapshot again (``prevSeqId`` -1: a fresh book, as after a
-  resubscription);
+  with ``seqId``/``prevSeqId`` numbered into them as today's OKX sends; the recording (98
+  pushes) loops, each lap starting with its snapshot again (``prevSeqId`` -1: a fresh book, as
+  after a resubscription), the first lap cut short at a point of each market's own so that
+  markets do not all reach their snapshot at once;
 - ``bitget``: ``books`` pushes of AVAXUSDT from ``exchange-captures/BITGET.ws.1.0`` (the 2022
-  v1 stream, ``instType`` ``sp`` written as v2's ``SPOT``; checksums kept), looping the same way.
+  v1 stream, ``instType`` ``sp`` written as v2's ``SPOT``; checksums kept; 56 pushes), looping
+  the same way.
 
 Every frame ends with a reserved stamp slot, ``,"_t":<19 digits>}``: the venue writes the
 frame's *scheduled* send time (ns) there just before sending it; handlers ignore the key. Each
@@ -63,12 +65,20 @@ class Protocol:
     rest: dict[str, Callable[[dict[str, str], list[str]], bytes]]  # path -> body(query, bases)
 
     def frame(self, base: str, i: int) -> bytes | None:
-        """Frame ``i`` of market ``base`` (None: the recording is used up)."""
+        """Frame ``i`` of market ``base`` (None: the recording is used up).
+
+        A looping recording restarts (with its snapshot) after a first lap cut short at a point
+        of its own for each market: markets taking turns would otherwise all reach their
+        snapshot at once, a storm of heavy frames no venue sends (a 25 KB OKX snapshot for
+        every market within a fraction of a second)."""
         n = len(self.templates)
         if i >= n and not self.loops:
             return None
+        if self.loops:
+            first = n - (int(base[1:]) * 7919) % max(1, n // 2)  # any prefix of a lap is a valid chain
+            i = i if i < first else (i - first) % n
         nat = self.native(base).encode()
-        return self.templates[i % n].replace(SYM, nat).replace(LOW, nat.lower())
+        return self.templates[i].replace(SYM, nat).replace(LOW, nat.lower())
 
     def subscriptions(self, msg: bytes) -> tuple[list[str], list[bytes]]:
         """Native symbols of the books a client message subscribes, and the replies to send."""

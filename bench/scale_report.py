@@ -111,7 +111,23 @@ def summarize(probes: dict[int, list[dict[str, Any]]], start: int, end: int, boo
         "rss_start_mb": round(sum(r["rss_kb"] for r in first) / 1024, 1), "rss_mb": round(rss, 1),
         "valid_books": sum(r["valid"] for r in last), "engine_processes": len(probes),
         "rss_by_frames": rss_series(probes, start, end),
+        "gc_window": gc_window(probes, start, end),
     }
+
+
+def gc_window(probes: dict[int, list[dict[str, Any]]], start: int, end: int) -> list[list[float]] | None:
+    """Collector passes per generation in the window, all processes: [count, total ms, longest
+    ms (over the whole run)]; None when the probe did not record them."""
+    out = [[0, 0.0, 0.0] for _ in range(3)]
+    for rows in probes.values():
+        a, b = _at(rows, start), _at(rows, end)
+        if b is None or "gc" not in b:
+            return None
+        for g in range(3):
+            out[g][0] += b["gc"][g][0] - (a["gc"][g][0] if a else 0)
+            out[g][1] += b["gc"][g][1] - (a["gc"][g][1] if a else 0.0)
+            out[g][2] = max(out[g][2], b["gc"][g][2])
+    return [[c, round(t, 1), round(m, 1)] for c, t, m in out]
 
 
 def rss_series(probes: dict[int, list[dict[str, Any]]], start: int, end: int, points: int = 6

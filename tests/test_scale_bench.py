@@ -45,11 +45,16 @@ def test_every_protocol_replays_renamed_markets_with_unbroken_chains() -> None:
     assert all(y["data"]["U"] == x["data"]["u"] + 1 for x, y in itertools.pairwise(d))
     okx = frames.protocol("okx")
     n = len(okx.templates)
-    o = [json.loads(okx.frame("S0001", i)) for i in range(n + 2)]  # across the end of the recording
-    assert o[0]["action"] == o[n]["action"] == "snapshot" and o[0]["arg"]["instId"] == "S0001-USDT"
-    for x, y in itertools.pairwise(o):
-        want = -1 if y["action"] == "snapshot" else x["data"][0]["seqId"]
-        assert y["data"][0]["prevSeqId"] == want
+    laps = {}
+    for m in ("S0000", "S0001", "S0002"):
+        o = [json.loads(okx.frame(m, i)) for i in range(2 * n + 2)]  # across the ends of the recording
+        assert o[0]["action"] == "snapshot" and o[0]["arg"]["instId"] == f"{m}-USDT"
+        for x, y in itertools.pairwise(o):
+            want = -1 if y["action"] == "snapshot" else x["data"][0]["seqId"]
+            assert y["data"][0]["prevSeqId"] == want
+        laps[m] = [i for i, x in enumerate(o) if x["action"] == "snapshot"]
+        assert len(laps[m]) >= 3 and laps[m][2] - laps[m][1] == n  # full laps after the first
+    assert len({v[1] for v in laps.values()}) == 3  # markets do not reach their snapshot together
     g = [json.loads(frames.protocol("bitget").frame("S0002", i)) for i in range(3)]
     assert g[0]["action"] == "snapshot" and g[0]["arg"] == {"instType": "SPOT", "channel": "books",
                                                             "instId": "S0002USDT"}

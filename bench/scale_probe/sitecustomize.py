@@ -10,8 +10,10 @@ log-linear histogram (µs, ~3 % buckets). Nothing in ``src/`` knows about it.
 
 A thread writes one JSON line per ``SCALE_PROBE_EVERY`` seconds to
 ``SCALE_PROBE_DIR/probe-<pid>.jsonl``: cumulative histogram, stamped frames, all frames, CPU
-seconds, RSS, books valid / total. The harness subtracts two lines to get any window, and
-merges the processes' histograms (counts add; percentiles are read from the sum).
+seconds, RSS, books valid / total, and the collector's passes per generation (count, total ms,
+longest ms: a stall in the latency tail can be matched against them). The harness subtracts
+two lines to get any window, and merges the processes' histograms (counts add; percentiles are
+read from the sum).
 """
 
 from __future__ import annotations
@@ -50,6 +52,22 @@ if os.environ.get("SCALE_PROBE_DIR"):
         _init(self, *a, **k)
         _engines.append(self)
 
+    import gc
+
+    _gc = [[0, 0.0, 0.0] for _ in range(3)]  # per generation: collections, total ms, longest ms
+    _gc_t0 = [0]
+
+    def _on_gc(phase, info):  # type: ignore[no-untyped-def]
+        if phase == "start":
+            _gc_t0[0] = time.perf_counter_ns()
+        else:
+            ms = (time.perf_counter_ns() - _gc_t0[0]) / 1e6
+            g = _gc[info["generation"]]
+            g[0] += 1
+            g[1] += ms
+            g[2] = max(g[2], ms)
+
+    gc.callbacks.append(_on_gc)
     Engine.on_message = _on_message  # type: ignore[method-assign]
     Engine.__init__ = _init_probe  # type: ignore[method-assign]
 
@@ -77,7 +95,7 @@ if os.environ.get("SCALE_PROBE_DIR"):
                 h = list(_hist)
                 out.write(json.dumps({"t": _time_ns(), "n": _count[0], "all": _count[1],
                                       "cpu": r.ru_utime + r.ru_stime, "rss_kb": _rss_kb(),
-                                      "valid": valid, "books": total,
+                                      "valid": valid, "books": total, "gc": [list(g) for g in _gc],
                                       "hist": {i: c for i, c in enumerate(h) if c}}) + "\n")
                 out.flush()
                 time.sleep(every)
