@@ -281,4 +281,8 @@ if __name__ == "__main__":
 
     # SIGTERM unwinds like Ctrl-C: the engine is stopped and the venue processes ended
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except RuntimeError as e:  # the engine did not start or did not subscribe: what it said
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
