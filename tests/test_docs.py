@@ -171,8 +171,7 @@ def check(argv: list[str], tmp: Path) -> str:
                            capture_output=True, text=True, cwd=tmp, timeout=300)
         assert r.returncode == 0 and "| 1,000 |" in r.stdout, r.stdout + r.stderr
         return "ran, small"
-    if prog == "python" and args and args[0] in ("bench/bus_bench.py", "bench/scale_bench.py", "bench/recv_bench.py",
-                                                 "bench/shard_bench.py"):
+    if prog == "python" and args and args[0] in ("bench/bus_bench.py", "bench/scale_bench.py", "bench/recv_bench.py"):
         # bus_bench needs a Redis server: runs small in tests/test_roles_bus.py::test_bus_bench_runs_small;
         # scale_bench and recv_bench run small in tests/test_scale_bench.py; here: every documented option exists
         r = subprocess.run([sys.executable, str(ROOT / args[0]), "--help"], capture_output=True, text=True,

@@ -231,28 +231,3 @@ def test_merged_money_is_exact() -> None:
     s = merge(parts)
     assert s["realized_pnl"] == "0.3" and s["pnl"]["realised"] == 0.3 and s["trades"] == 3
     assert s["risk"] == {"refused": {"killed": 3, "stale": 1}, "breakers": {"drawdown": "open"}, "killed": True}
-
-
-def test_shard_bench_runs_small() -> None:
-    """bench/shard_bench.py end to end, tiny: both layouts measure every market's updates."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    if not (root.parent / "shared" / "data" / "binance-2024-08-08").is_dir():
-        if os.environ.get("CI"):
-            pytest.fail("../shared/data is missing: CI must have it")
-        pytest.skip("../shared/data is absent")
-    r = subprocess.run([sys.executable, str(root / "bench" / "shard_bench.py"), "--symbols", "4", "--rates", "200",
-                        "--repeat", "1", "--seconds", "1.5", "--warmup", "2"], capture_output=True, text=True,
-                       timeout=180, cwd=root)
-    assert r.returncode == 0, r.stderr
-    rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-    runs = [x for x in rows if "shards" in x and "median" not in x]
-    assert [x["shards"] for x in runs] == [1, 2]
-    for x in runs:
-        assert x["valid_books"] == 8 and x["processed_per_s"] > 0 and x["evaluations"] > 0
-    assert "median" in rows[-1]
