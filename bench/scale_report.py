@@ -53,6 +53,10 @@ def window(probes: dict[int, list[dict[str, Any]]], start: int, end: int) -> dic
     hist: dict[int, int] = {}
     n = frames = 0
     cpu = 0.0
+    # rates are summed per process over each process's own span: the probes write at different
+    # moments, so the union of the spans is longer than any one (up to a write interval), and
+    # dividing the summed counts by it under-reported what several processes did together
+    n_s = frames_s = cpu_s = 0.0
     t0, t1 = end, start
     for rows in probes.values():
         a, b = _at(rows, start), _at(rows, end)
@@ -63,11 +67,17 @@ def window(probes: dict[int, list[dict[str, Any]]], start: int, end: int) -> dic
         n += b["n"] - a["n"]
         frames += b["all"] - a["all"]
         cpu += b["cpu"] - a["cpu"]
+        span = (b["t"] - a["t"]) / 1e9
+        if span > 0:
+            n_s += (b["n"] - a["n"]) / span
+            frames_s += (b["all"] - a["all"]) / span
+            cpu_s += (b["cpu"] - a["cpu"]) / span
         for k, c in b["hist"].items():
             d = c - a["hist"].get(k, 0)
             if d:
                 hist[int(k)] = hist.get(int(k), 0) + d
-    return {"n": n, "frames": frames, "cpu": cpu, "hist": hist, "wall": max(1e-9, (t1 - t0) / 1e9)}
+    return {"n": n, "frames": frames, "cpu": cpu, "hist": hist, "wall": max(1e-9, (t1 - t0) / 1e9),
+            "n_per_s": n_s, "frames_per_s": frames_s, "cpu_per_s": cpu_s}
 
 
 def cold_start(probes: dict[int, list[dict[str, Any]]], books: int, since: int) -> float | None:
@@ -101,10 +111,10 @@ def summarize(probes: dict[int, list[dict[str, Any]]], start: int, end: int, boo
     last = [_at(rows, end) or rows[-1] for rows in probes.values()]
     first = [_at(rows, start) or rows[0] for rows in probes.values()]
     rss = sum(r["rss_kb"] for r in last) / 1024
-    n, wall = w["n"], w["wall"]
+    n = w["n"]
     return {
-        "processed_per_s": round(n / wall, 1), "frames_per_s": round(w["frames"] / wall, 1),
-        "cpu_pct": round(100 * w["cpu"] / wall, 1),
+        "processed_per_s": round(w["n_per_s"], 1), "frames_per_s": round(w["frames_per_s"], 1),
+        "cpu_pct": round(100 * w["cpu_per_s"], 1),
         "cpu_us_per_msg": round(1e6 * w["cpu"] / n, 2) if n else None,
         "p50_ms": percentile_ms(w["hist"], 0.5), "p99_ms": percentile_ms(w["hist"], 0.99),
         "p999_ms": percentile_ms(w["hist"], 0.999), "p99_per_s_ms": lag,
