@@ -46,7 +46,34 @@ def dec(x: float) -> Decimal:
     return Decimal(repr(x))
 
 
-class CaptureMarket:
+class BookReads:
+    """Reads every served book answers from its ``levels`` (a captured or a synthetic one)."""
+
+    def levels(self, side: str) -> Iterator[tuple[Decimal, Decimal]]:
+        raise NotImplementedError
+
+    def depth(self, limit: int) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        bids: list[tuple[Decimal, Decimal]] = []
+        for lv in self.levels("bids"):
+            if len(bids) >= limit:
+                break
+            bids.append(lv)
+        asks: list[tuple[Decimal, Decimal]] = []
+        for lv in self.levels("asks"):
+            if len(asks) >= limit:
+                break
+            asks.append(lv)
+        return bids, asks
+
+    def mid(self) -> Decimal:
+        bid = next(self.levels("bids"), None)
+        ask = next(self.levels("asks"), None)
+        if bid is None or ask is None:
+            return Decimal(0)
+        return (bid[0] + ask[0]) / 2
+
+
+class CaptureMarket(BookReads):
     """One symbol's book from a capture, with a position that moves only when asked to or with time."""
 
     def __init__(self, paths: list[Path], start_line: int = 0, pace: float = 0.0,
@@ -157,26 +184,6 @@ class CaptureMarket:
         if seen != q:
             amount = Decimal(0)
         self.taken[(side, p)] = (q, amount + qty)
-
-    def depth(self, limit: int) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
-        bids: list[tuple[Decimal, Decimal]] = []
-        for lv in self.levels("bids"):
-            if len(bids) >= limit:
-                break
-            bids.append(lv)
-        asks: list[tuple[Decimal, Decimal]] = []
-        for lv in self.levels("asks"):
-            if len(asks) >= limit:
-                break
-            asks.append(lv)
-        return bids, asks
-
-    def mid(self) -> Decimal:
-        bid = next(self.levels("bids"), None)
-        ask = next(self.levels("asks"), None)
-        if bid is None or ask is None:
-            return Decimal(0)
-        return (bid[0] + ask[0]) / 2
 
     def position(self) -> dict[str, object]:
         b = next(self.levels("bids"), None)

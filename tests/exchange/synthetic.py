@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterator
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from cryptoarb.core.book import OrderBook
-from tests.exchange.market import CaptureMarket, dec
+from tests.exchange.market import BookReads, CaptureMarket, dec
 
 ZERO = Decimal(0)
 
 
-class ScaledMarket:
+class ScaledMarket(BookReads):
     """A synthetic symbol's book: the captured book scaled (see the module docstring)."""
 
     synthetic = True
@@ -96,26 +96,6 @@ class ScaledMarket:
         if seen != q:
             amount = ZERO
         self.taken[(side, price)] = (q, amount + qty)
-
-    def depth(self, limit: int) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
-        bids: list[tuple[Decimal, Decimal]] = []
-        for lv in self.levels("bids"):
-            if len(bids) >= limit:
-                break
-            bids.append(lv)
-        asks: list[tuple[Decimal, Decimal]] = []
-        for lv in self.levels("asks"):
-            if len(asks) >= limit:
-                break
-            asks.append(lv)
-        return bids, asks
-
-    def mid(self) -> Decimal:
-        bid = next(self.levels("bids"), None)
-        ask = next(self.levels("asks"), None)
-        if bid is None or ask is None:
-            return ZERO
-        return (bid[0] + ask[0]) / 2
 
     def position(self) -> dict[str, object]:
         b = next(self.levels("bids"), None)
